@@ -1,0 +1,368 @@
+"""Load and validate the question bank (questions/*.yaml) and its rubrics (rubrics/*.yaml).
+
+Every problem is reported as ``file:line: field: message`` so a rubric author can go straight to it.
+The packaged bank is read through importlib.resources, so a non-editable install works; extra bank
+folders (a user's own questions) can be added with the ``bank_dirs`` setting.
+
+A file holds one item (a mapping) or several (a sequence of mappings).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.models import Question, Rubric
+
+log = logging.getLogger(__name__)
+
+
+class BankError(Exception):
+    """One or more problems in bank files. ``problems`` holds them all; str() lists them."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class UnknownQuestion(KeyError):
+    def __init__(self, qid: str, suggestions: list[str]):
+        self.qid = qid
+        self.suggestions = suggestions
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else " Run `viva bank list` to see the ids."
+        super().__init__(f"unknown question id {qid!r}.{hint}")
+
+    def __str__(self) -> str:  # KeyError quotes its argument otherwise
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+    level: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        fld = f" {self.field}:" if self.field else ""
+        return f"{where}:{fld} {self.message}"
+
+
+@dataclass
+class Origin:
+    """Where an item was read from: the file and its YAML node (for line look-ups)."""
+
+    file: str
+    node: Any
+
+    def line(self, path: Iterable[str | int] = ()) -> int | None:
+        return locate(self.node, path)
+
+
+def locate(node: Any, path: Iterable[str | int]) -> int | None:
+    """1-based line of ``path`` inside a ruamel node; the deepest existing parent when it is absent."""
+    lc = getattr(node, "lc", None)
+    line = lc.line if lc is not None else None
+    for part in path:
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            break
+        try:
+            if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+                line = lc.item(part)[0]
+            elif isinstance(node, dict) and part in node:
+                line = lc.key(part)[0]
+            else:
+                break
+            node = node[part]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return None if line is None else line + 1
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    return y
+
+
+def _read_text(path: Path | Traversable, display: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BankError([Problem(display, None, "", "file not found")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise BankError([Problem(display, line, "", f"not valid UTF-8 (byte {e.start}); save the file as UTF-8")]) from None
+
+
+def parse_yaml(text: str, display: str) -> Any:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        msg = " ".join(s for s in (e.context, e.problem) if s) or str(e)
+        raise BankError([Problem(display, line, "", f"malformed YAML: {msg}")]) from None
+    except YAMLError as e:
+        raise BankError([Problem(display, None, "", f"malformed YAML: {e}")]) from None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validate(model: type, node: Any, display: str, base: tuple = ()) -> Any:
+    try:
+        return model.model_validate(_plain(node))
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling)"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            problems.append(Problem(display, locate(node, loc), _field_path(base + loc), msg))
+        raise BankError(problems) from None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers -> plain dicts/lists/str (pydantic is faster on plain data)."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _items(doc: Any, display: str) -> Iterator[tuple[Any, tuple]]:
+    if doc is None:
+        return
+    if isinstance(doc, dict):
+        yield doc, ()
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc):
+            if not isinstance(item, dict):
+                raise BankError([Problem(display, locate(doc, [i]), f"[{i}]", "each item must be a mapping")])
+            yield item, (i,)
+    else:
+        raise BankError([Problem(display, 1, "", "expected a mapping (one item) or a list of mappings")])
+
+
+# --------------------------------------------------------------------------- the bank
+
+
+@dataclass
+class Bank:
+    questions: dict[str, Question] = field(default_factory=dict)
+    rubrics: dict[str, Rubric] = field(default_factory=dict)
+    origins: dict[str, Origin] = field(default_factory=dict)  # "question:ID" / "rubric:ID"
+
+    def question(self, qid: str) -> Question:
+        try:
+            return self.questions[qid]
+        except KeyError:
+            raise UnknownQuestion(qid, self.suggest(qid)) from None
+
+    def rubric(self, qid: str) -> Rubric:
+        if qid not in self.rubrics:
+            if qid in self.questions:
+                raise KeyError(f"question {qid!r} has no rubric; add rubrics/{qid}.yaml")
+            raise UnknownQuestion(qid, self.suggest(qid))
+        return self.rubrics[qid]
+
+    def suggest(self, qid: str, n: int = 3) -> list[str]:
+        ids = list(self.questions)
+        close = difflib.get_close_matches(qid, ids, n=n, cutoff=0.5)
+        close += [i for i in ids if qid and qid in i and i not in close]
+        return close[:n]
+
+    def sections(self) -> list[str]:
+        return sorted({q.section for q in self.questions.values()})
+
+    def select(self, section: str | None = None, topic: str | None = None) -> list[Question]:
+        out = list(self.questions.values())
+        if section:
+            out = [q for q in out if q.section.lower() == section.lower()]
+        if topic:
+            out = [q for q in out if topic.lower() in q.topic.lower()]
+        return out
+
+    def check(self) -> list[Problem]:
+        """Lint the loaded bank. Errors and warnings, each with file and line."""
+        return lint(self)
+
+
+def _resource_files(package: str) -> list[Traversable]:
+    root = resources.files(package)
+    return sorted((p for p in root.iterdir() if p.name.endswith((".yaml", ".yml"))), key=lambda p: p.name)
+
+
+def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable[tuple[Any, str]]) -> Bank:
+    bank = Bank()
+    problems: list[Problem] = []
+
+    def load(files: Iterable[tuple[Any, str]], model: type, key: str, kind: str, store: dict) -> None:
+        for path, display in files:
+            try:
+                doc = parse_yaml(_read_text(path, display), display)
+                for node, base in _items(doc, display):
+                    try:
+                        obj = _validate(model, node, display, base)
+                    except BankError as e:
+                        problems.extend(e.problems)
+                        continue
+                    ident = getattr(obj, key)
+                    if ident in store:
+                        prev = bank.origins[f"{kind}:{ident}"]
+                        problems.append(
+                            Problem(display, locate(node, [key]), key,
+                                    f"duplicate {kind} id {ident!r} (first defined in {prev.file}:{prev.line()})")
+                        )
+                        continue
+                    store[ident] = obj
+                    bank.origins[f"{kind}:{ident}"] = Origin(display, node)
+            except BankError as e:
+                problems.extend(e.problems)
+
+    load(question_files, Question, "id", "question", bank.questions)
+    load(rubric_files, Rubric, "question_id", "rubric", bank.rubrics)
+    if problems:
+        raise BankError(problems)
+    return bank
+
+
+def _dir_files(directory: Path) -> list[tuple[Path, str]]:
+    return [(p, str(p)) for p in sorted(directory.glob("*.y*ml"))]
+
+
+def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True) -> Bank:
+    """The packaged bank plus any extra folders, each holding questions/ and rubrics/ subfolders."""
+    qfiles: list[tuple[Any, str]] = []
+    rfiles: list[tuple[Any, str]] = []
+    if packaged:
+        qfiles += [(p, f"questions/{p.name}") for p in _resource_files("questions")]
+        rfiles += [(p, f"rubrics/{p.name}") for p in _resource_files("rubrics")]
+    for d in extra_dirs:
+        d = Path(d).expanduser()
+        if not d.is_dir():
+            raise BankError([Problem(str(d), None, "", "bank folder not found")])
+        qfiles += _dir_files(d / "questions")
+        rfiles += _dir_files(d / "rubrics")
+    return load_files(qfiles, rfiles)
+
+
+@functools.lru_cache(maxsize=1)
+def default_bank() -> Bank:
+    """The bank as configured (packaged + settings.bank_dirs), loaded once per process."""
+    from agent.config import get_settings
+
+    return load_bank(get_settings().bank_dirs)
+
+
+# --------------------------------------------------------------------------- lint
+
+MIN_EXEMPLARS = 3
+MIN_SAMPLES = 5
+
+
+def lint(bank: Bank) -> list[Problem]:
+    out: list[Problem] = []
+
+    def err(kind: str, ident: str, path: list, message: str, level: str = "error") -> None:
+        origin = bank.origins.get(f"{kind}:{ident}")
+        out.append(Problem(origin.file if origin else f"<{kind} {ident}>",
+                           origin.line(path) if origin else None, _field_path(tuple(path)), message, level))
+
+    try:
+        from agent.demos import demo_names
+
+        demos: set[str] | None = set(demo_names())
+    except ImportError:  # pragma: no cover - demos package always present in a full install
+        demos = None
+
+    for qid, q in bank.questions.items():
+        rubric = bank.rubrics.get(qid)
+        if rubric is None:
+            err("question", qid, ["id"], f"question {qid!r} has no rubric (expected rubrics/{qid}.yaml)")
+            concept_ids: set[str] = set()
+        else:
+            concept_ids = {c.id for c in rubric.concepts}
+        for i, kc in enumerate(q.key_concepts):
+            if rubric is not None and kc not in concept_ids:
+                err("question", qid, ["key_concepts", i], f"key concept {kc!r} is not in the rubric's concepts")
+        for i, fu in enumerate(q.follow_ups):
+            if fu.question is not None:
+                if fu.question not in bank.questions:
+                    close = difflib.get_close_matches(fu.question, list(bank.questions), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    err("question", qid, ["follow_ups", i, "question"],
+                        f"follow-up {fu.question!r} is not a bank question{hint}")
+                elif fu.question == qid:
+                    err("question", qid, ["follow_ups", i, "question"], "a question cannot follow up itself")
+            if rubric is not None and fu.concept not in concept_ids:
+                err("question", qid, ["follow_ups", i, "concept"],
+                    f"follow-up probes {fu.concept!r}, which is not a concept of this question's rubric")
+
+    for qid, r in bank.rubrics.items():
+        if qid not in bank.questions:
+            err("rubric", qid, ["question_id"], f"rubric for {qid!r} has no question (expected questions/{qid}.yaml)")
+        seen: set[str] = set()
+        for i, c in enumerate(r.concepts):
+            if c.id in seen:
+                err("rubric", qid, ["concepts", i, "id"], f"duplicate concept id {c.id!r}")
+            seen.add(c.id)
+            if len(c.exemplars) < MIN_EXEMPLARS:
+                err("rubric", qid, ["concepts", i, "exemplars"],
+                    f"concept {c.id!r} has {len(c.exemplars)} exemplars; write at least {MIN_EXEMPLARS}")
+            if demos is not None:
+                if c.demo is not None and c.demo not in demos:
+                    close = difflib.get_close_matches(c.demo, sorted(demos), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    err("rubric", qid, ["concepts", i, "demo"], f"demo {c.demo!r} does not exist{hint}")
+                if c.computational and c.demo is None:
+                    err("rubric", qid, ["concepts", i, "demo"],
+                        f"computational concept {c.id!r} has no demo; link one with 'demo:'")
+        mseen: set[str] = set()
+        for i, m in enumerate(r.misconceptions):
+            if m.id in mseen:
+                err("rubric", qid, ["misconceptions", i, "id"], f"duplicate misconception id {m.id!r}")
+            mseen.add(m.id)
+        if not r.misconceptions:
+            err("rubric", qid, ["misconceptions"], "every question needs at least one misconception")
+        sseen: set[str] = set()
+        for i, s in enumerate(r.samples):
+            if s.id in sseen:
+                err("rubric", qid, ["samples", i, "id"], f"duplicate sample id {s.id!r}")
+            sseen.add(s.id)
+            for fld in ("covered", "missing"):
+                for j, cid in enumerate(getattr(s, fld)):
+                    if cid not in seen:
+                        err("rubric", qid, ["samples", i, fld, j], f"{cid!r} is not a concept of this rubric")
+        if len(r.samples) < MIN_SAMPLES:
+            err("rubric", qid, ["samples"], f"{len(r.samples)} sample answers; write at least {MIN_SAMPLES}")
+    return out

@@ -1,0 +1,73 @@
+"""`viva` command line. Thin: parse, call the core, print. `viva` alone opens the TUI.
+
+Each subcommand lives in its own module under agent/commands/ and exposes ``add_parser(subparsers)``;
+command modules import nothing heavy at module level, so `viva --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from agent import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import agent.commands as commands
+
+    parser = argparse.ArgumentParser(
+        prog="viva",
+        description="Mock interviews for ML roles: spoken or typed answers graded against key-concept rubrics, "
+        "offline. Run `viva` alone for the interactive app.",
+    )
+    parser.add_argument("--version", action="version", version=f"viva {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    mods = []
+    for info in pkgutil.iter_modules(commands.__path__):
+        if not info.name.startswith("_"):
+            mods.append(importlib.import_module(f"agent.commands.{info.name}"))
+    for mod in sorted(mods, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        from tui.app import run_app
+
+        return run_app() or EXIT_OK
+    from agent.bank import BankError, UnknownQuestion
+    from agent.errors import UserError
+
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except UserError as e:
+        print(f"viva: {e}", file=sys.stderr)
+        return e.exit_code
+    except BankError as e:
+        print("viva: the question bank has problems:", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UnknownQuestion as e:
+        print(f"viva: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("viva: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

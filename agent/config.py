@@ -1,0 +1,92 @@
+"""Settings: defaults < config file (TOML) < environment (VIVA_ prefix) < explicit overrides.
+
+The config file lives at ``<user config dir>/viva/config.toml`` (``viva config path`` prints it) or
+wherever ``VIVA_CONFIG`` points. Paths default to the platform's data/cache folders (platformdirs).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+APP = "viva"
+
+
+def _user_dir(kind: str) -> Path:
+    import platformdirs
+
+    fn = {"data": platformdirs.user_data_dir, "cache": platformdirs.user_cache_dir,
+          "config": platformdirs.user_config_dir}[kind]
+    return Path(fn(APP, appauthor=False))
+
+
+def config_path() -> Path:
+    env = os.environ.get("VIVA_CONFIG")
+    return Path(env).expanduser() if env else _user_dir("config") / "config.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIVA_", extra="ignore", env_nested_delimiter="__")
+
+    # paths
+    data_dir: Path = Field(default_factory=lambda: _user_dir("data"), description="history database, audio")
+    cache_dir: Path = Field(default_factory=lambda: _user_dir("cache"), description="embedding/TTS/judge caches")
+    bank_dirs: list[Path] = Field(default_factory=list, description="extra folders with questions/ and rubrics/")
+
+    # grading
+    embedding_model: str = Field(default="bundled", description="'bundled' or any sentence-transformers name/path")
+    max_answer_chars: int = Field(default=20_000, description="longer answers are cut here (and the cut is said)")
+
+    # speech
+    voice: bool = True
+    tts_engine: Literal["piper", "espeak", "none"] = "piper"
+    tts_voice: str = Field(default="bundled", description="'bundled' or a path to a Piper .onnx voice")
+    whisper_model: str = Field(default="bundled", description="'bundled', a faster-whisper size name or a path")
+    whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
+    endpoint_silence_s: float = Field(default=1.5, gt=0, description="silence that ends a spoken answer")
+    max_answer_s: float = Field(default=180.0, gt=0, description="longest spoken answer")
+    keep_audio: bool = Field(default=False, description="keep recorded answers next to the history")
+
+    # judge (optional LLM through any OpenAI-compatible endpoint)
+    judge: bool = False
+    judge_model: str = "gpt-4o-mini"
+    judge_base_url: str | None = Field(default=None, description="falls back to OPENAI_BASE_URL")
+    judge_api_key: str | None = Field(default=None, description="falls back to OPENAI_API_KEY")
+    judge_timeout_s: float = 30.0
+    judge_concurrency: int = 4
+
+    # interview
+    questions_per_session: int = 5
+    theme: Literal["dark", "light"] = "dark"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import TomlConfigSettingsSource
+
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_path()))
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    get_settings.cache_clear()

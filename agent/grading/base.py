@@ -1,0 +1,64 @@
+"""The one small interface every scorer implements, and the registry that names them.
+
+A scorer turns (question, rubric, answer) into a :class:`agent.models.Grade`. The embedding grader is the
+default; the LLM judge and any future scorer register under their own name and are interchangeable.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.models import Grade, Question, Rubric
+
+_REGISTRY: dict[str, Callable[[], Scorer]] = {}
+
+
+class Scorer(ABC):
+    name: str = "base"
+    version: str = "0"
+
+    @abstractmethod
+    def score(self, question: Question, rubric: Rubric, answer: str) -> Grade:
+        """Grade one answer. Must be deterministic for a given model and rubric version."""
+
+    def score_many(self, items: list[tuple[Question, Rubric, str]]) -> list[Grade]:
+        """Grade several answers; scorers override this to batch work."""
+        return [self.score(q, r, a) for q, r, a in items]
+
+
+def register(name: str) -> Callable[[Callable[[], Scorer]], Callable[[], Scorer]]:
+    def deco(factory: Callable[[], Scorer]) -> Callable[[], Scorer]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def get_scorer(name: str = "embedding") -> Scorer:
+    """A process-wide scorer instance by registry name (models load once)."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown scorer {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _instance(name)
+
+
+_INSTANCES: dict[str, Scorer] = {}
+
+
+def _instance(name: str) -> Scorer:
+    if name not in _INSTANCES:
+        _INSTANCES[name] = _REGISTRY[name]()
+    return _INSTANCES[name]
+
+
+def scorer_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    # Importing the modules registers them; they import heavy libraries lazily themselves.
+    import agent.grading.embedding  # noqa: F401

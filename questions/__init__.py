@@ -1,0 +1,1 @@
+"""Data package: the question bank (YAML), loaded through importlib.resources."""

@@ -1,0 +1,1 @@
+"""Data package: rubrics and sample answers (YAML), loaded through importlib.resources."""

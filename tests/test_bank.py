@@ -1,0 +1,108 @@
+"""The bank loader: file:line:field errors, lint rules, and the packaged bank itself."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agent.bank import BankError, load_bank
+
+GOOD_Q = """\
+id: toy
+section: A
+topic: toy topic
+prompt: What is a toy?
+model_answer: A toy is a thing to play with.
+key_concepts: [play]
+source: {seed: s.txt, item: 1}
+"""
+
+GOOD_R = """\
+question_id: toy
+version: 1
+concepts:
+  - id: play
+    name: play
+    weight: 1
+    description: toys are for play
+    exemplars: [you play with it, it is for playing, children play with toys]
+misconceptions:
+  - id: food
+    claim: toys are food
+    exemplars: [you eat toys]
+    correction: toys are not food
+"""
+
+
+def _bank(tmp_path: Path, q: str = GOOD_Q, r: str = GOOD_R) -> Path:
+    (tmp_path / "questions").mkdir(exist_ok=True)
+    (tmp_path / "rubrics").mkdir(exist_ok=True)
+    (tmp_path / "questions" / "toy.yaml").write_text(q, encoding="utf-8")
+    (tmp_path / "rubrics" / "toy.yaml").write_text(r, encoding="utf-8")
+    return tmp_path
+
+
+def test_packaged_bank_is_clean(bank) -> None:
+    problems = [p for p in bank.check() if p.level == "error"]
+    assert problems == [], "\n".join(map(str, problems))
+    assert len(bank.questions) >= 1
+
+
+def test_valid_extra_bank_loads(tmp_path: Path) -> None:
+    bank = load_bank([_bank(tmp_path)], packaged=False)
+    assert bank.question("toy").key_concepts == ["play"]
+    # only the sample-count rule fires for this minimal rubric
+    assert [p.field for p in bank.check()] == ["samples"]
+
+
+def test_error_names_file_line_and_field(tmp_path: Path) -> None:
+    bad = GOOD_R.replace("    weight: 1\n", "    weight: -2\n")
+    with pytest.raises(BankError) as e:
+        load_bank([_bank(tmp_path, r=bad)], packaged=False)
+    (p,) = e.value.problems
+    assert p.file.endswith("rubrics/toy.yaml")
+    assert p.line == 6
+    assert p.field == "concepts[0].weight"
+    assert "greater than 0" in p.message
+
+
+def test_missing_field_and_unknown_field(tmp_path: Path) -> None:
+    bad = GOOD_Q.replace("prompt: What is a toy?\n", "promt: What is a toy?\n")
+    with pytest.raises(BankError) as e:
+        load_bank([_bank(tmp_path, q=bad)], packaged=False)
+    msgs = {(p.field, p.message) for p in e.value.problems}
+    assert ("prompt", "required field is missing") in msgs
+    assert ("promt", "unknown field (check the spelling)") in msgs
+    assert all(p.line for p in e.value.problems)
+
+
+def test_malformed_yaml_reports_line(tmp_path: Path) -> None:
+    bad = GOOD_Q + "key_concepts: [play\n"
+    with pytest.raises(BankError) as e:
+        load_bank([_bank(tmp_path, q=bad)], packaged=False)
+    (p,) = e.value.problems
+    assert "malformed YAML" in p.message and p.line is not None and p.line >= 8
+
+
+def test_invalid_utf8_reports_line(tmp_path: Path) -> None:
+    d = _bank(tmp_path)
+    (d / "questions" / "toy.yaml").write_bytes(GOOD_Q.encode() + b"tags: [\xff\xfe]\n")
+    with pytest.raises(BankError) as e:
+        load_bank([d], packaged=False)
+    (p,) = e.value.problems
+    assert "UTF-8" in p.message and p.line == 8
+
+
+def test_lint_follow_up_and_concept_links(tmp_path: Path) -> None:
+    q = GOOD_Q + textwrap.dedent("""\
+        follow_ups:
+          - {question: toyz, concept: play}
+          - {prompt: Why?, concept: nothing}
+        """)
+    bank = load_bank([_bank(tmp_path, q=q)], packaged=False)
+    probs = {p.field: p for p in bank.check()}
+    assert "not a bank question" in probs["follow_ups[0].question"].message
+    assert probs["follow_ups[0].question"].line == 9
+    assert "not a concept" in probs["follow_ups[1].concept"].message

@@ -1,0 +1,1 @@
+"""viva's Textual app. Only this package imports Textual; the core lives in agent/."""
