@@ -127,6 +127,10 @@ class SampleAnswer(_Strict):
     covered: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
     note: str | None = None
+    xfail: str | None = Field(
+        default=None,
+        description="a known grader miss, with the reason; `viva grade` reports it without failing the run",
+    )
 
     @field_validator("band")
     @classmethod
