@@ -288,6 +288,7 @@ def default_bank() -> Bank:
 
 MIN_EXEMPLARS = 3
 MIN_SAMPLES = 5
+KIND_CAPS = {"misconception": 2.0, "adversarial": 1.0}  # the grader caps these; so must their bands
 
 
 def lint(bank: Bank) -> list[Problem]:
@@ -359,6 +360,10 @@ def lint(bank: Bank) -> list[Problem]:
             if s.id in sseen:
                 err("rubric", qid, ["samples", i, "id"], f"duplicate sample id {s.id!r}")
             sseen.add(s.id)
+            cap = KIND_CAPS.get(s.kind)
+            if cap is not None and s.band[1] > cap:
+                err("rubric", qid, ["samples", i, "band"],
+                    f"a {s.kind} sample is worth at most {cap:g}; its band {list(s.band)} goes above that")
             for fld in ("covered", "missing"):
                 for j, cid in enumerate(getattr(s, fld)):
                     if cid not in seen:
