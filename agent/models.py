@@ -7,6 +7,7 @@ without torch.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -231,3 +232,54 @@ class Grade(_Strict):
 def half_point(score: float) -> float:
     """Round a 0-5 score to the nearest half point (ties go up)."""
     return min(5.0, max(0.0, int(score * 2 + 0.5) / 2))
+
+
+# --------------------------------------------------------------------------- interview history
+
+TurnSource = Literal["typed", "voice"]
+SessionMode = Literal["mock", "practice", "drill"]
+
+
+class Turn(_Strict):
+    """One graded answer in a session, exactly as it is committed to the history database."""
+
+    session_id: str
+    index: int = Field(ge=0, description="0-based position in the session")
+    question_id: str = Field(description="a bank id, or '<parent>-fuN' / '<parent>-fix-ID' for inline follow-ups")
+    parent_id: str | None = Field(default=None, description="the bank question an inline follow-up belongs to")
+    prompt: str = Field(default="", description="the question as it was asked")
+    section: str = ""
+    topic: str = ""
+    seed: str | None = Field(default=None, description="the source seed file of the bank question")
+    answer: str
+    source: TurnSource = "typed"
+    transcript: str | None = None
+    words: list[dict[str, Any]] | None = None
+    audio_path: str | None = None
+    grade: Grade
+    insights: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = None
+    cold: bool = True
+    hinted: bool = False
+    model_answer_shown: bool = False
+    attempt: int = Field(default=1, ge=1)
+    choice: dict[str, Any] | None = Field(default=None, description="the follow-up choice that led here, with its reason")
+    created_at: datetime
+
+    @property
+    def score(self) -> float:
+        return self.grade.score
+
+
+class SessionInfo(_Strict):
+    id: str
+    mode: SessionMode
+    started_at: datetime
+    finished_at: datetime | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    n_turns: int = 0
+    mean_grade: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
