@@ -1,0 +1,504 @@
+"""The interview session: a small state machine over the bank, driven by the TUI or `viva interview --text`.
+
+Pure and UI-free: no printing, no Textual. The same bank, config (seed included) and grades always give the
+same questions. Each recorded turn is committed to the :class:`agent.store.Store` at once, together with
+what the session is asking next, so a killed process resumes exactly where it stopped.
+
+Modes:
+
+* ``mock``: ``n_questions`` topics walked through the bank graph with adaptive follow-ups (at most two per
+  topic), optionally under a time limit; one attempt per question.
+* ``practice``: one topic or section; retries and hints allowed (later attempts are not "cold").
+* ``drill``: the questions due by spaced repetition, most overdue first (new questions when none is due).
+
+An answer is *cold* when it is the first attempt at the question, with no hint and no model answer shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agent.errors import UserError
+from agent.models import Grade, Question, Rubric, Turn
+from agent.policy import END, FollowUpChoice, Policy, PolicyState, derive
+
+if TYPE_CHECKING:
+    from agent.bank import Bank
+    from agent.grading.base import Scorer
+    from agent.store import Store
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["mock", "practice", "drill"]
+MODES: tuple[str, ...] = ("mock", "practice", "drill")
+
+#: an optional proposer of extra follow-ups (e.g. LLM-written), validated before it is offered:
+#: called with (question, rubric, answer, grade) and returning a prompt and the concept it probes, or None.
+Proposer = Callable[[Question, Rubric, str, Grade], "tuple[str, str] | None"]
+
+__all__ = ["FollowUpChoice", "Interview", "InterviewError", "Mode", "SessionConfig"]
+
+
+class InterviewError(UserError):
+    """A call that does not fit the session's state (answering after the end, a second mock attempt ...)."""
+
+
+@dataclass
+class SessionConfig:
+    mode: Mode = "mock"
+    n_questions: int = 5
+    section: str | None = None
+    topic: str | None = None
+    time_limit_s: float | None = None
+    seed: int = 0
+    voice: bool = False
+    judge: bool = False
+    max_depth: int | None = None  # follow-ups per topic; None: the mode's default (mock 2, practice 3, drill 0)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"unknown mode {self.mode!r}; use one of: {', '.join(MODES)}")
+        if self.n_questions < 1:
+            raise UserError(f"--n must be at least 1 (got {self.n_questions})")
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise UserError("the time limit must be positive (seconds)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SessionConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Interview:
+    """One session. ``start()``, then per question ``grade``/``record`` (or ``submit``), ``next_choices``
+    and ``advance`` until it returns None."""
+
+    def __init__(self, bank: Bank, config: SessionConfig | None = None, store: Store | None = None,
+                 scorer: Scorer | None = None, *, clock: Callable[[], datetime] = _now,
+                 proposer: Proposer | None = None):
+        self.bank = bank
+        self.config = config or SessionConfig()
+        self.store = store
+        self._scorer = scorer
+        self.clock = clock
+        self.proposer = proposer
+        self.session_id: str = uuid.uuid4().hex[:12]
+        self.started_at: datetime | None = None
+        self.current: Question | None = None
+        self.current_choice: FollowUpChoice | None = None
+        self.finished = False
+        self.turns: list[Turn] = []
+        self.state = PolicyState()
+        self.notice: str | None = None  # something the UI should say once (e.g. "nothing due; new questions")
+        self._derived: dict[str, tuple[Question, Rubric, str]] = {}
+        self._attempts = 0
+        self._hinted = False
+        self._shown = False
+        self._hints_given = 0
+        self._last_grade: Grade | None = None
+        self._last_answer: str | None = None
+        self.policy = self._make_policy()
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_policy(self) -> Policy:
+        cfg = self.config
+        pool = [q.id for q in self.bank.select(section=cfg.section, topic=cfg.topic) if q.id in self.bank.rubrics]
+        if (cfg.section or cfg.topic) and not pool:
+            what = " and ".join(f"{k} {v!r}" for k, v in (("section", cfg.section), ("topic", cfg.topic)) if v)
+            raise UserError(f"no question matches {what}; `viva bank list` shows the sections and topics")
+        if not pool:
+            raise UserError("the question bank is empty; add questions/ and rubrics/ (see `viva bank check`)")
+        return Policy(self.bank, mode=cfg.mode, n_questions=cfg.n_questions, max_depth=cfg.max_depth,
+                      seed=cfg.seed, pool=sorted(pool))
+
+    def _practice_pool(self) -> None:
+        """Practice stays on one topic: the section/topic asked for, else the first question's section."""
+        if self.config.mode != "practice" or self.config.section or self.config.topic:
+            return
+        first = self.policy.first(self.state)
+        if first is not None and first.question is not None:
+            sec = first.question.section
+            self.policy.pool = sorted(q.id for q in self.bank.select(section=sec) if q.id in self.bank.rubrics)
+
+    def _drill_queue(self) -> None:
+        if self.config.mode != "drill":
+            return
+        now = self.clock()
+        pool = set(self.policy.pool or [])
+        queue: list[str] = []
+        reasons: dict[str, str] = {}
+        if self.store is not None:
+            from agent.srs import RATING_NAMES
+
+            for item in self.store.due(now):
+                if item.question_id in pool:
+                    queue.append(item.question_id)
+                    reasons[item.question_id] = (f"due for review since {item.due:%Y-%m-%d %H:%M} "
+                                                 f"(last rated {RATING_NAMES.get(item.rating, '?')})")
+            seen = {d.question_id for d in self.store.scheduled()}
+        else:
+            seen = set()
+        n_due = len(queue)
+        if n_due < self.config.n_questions:
+            import random
+
+            fresh = sorted(q for q in pool if q not in seen)
+            random.Random(f"{self.config.seed}:drill").shuffle(fresh)
+            for q in fresh[: self.config.n_questions - n_due]:
+                queue.append(q)
+                reasons[q] = "a new question (never reviewed)"
+            if n_due == 0:
+                self.notice = "Nothing is due for review; drilling new questions instead."
+            else:
+                self.notice = f"{n_due} question(s) due; topped up with new ones."
+        queue = queue[: self.config.n_questions]
+        if not queue:
+            self.notice = "Nothing is due and every question has been reviewed; come back later."
+        self.policy.queue = queue
+        self.policy.due_reasons = reasons
+
+    @property
+    def scorer(self) -> Scorer:
+        if self._scorer is None:
+            from agent.grading.base import get_scorer
+
+            self._scorer = get_scorer("embedding")
+        return self._scorer
+
+    # ------------------------------------------------------------------ questions and rubrics
+
+    def rubric_for(self, question: Question | str) -> Rubric:
+        qid = question if isinstance(question, str) else question.id
+        if qid in self.bank.rubrics:
+            return self.bank.rubrics[qid]
+        got = self._resolve_derived(qid)
+        if got is None:
+            return self.bank.rubric(qid)  # raises with a suggestion
+        return got[1]
+
+    @property
+    def rubric(self) -> Rubric | None:
+        return self.rubric_for(self.current) if self.current is not None else None
+
+    def parent_of(self, question: Question | str) -> str | None:
+        """The bank question an inline follow-up belongs to (None for bank questions)."""
+        qid = question if isinstance(question, str) else question.id
+        if qid in self.bank.questions:
+            return None
+        got = self._resolve_derived(qid)
+        return got[2] if got else None
+
+    def _resolve_derived(self, qid: str) -> tuple[Question, Rubric, str] | None:
+        if qid not in self._derived:
+            got = derive(self.bank, qid)
+            if got is None:
+                return None
+            self._derived[qid] = got
+        return self._derived[qid]
+
+    def question(self, qid: str) -> Question:
+        if qid in self.bank.questions:
+            return self.bank.questions[qid]
+        got = self._resolve_derived(qid)
+        if got is None:
+            return self.bank.question(qid)
+        return got[0]
+
+    # ------------------------------------------------------------------ the flow
+
+    @property
+    def elapsed_s(self) -> float:
+        return 0.0 if self.started_at is None else (self.clock() - self.started_at).total_seconds()
+
+    @property
+    def time_up(self) -> bool:
+        lim = self.config.time_limit_s
+        return lim is not None and self.elapsed_s >= lim
+
+    @property
+    def topic_number(self) -> int:
+        """1-based number of the current topic (follow-ups share their topic's number)."""
+        return len(self.state.roots)
+
+    def start(self) -> Question:
+        """Open the session and return the first question."""
+        if self.started_at is not None:
+            if self.current is None:
+                raise InterviewError("this session is over; start a new one")
+            return self.current
+        self.started_at = self.clock()
+        self._practice_pool()
+        self._drill_queue()
+        first = self.policy.first(self.state)
+        if first is None or first.question is None:
+            raise InterviewError(self.notice or "no question to ask; check the section/topic filters")
+        if self.store is not None:
+            info = self.store.create_session(self.config.mode, self.config.to_dict(), session_id=self.session_id,
+                                             now=self.started_at)
+            self.session_id = info.id
+        self._ask(first)
+        return first.question
+
+    def _ask(self, choice: FollowUpChoice) -> None:
+        q = choice.question
+        assert q is not None
+        if choice.is_follow_up:
+            self.state.depth += 1
+        else:
+            self.state.roots.append(q.id)
+            self.state.depth = 0
+            self.state.probed = []
+        if choice.concept:
+            parent = self.parent_of(q) or (self.current and (self.parent_of(self.current) or self.current.id))
+            self.state.probed.append(f"{parent}:{choice.concept}")
+        self.state.asked.append(q.id)
+        self.current, self.current_choice = q, choice
+        self._attempts, self._hinted, self._shown, self._hints_given = 0, False, False, 0
+        self._last_grade, self._last_answer = None, None
+        self._save()
+
+    def _save(self) -> None:
+        if self.store is None or self.started_at is None:
+            return
+        self.store.save_state(self.session_id, {
+            "policy": self.state.to_dict(),
+            "current": self.current.id if self.current is not None else None,
+            "choice": self.current_choice.to_dict() if self.current_choice is not None else None,
+            "hinted": self._hinted, "shown": self._shown, "hints": self._hints_given,
+            "queue": self.policy.queue, "pool": self.policy.pool, "reasons": self.policy.due_reasons,
+            "notice": self.notice,
+        })
+
+    def _require_current(self) -> Question:
+        if self.finished or self.current is None:
+            raise InterviewError("the session is over; start a new one (or `viva resume` an unfinished one)")
+        return self.current
+
+    @property
+    def cold(self) -> bool:
+        """Whether an answer now would count as cold."""
+        return self._attempts == 0 and not self._hinted and not self._shown
+
+    @property
+    def can_retry(self) -> bool:
+        return self.config.mode == "practice"
+
+    def grade(self, answer: str) -> Grade:
+        """Grade an answer to the current question (no side effects; safe to run in a worker thread)."""
+        q = self._require_current()
+        return self.scorer.score(q, self.rubric_for(q), answer)
+
+    def record(self, answer: str, grade: Grade, *, source: str = "typed", transcript: str | None = None,
+               insights: dict[str, Any] | None = None, audio_path: str | Path | None = None,
+               words: list[dict[str, Any]] | None = None, judge: dict[str, Any] | None = None) -> Turn:
+        """Record a graded answer to the current question; it is committed to the history at once."""
+        q = self._require_current()
+        if self._attempts and not self.can_retry:
+            raise InterviewError(f"{self.config.mode} mode allows one answer per question; advance() to move on "
+                                 "(practice mode allows retries)")
+        index = len(self.turns)
+        parent = self.parent_of(q)
+        source_q = self.bank.questions.get(parent or q.id)
+        if judge is None and isinstance(grade.extra.get("judge"), dict):
+            judge = grade.extra["judge"]
+        turn = Turn(
+            session_id=self.session_id, index=index, question_id=q.id, parent_id=parent, prompt=q.prompt,
+            section=q.section, topic=q.topic, seed=source_q.source.seed if source_q else q.source.seed,
+            answer=answer, source=source if source in ("typed", "voice") else "typed", transcript=transcript,
+            words=words, audio_path=self._keep_audio(audio_path, index), grade=grade, insights=insights,
+            judge=judge, cold=self.cold, hinted=self._hinted, model_answer_shown=self._shown,
+            attempt=self._attempts + 1,
+            choice=self.current_choice.to_dict() if self.current_choice is not None else None,
+            created_at=self.clock(),
+        )
+        if self.store is not None:
+            self.store.add_turn(turn)
+        self.turns.append(turn)
+        self._attempts += 1
+        self._last_grade, self._last_answer = grade, answer
+        return turn
+
+    def _keep_audio(self, audio_path: str | Path | None, index: int) -> str | None:
+        """Copy a recording next to the history when the keep_audio setting is on; else keep nothing."""
+        if audio_path is None:
+            return None
+        from agent.config import get_settings
+
+        if not get_settings().keep_audio or self.store is None:
+            return None
+        src = Path(audio_path)
+        if not src.is_file():
+            log.warning("recording %s is gone; the turn is saved without audio", src)
+            return None
+        dest_dir = self.store.audio_dir(self.session_id)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / f"{index:03d}{src.suffix or '.wav'}"
+        shutil.copyfile(src, dest)
+        return str(dest)
+
+    def submit(self, answer: str, **kw: Any) -> Turn:
+        """Grade and record in one call."""
+        return self.record(answer, self.grade(answer), **kw)
+
+    def hint(self) -> str:
+        """A nudge toward one key concept not yet covered (the attempt stops being cold)."""
+        q = self._require_current()
+        rubric = self.rubric_for(q)
+        covered = set(self._last_grade.covered) if self._last_grade is not None else set()
+        todo = [c for c in sorted(rubric.concepts, key=lambda c: -c.weight) if c.id not in covered]
+        self._hinted = True
+        if self._hints_given >= len(todo):
+            self._save()
+            return "No more hints: show the model answer to see it whole."
+        c = todo[self._hints_given]
+        self._hints_given += 1
+        self._save()
+        return f"Hint {self._hints_given}/{len(todo)}: think about {c.name}."
+
+    def reveal_model_answer(self) -> str:
+        q = self._require_current()
+        self._shown = True
+        self._save()
+        return q.model_answer
+
+    def next_choices(self, n: int = 3) -> list[FollowUpChoice]:
+        """What could come next, best first; the first is the policy's pick. Each carries its reason."""
+        q = self._require_current()
+        parent = self.parent_of(q)
+        choices = self.policy.rank(q, self._last_grade, self.state, parent_id=parent, time_up=self.time_up, n=n)
+        proposed = self._proposed(q, parent)
+        if proposed is not None and choices and not choices[0].ends:
+            choices = [choices[0], proposed, *choices[1:]][:n]
+        return choices
+
+    def _proposed(self, q: Question, parent: str | None) -> FollowUpChoice | None:
+        """An extra follow-up from the proposer (an LLM judge), kept only if it probes a rubric concept."""
+        if self.proposer is None or self._last_grade is None or self._last_answer is None or parent is not None:
+            return None
+        if self.state.depth >= (self.policy.max_depth or 0):
+            return None
+        rubric = self.rubric_for(q)
+        try:
+            got = self.proposer(q, rubric, self._last_answer, self._last_grade)
+        except Exception as e:  # a failing proposer never blocks the interview
+            log.warning("follow-up proposer failed (%s); using the bank's follow-ups", e)
+            return None
+        if not got:
+            return None
+        prompt, concept = got
+        if concept not in {c.id for c in rubric.concepts} or not prompt or not prompt.strip():
+            log.info("proposed follow-up rejected: %r does not probe a concept of %s", concept, q.id)
+            return None
+        from agent.policy import probe_question
+
+        derived, _ = probe_question(q, rubric, concept)
+        if derived.id in self.state.asked:
+            return None
+        derived = derived.model_copy(update={"prompt": prompt.strip()})
+        return FollowUpChoice(derived, prompt.strip(), concept, "probe",
+                              f"a follow-up written for your answer, probing {rubric.concept(concept).name}")
+
+    def advance(self, choice: FollowUpChoice | None = None) -> Question | None:
+        """Move to ``choice`` (default: the policy's pick). Returns the next question, or None at the end."""
+        self._require_current()
+        if choice is None:
+            choices = self.next_choices(1)
+            choice = choices[0] if choices else FollowUpChoice(None, None, None, END, "nothing left to ask")
+        if choice.ends or choice.question is None:
+            self.finish()
+            return None
+        if choice.question.id in self.state.asked:
+            raise InterviewError(f"{choice.question.id!r} was already asked in this session")
+        if choice.prompt and choice.question.id not in self.bank.questions:
+            self._derived.setdefault(choice.question.id, (choice.question, self._derived_rubric(choice),
+                                                          self.parent_of(self.current) or self.current.id))
+        self._ask(choice)
+        return self.current
+
+    def _derived_rubric(self, choice: FollowUpChoice) -> Rubric:
+        got = derive(self.bank, choice.question.id)
+        if got is not None:
+            return got[1]
+        return self.rubric_for(self.current)
+
+    def skip(self) -> Question | None:
+        """Leave the current question unanswered and open a new topic (None: the session is over)."""
+        q = self._require_current()
+        if not self._attempts:
+            self.state.skipped.append(q.id)
+        grade = self._last_grade
+        self._last_grade = None  # skipping moves on to a new topic
+        try:
+            choices = self.policy.rank(q, None, self.state, parent_id=self.parent_of(q), time_up=self.time_up)
+        finally:
+            self._last_grade = grade
+        return self.advance(choices[0] if choices else None)
+
+    def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.current, self.current_choice = None, None
+        if self.store is not None and self.started_at is not None:
+            self._save()
+            self.store.finish_session(self.session_id, now=self.clock())
+
+    # ------------------------------------------------------------------ resume
+
+    @classmethod
+    def resume(cls, bank: Bank, store: Store, session_id: str, scorer: Scorer | None = None, *,
+               clock: Callable[[], datetime] = _now, proposer: Proposer | None = None) -> Interview:
+        """Continue an unfinished session from the history database."""
+        info = store.session(session_id)
+        if info.finished:
+            raise InterviewError(f"session {info.id} is finished; `viva report {info.id}` shows it, "
+                                 "`viva interview` starts a new one")
+        it = cls(bank, SessionConfig.from_dict(info.config), store, scorer, clock=clock, proposer=proposer)
+        it.session_id = info.id
+        it.started_at = info.started_at
+        it.turns = store.turns(info.id)
+        st = store.load_state(info.id)
+        it.state = PolicyState.from_dict(st.get("policy", {}))
+        it.policy.queue = st.get("queue")
+        if st.get("pool") is not None:
+            it.policy.pool = st["pool"]
+        it.policy.due_reasons = st.get("reasons") or {}
+        cur = st.get("current")
+        if cur is None:
+            raise InterviewError(f"session {info.id} has nothing left to ask; `viva report {info.id}` shows it")
+        try:
+            it.current = it.question(cur)
+        except KeyError:
+            raise InterviewError(f"session {info.id} was asking {cur!r}, which is no longer in the bank") from None
+        ch = st.get("choice") or {}
+        it.current_choice = FollowUpChoice(it.current, ch.get("prompt"), ch.get("concept"),
+                                           ch.get("kind", "new-topic"), ch.get("reason", "resumed"))
+        if ch.get("prompt") and ch.get("kind") == "probe" and it.current.prompt != ch["prompt"]:
+            it.current = it.current.model_copy(update={"prompt": ch["prompt"]})  # a proposed follow-up
+        it._hinted, it._shown, it._hints_given = bool(st.get("hinted")), bool(st.get("shown")), int(st.get("hints", 0))
+        mine = [t for t in it.turns if t.question_id == cur]
+        trailing = 0
+        for t in reversed(it.turns):
+            if t.question_id != cur:
+                break
+            trailing += 1
+        it._attempts = trailing
+        if mine and trailing:
+            it._last_grade, it._last_answer = mine[-1].grade, mine[-1].answer
+        return it

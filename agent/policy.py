@@ -1,0 +1,403 @@
+"""The follow-up policy: what to ask next, and why.
+
+Given the question just answered, its grade and what the session has asked so far, the policy ranks the
+possible next questions:
+
+* an uncorrected misconception -> a corrective follow-up (a bank follow-up probing the concept the
+  correction is about, or an inline "is that right?" question graded against the correction);
+* a missing key concept -> probe it (the question's own follow-up for that concept, else an inline probe);
+  a partially covered one comes next;
+* a strong answer -> go deeper (the question's deeper / contrast follow-ups);
+* a weak answer -> step back to a prerequisite, or move on;
+* never the same question twice in a session; at most ``max_depth`` follow-ups on one topic, then a
+  new topic; the session ends after ``n_questions`` topics or when its time is up.
+
+Every choice carries its reason in words. The policy is pure: the same bank, grade, state and seed always
+give the same ranking. Inline follow-ups become *derived* questions with stable ids
+(``<parent>-fuN``, ``<parent>-probe-<concept>``, ``<parent>-fix-<misconception>``), each with a
+one-concept rubric taken from the parent's, so they are graded like any other question and can be
+rebuilt from their id when a session is resumed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agent.models import Concept, FollowUp, Grade, Question, Rubric
+
+if TYPE_CHECKING:
+    from agent.bank import Bank
+
+#: a grade at or above this (with nothing missing and no misconception) is "strong"
+STRONG_AT = 4.0
+#: a grade under this (or a don't-know / empty answer) is "weak"
+WEAK_BELOW = 1.5
+DEFAULT_DEPTH = {"mock": 2, "practice": 3, "drill": 0}
+DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
+
+# kinds of choice
+CORRECTIVE, PROBE, DEEPER, PREREQUISITE, CONTRAST = "corrective", "probe", "deeper", "prerequisite", "contrast"
+NEW_TOPIC, REVIEW, END = "new-topic", "review", "end"
+
+
+@dataclass
+class FollowUpChoice:
+    """One possible next step. ``question`` is what would be asked (a bank or derived question); ``prompt``
+    is set for inline follow-ups; ``kind`` is corrective, probe, deeper, prerequisite, contrast, new-topic,
+    review or end; ``reason`` says why, in words a candidate understands."""
+
+    question: Question | None
+    prompt: str | None
+    concept: str | None
+    kind: str
+    reason: str
+
+    @property
+    def question_id(self) -> str | None:
+        return self.question.id if self.question is not None else None
+
+    @property
+    def ends(self) -> bool:
+        return self.kind == END
+
+    @property
+    def is_follow_up(self) -> bool:
+        return self.kind not in (NEW_TOPIC, REVIEW, END)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question_id": self.question_id, "prompt": self.prompt, "concept": self.concept,
+                "kind": self.kind, "reason": self.reason}
+
+
+@dataclass
+class PolicyState:
+    """What the session has done so far, as the policy needs it (saved with the session for resume)."""
+
+    asked: list[str] = field(default_factory=list)  # every question id put to the candidate, in order
+    roots: list[str] = field(default_factory=list)  # the topic-opening questions, in order
+    depth: int = 0  # follow-ups taken since the current topic opened
+    probed: list[str] = field(default_factory=list)  # "<parent>:<concept>" probed in the current topic
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"asked": self.asked, "roots": self.roots, "depth": self.depth, "probed": self.probed,
+                "skipped": self.skipped}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PolicyState:
+        return cls(asked=list(d.get("asked", [])), roots=list(d.get("roots", [])), depth=int(d.get("depth", 0)),
+                   probed=list(d.get("probed", [])), skipped=list(d.get("skipped", [])))
+
+    @property
+    def root(self) -> str | None:
+        return self.roots[-1] if self.roots else None
+
+
+# --------------------------------------------------------------------------- derived questions
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset("a an the of to in on and or is are be it its that this for with as by at from than "
+                  "not no so we you they model models token tokens".split())
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def related_concept(rubric: Rubric, text: str) -> Concept:
+    """The rubric concept sharing most words with ``text`` (ties: the heavier, then the first)."""
+    target = _words(text)
+
+    def overlap(c: Concept) -> tuple[int, float]:
+        mine = _words(" ".join([c.name, c.description, *c.exemplars, *c.terms]))
+        return (len(target & mine), c.weight)
+
+    best = max(enumerate(rubric.concepts), key=lambda ic: (*overlap(ic[1]), -ic[0]))
+    return best[1]
+
+
+def _derived_question(parent: Question, qid: str, prompt: str, model_answer: str, concept: str) -> Question:
+    return Question(id=qid, section=parent.section, topic=parent.topic, prompt=prompt, model_answer=model_answer,
+                    key_concepts=[concept], follow_ups=[], difficulty=parent.difficulty, source=parent.source,
+                    tags=[*parent.tags, "follow-up"])
+
+
+def inline_follow_up(parent: Question, rubric: Rubric, i: int) -> tuple[Question, Rubric]:
+    """The parent's ``i``-th (0-based) follow-up, when it is an inline prompt, as a question + rubric."""
+    fu = parent.follow_ups[i]
+    assert fu.prompt is not None
+    c = rubric.concept(fu.concept)
+    q = _derived_question(parent, f"{parent.id}-fu{i + 1}", fu.prompt, c.description, c.id)
+    return q, Rubric(question_id=q.id, version=rubric.version, concepts=[c], misconceptions=rubric.misconceptions)
+
+
+def probe_question(parent: Question, rubric: Rubric, concept_id: str, partial: bool = False) -> tuple[Question, Rubric]:
+    c = rubric.concept(concept_id)
+    if partial:
+        prompt = f"You only touched on {c.name}. Can you say more about it, and why it matters here?"
+    else:
+        prompt = f"One point your answer left out: {c.name}. Can you explain that part?"
+    q = _derived_question(parent, f"{parent.id}-probe-{c.id}", prompt, c.description, c.id)
+    return q, Rubric(question_id=q.id, version=rubric.version, concepts=[c], misconceptions=rubric.misconceptions)
+
+
+def corrective_question(parent: Question, rubric: Rubric, misconception_id: str) -> tuple[Question, Rubric]:
+    m = next(m for m in rubric.misconceptions if m.id == misconception_id)
+    base = related_concept(rubric, f"{m.claim} {m.correction}")
+    claim = m.claim.rstrip(". ")
+    prompt = f"Let's check one claim: \"{claim}.\" Is that right? Explain what actually happens."
+    concept = Concept(id=base.id, name=base.name, weight=base.weight, description=m.correction,
+                      exemplars=[m.correction, *base.exemplars], terms=base.terms, demo=base.demo,
+                      computational=base.computational)
+    q = _derived_question(parent, f"{parent.id}-fix-{m.id}", prompt, m.correction, base.id)
+    return q, Rubric(question_id=q.id, version=rubric.version, concepts=[concept], misconceptions=[m])
+
+
+def derive(bank: Bank, qid: str) -> tuple[Question, Rubric, str] | None:
+    """Rebuild a derived question from its id: (question, rubric, parent id), or None if it is not one."""
+    parents = sorted((p for p in bank.questions if qid.startswith(p + "-")), key=len, reverse=True)
+    for pid in parents:
+        parent, rubric = bank.questions[pid], bank.rubrics.get(pid)
+        if rubric is None:
+            continue
+        rest = qid[len(pid) + 1:]
+        m = re.fullmatch(r"fu(\d+)", rest)
+        if m and 1 <= int(m.group(1)) <= len(parent.follow_ups) and parent.follow_ups[int(m.group(1)) - 1].prompt:
+            return (*inline_follow_up(parent, rubric, int(m.group(1)) - 1), pid)
+        if rest.startswith("probe-") and rest[6:] in {c.id for c in rubric.concepts}:
+            return (*probe_question(parent, rubric, rest[6:]), pid)
+        if rest.startswith("fix-") and rest[4:] in {m.id for m in rubric.misconceptions}:
+            return (*corrective_question(parent, rubric, rest[4:]), pid)
+    return None
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+@dataclass
+class Policy:
+    bank: Bank
+    mode: str = "mock"
+    n_questions: int = 5
+    max_depth: int | None = None
+    seed: int = 0
+    pool: list[str] | None = None  # the questions this session may open topics with (None: the whole bank)
+    queue: list[str] | None = None  # drill: the review order (due first); opens topics in this order
+    due_reasons: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_depth is None:
+            self.max_depth = DEFAULT_DEPTH.get(self.mode, 2)
+
+    # ---- topics
+
+    def _pool(self) -> list[str]:
+        ids = self.pool if self.pool is not None else list(self.bank.questions)
+        return [q for q in ids if q in self.bank.questions and q in self.bank.rubrics]
+
+    def open_topics(self, state: PolicyState, limit: int = 3) -> list[FollowUpChoice]:
+        """Candidate questions to open a new topic with, best first."""
+        asked = set(state.asked)
+        if self.queue is not None:
+            ids = [q for q in self.queue if q not in asked and q in self.bank.questions and q in self.bank.rubrics]
+            return [FollowUpChoice(self.bank.questions[q], None, None, REVIEW,
+                                   self.due_reasons.get(q, "next in the review queue")) for q in ids[:limit]]
+        ids = sorted(q for q in self._pool() if q not in asked)
+        if not ids:
+            return []
+        rng = random.Random(f"{self.seed}:{len(state.roots)}")
+        rng.shuffle(ids)
+        seen_topics = {self.bank.questions[r].topic for r in state.roots if r in self.bank.questions}
+        last = self.bank.questions.get(state.root) if state.root else None
+        first = not state.roots
+
+        def pref(qid: str) -> tuple[int, int, int]:
+            q = self.bank.questions[qid]
+            return (int(q.topic in seen_topics),
+                    int(last is not None and q.section == last.section),
+                    DIFFICULTY_RANK[q.difficulty] if first else 0)
+
+        ranked = sorted(ids, key=pref)  # stable: the seeded shuffle breaks ties
+        out = []
+        for qid in ranked[:limit]:
+            q = self.bank.questions[qid]
+            if first:
+                reason = f"opening with {q.topic}"
+            elif q.topic not in seen_topics:
+                reason = f"moving to a new topic: {q.topic}"
+            else:
+                reason = f"another question on {q.topic}"
+            out.append(FollowUpChoice(q, None, None, NEW_TOPIC, reason))
+        return out
+
+    def first(self, state: PolicyState) -> FollowUpChoice | None:
+        opts = self.open_topics(state, 1)
+        return opts[0] if opts else None
+
+    # ---- follow-ups
+
+    def _follow_up_choice(self, parent: Question, rubric: Rubric, i: int, fu: FollowUp, kind: str,
+                          reason: str) -> FollowUpChoice | None:
+        if fu.question is not None:
+            q = self.bank.questions.get(fu.question)
+            if q is None or fu.question not in self.bank.rubrics:
+                return None  # a dangling link in the bank; `viva bank check` reports it
+            return FollowUpChoice(q, None, fu.concept, kind, reason)
+        try:
+            q, _ = inline_follow_up(parent, rubric, i)
+        except KeyError:
+            return None
+        return FollowUpChoice(q, fu.prompt, fu.concept, kind, reason)
+
+    def rank(self, question: Question, grade: Grade | None, state: PolicyState, *,
+             parent_id: str | None = None, time_up: bool = False, n: int = 3) -> list[FollowUpChoice]:
+        """The next steps after ``question`` was answered with ``grade`` (None: skipped), best first."""
+        root_name = self.bank.questions[state.root].topic if state.root in self.bank.questions else question.topic
+        topics_done = len(state.roots)
+        if time_up:
+            return [FollowUpChoice(None, None, None, END, "time is up")]
+        follow: list[tuple[int, int, FollowUpChoice]] = []
+        can_follow = grade is not None and state.depth < (self.max_depth or 0)
+        if grade is not None:
+            follow = self._follow_ups(question, grade, state, parent_id)
+        asked = set(state.asked)
+        follow = [f for f in follow if f[2].question_id not in asked]
+        seen: set[str | None] = set()
+        ranked: list[FollowUpChoice] = []
+        for _, _, ch in sorted(follow, key=lambda t: (t[0], t[1])):
+            if ch.question_id not in seen:
+                seen.add(ch.question_id)
+                ranked.append(ch)
+        last_topic = topics_done >= self.n_questions
+        if last_topic:
+            topic_reason = f"that was the last of {self.n_questions} topics"
+            end = FollowUpChoice(None, None, None, END, topic_reason)
+            topics: list[FollowUpChoice] = []
+        else:
+            topics = self.open_topics(state, n)
+            end = FollowUpChoice(None, None, None, END, "the bank has no unasked question left")
+        if grade is None:
+            lead = "skipped"
+        elif not can_follow and (self.max_depth or 0) > 0:
+            lead = f"{state.depth} follow-ups on {root_name} (the limit)"
+        elif not ranked:
+            lead = f"nothing left to ask on {root_name}"
+        else:
+            lead = ""
+        move_on = [_with_reason(t, f"{lead}; {t.reason}" if lead else t.reason) for t in topics] or \
+                  [_with_reason(end, f"{lead}; {end.reason}" if lead else end.reason)]
+        if can_follow and ranked:
+            out = ranked[: max(1, n - 1)] + move_on[:1]
+        else:
+            out = move_on + ranked
+        return out[:n]
+
+    def _follow_ups(self, question: Question, grade: Grade, state: PolicyState,
+                    parent_id: str | None) -> list[tuple[int, int, FollowUpChoice]]:
+        """Candidate follow-ups as (priority, order, choice): lower is better."""
+        bank = self.bank
+        if parent_id is not None:  # a derived question: follow the parent's links
+            source = bank.questions[parent_id]
+        else:
+            source = question
+        rubric = bank.rubrics.get(source.id)
+        if rubric is None:
+            return []
+        probed = set(state.probed)
+        out: list[tuple[int, int, FollowUpChoice]] = []
+        fus = list(enumerate(source.follow_ups))
+        verdicts = {v.concept_id: v for v in grade.verdicts}
+        concept_ids = {c.id for c in rubric.concepts}
+
+        # 1. uncorrected misconceptions -> corrective
+        for k, hit in enumerate(sorted((m for m in grade.misconceptions if not m.corrected),
+                                       key=lambda m: -m.similarity)):
+            if hit.misconception_id not in {m.id for m in rubric.misconceptions}:
+                continue
+            base = related_concept(rubric, f"{hit.claim} {hit.correction}")
+            said = f" (\"{hit.evidence.text.strip()}\")" if hit.evidence is not None else ""
+            reason = f"your answer claimed that {_lc(hit.claim)}{said}; that is a misconception"
+            linked = [(i, fu) for i, fu in fus if fu.concept == base.id and fu.kind in (PREREQUISITE, CONTRAST, "probe")]
+            choice = None
+            for i, fu in linked:
+                choice = self._follow_up_choice(source, rubric, i, fu, CORRECTIVE, reason)
+                if choice is not None and choice.question_id not in state.asked:
+                    break
+                choice = None
+            if choice is None:
+                q, _ = corrective_question(source, rubric, hit.misconception_id)
+                choice = FollowUpChoice(q, q.prompt, base.id, CORRECTIVE, reason)
+            out.append((0, k, choice))
+
+        weak = grade.score < WEAK_BELOW or bool({"dont_know", "empty"} & set(grade.flags))
+        strong = (grade.score >= STRONG_AT and not grade.missing
+                  and not any(not m.corrected for m in grade.misconceptions))
+
+        # 2. missing (then partial) key concepts -> probe, heaviest first
+        gaps = [v for v in grade.verdicts if v.verdict in ("missing", "partial") and v.concept_id in concept_ids
+                and f"{source.id}:{v.concept_id}" not in probed]
+        gaps.sort(key=lambda v: (v.verdict != "missing", -v.weight))
+        if parent_id is not None:
+            gaps = []  # a derived question probes one concept; its gap is answered by moving on
+        for k, v in enumerate(gaps):
+            c = rubric.concept(v.concept_id)
+            if v.verdict == "missing":
+                reason = f"you did not mention {c.name}"
+            else:
+                reason = f"you only touched on {c.name}"
+            prio = 1 if v.verdict == "missing" else 2
+            if weak:
+                prio += 2  # after a weak answer a prerequisite comes first
+            choice = None
+            for i, fu in fus:
+                if fu.concept == c.id and fu.kind in ("probe", PREREQUISITE):
+                    choice = self._follow_up_choice(source, rubric, i, fu, PROBE, reason)
+                    if choice is not None and choice.question_id not in state.asked:
+                        break
+                    choice = None
+            if choice is None:
+                q, _ = probe_question(source, rubric, c.id, partial=v.verdict == "partial")
+                choice = FollowUpChoice(q, q.prompt, c.id, PROBE, reason)
+            out.append((prio, k, choice))
+
+        # 3. the question's own deeper / contrast / prerequisite links
+        for i, fu in fus:
+            v = verdicts.get(fu.concept)
+            name = rubric.concept(fu.concept).name if fu.concept in concept_ids else fu.concept
+            if fu.kind == PREREQUISITE:
+                prio = 1 if weak else 5
+                reason = (f"the answer was thin; stepping back to {name}" if weak
+                          else f"the groundwork behind {name}")
+                kind = PREREQUISITE
+            elif fu.kind in (DEEPER, CONTRAST):
+                covered = v is not None and v.verdict == "covered"
+                if strong:
+                    prio = 1
+                    reason = f"strong answer ({grade.display:g}/5): going deeper into {name}"
+                elif covered:
+                    prio = 3
+                    reason = f"you covered {name}; going deeper"
+                else:
+                    prio = 6
+                    reason = f"a {fu.kind} question on {name}"
+                if fu.kind == CONTRAST:
+                    reason = reason.replace("going deeper into", "contrasting").replace("going deeper", "a contrast")
+                kind = fu.kind
+            else:  # "probe" links are used by the gap rule above; offered late otherwise
+                prio, reason, kind = 7, f"a probe of {name}", PROBE
+            choice = self._follow_up_choice(source, rubric, i, fu, kind, reason)
+            if choice is not None:
+                out.append((prio, 100 + i, choice))
+        return out
+
+
+def _lc(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def _with_reason(choice: FollowUpChoice, reason: str) -> FollowUpChoice:
+    return FollowUpChoice(choice.question, choice.prompt, choice.concept, choice.kind, reason)
