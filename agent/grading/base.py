@@ -62,3 +62,4 @@ def scorer_names() -> list[str]:
 def _load_builtin() -> None:
     # Importing the modules registers them; they import heavy libraries lazily themselves.
     import agent.grading.embedding  # noqa: F401
+    import agent.grading.judge  # noqa: F401  (the optional LLM judge; openai is imported lazily)
