@@ -1,21 +1,224 @@
-"""The Textual application. First paint happens before any heavy import; models load in workers."""
+"""The Textual application. First paint happens before any heavy import; models load in workers.
+
+Only the home screen is imported up front; the other screens are imported when first shown. The back
+end (:class:`tui.services.Services`) is called from thread workers that answer through messages.
+"""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.messages import JudgeFailed, JudgeReady, ModelStatus, Notice
+from tui.services import Services, SessionOptions
+
+log = logging.getLogger(__name__)
+
+THEMES = {"dark": "textual-dark", "light": "textual-light"}
 
 
 class VivaApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "viva"
     SUB_TITLE = "mock interviews for ML roles"
-    BINDINGS = [("q", "quit", "Quit")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f2", "history", "History"),
+        Binding("f3", "toggle_theme", "Theme"),
+    ]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("viva: the interview screens arrive with the TUI work.", id="placeholder")
-        yield Footer()
+    def __init__(self, services: Any = None, *, clock: Callable[[], float] | None = None,
+                 warm: bool = True, options: SessionOptions | None = None, load_settings: bool = True) -> None:
+        super().__init__()
+        self.services = services if services is not None else Services()
+        self.clock = clock or time.monotonic
+        self.warm = warm
+        self.options = options or SessionOptions()
+        self.load_settings = load_settings
+        self.interview: Any = None
+        self.model_state: dict[str, tuple[str, str]] = {"grader": ("waiting", "")}
+        self.judge_results: dict[int, dict[str, Any]] = {}
+        self._said: set[str] = set()
+        self.first_paint: float | None = None
+        self._keys = 0
+        self.theme = THEMES["dark"]
+
+    # ------------------------------------------------------------------ start-up
+    def on_mount(self) -> None:
+        from tui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen())
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.first_paint = time.perf_counter()
+        if self.load_settings:
+            self.load_user_settings()
+        if self.warm:
+            self.warm_grader()
+
+    @work(thread=True, exclusive=True, group="settings")
+    def load_user_settings(self) -> None:
+        try:
+            from agent.config import get_settings
+
+            s = get_settings()
+        except Exception as e:  # a broken config file must not stop the app
+            self.post_message(Notice("settings", f"settings not loaded ({e}); using defaults"))
+            return
+        self.call_from_thread(self._apply_settings, s)
+
+    def _apply_settings(self, s: Any) -> None:
+        self.theme = THEMES.get(getattr(s, "theme", "dark"), THEMES["dark"])
+        self.options.n_questions = int(getattr(s, "questions_per_session", self.options.n_questions))
+        self.options.judge = bool(getattr(s, "judge", self.options.judge))
+        home = self.screen
+        refresh = getattr(home, "refresh_options", None)
+        if callable(refresh):
+            refresh()
+
+    @work(thread=True, exclusive=True, group="grader")
+    def warm_grader(self) -> None:
+        self.post_message(ModelStatus("grader", "loading", "loading the embedding model"))
+        t0 = time.perf_counter()
+        try:
+            desc = self.services.warm_grader()
+        except Exception as e:  # the app still opens; grading will try again and say why it failed
+            log.warning("grader warm-up failed: %s", e)
+            self.post_message(ModelStatus("grader", "failed", str(e)))
+            return
+        self.post_message(ModelStatus("grader", "ready", f"{desc} ({time.perf_counter() - t0:.1f}s)"))
+
+    # ------------------------------------------------------------------ messages from workers
+    def on_model_status(self, msg: ModelStatus) -> None:
+        self.model_state[msg.name] = (msg.state, msg.detail)
+        from tui.widgets.status import StatusLine
+
+        for line in self.screen.query(StatusLine):
+            line.refresh_state()
+        if msg.state == "failed":
+            self.say_once(f"model-{msg.name}", f"{msg.name} failed to load: {msg.detail}", "error")
+
+    def on_notice(self, msg: Notice) -> None:
+        self.say_once(msg.key, msg.text, msg.severity)
+
+    def next_key(self) -> int:
+        self._keys += 1
+        return self._keys
+
+    def say_once(self, key: str, text: str, severity: str = "warning") -> bool:
+        """Tell the user ``text`` the first time ``key`` comes up; later calls are silent."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        log.info("notice %s: %s", key, text)
+        self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
+        return True
+
+    def on_judge_ready(self, msg: JudgeReady) -> None:
+        self.judge_results[msg.turn_key] = msg.result
+        self._forward_judge(msg.turn_key)
+
+    def on_judge_failed(self, msg: JudgeFailed) -> None:
+        self.judge_results[msg.turn_key] = {"error": msg.error}
+        self.say_once("judge-failed", f"The LLM judge failed ({msg.error}); showing the embedding grade.")
+        self._forward_judge(msg.turn_key)
+
+    def _forward_judge(self, key: int) -> None:
+        show = getattr(self.screen, "show_judge", None)
+        if callable(show):
+            show(key)
+
+    # ------------------------------------------------------------------ judge worker (app-level: it outlives screens)
+    @work(thread=True, group="judge")
+    def run_judge(self, key: int, question: Any, rubric: Any, answer: str, grade: Any) -> None:
+        try:
+            result = self.services.judge(question, rubric, answer, grade)
+        except Exception as e:
+            self.post_message(JudgeFailed(key, str(e)))
+            return
+        self.post_message(JudgeReady(key, result))
+
+    # ------------------------------------------------------------------ navigation
+    def start_session(self, options: SessionOptions) -> None:
+        from tui.screens.interview import InterviewScreen
+
+        self.options = options
+        try:
+            self.interview = self.services.new_interview(options)
+            self.interview.start()
+        except Exception as e:
+            self.notify(f"Could not start the session: {e}", severity="error", timeout=10)
+            log.exception("session start failed")
+            return
+        if options.judge:
+            reason = self.services.judge_available()
+            if reason:
+                self.say_once("judge-off", reason)
+        self.push_screen(InterviewScreen())
+
+    def show_question(self) -> None:
+        """Show the interview's current question (after a follow-up choice or a skip) or the summary."""
+        from tui.screens.interview import InterviewScreen
+
+        if self.interview is None or self.interview.finished or self.interview.current is None:
+            self.session_over()
+            return
+        self.switch_screen(InterviewScreen())
+
+    def session_over(self) -> None:
+        from tui.screens.history import HistoryScreen
+
+        turns = list(getattr(self.interview, "turns", []) or [])
+        if turns:
+            mean = sum(t.grade.display for t in turns) / len(turns)
+            self.notify(f"Session finished: {len(turns)} answers, mean {mean:.1f}/5", timeout=8)
+        else:
+            self.notify("Session finished.", timeout=5)
+        self.interview = None
+        self.switch_screen(HistoryScreen(back_home=True))
+
+    def action_history(self) -> None:
+        from tui.screens.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
+
+    def action_home(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES["light"] if self.theme == THEMES["dark"] else THEMES["dark"]
+
+    def action_demo(self, name: str) -> None:
+        from tui.screens.demo import DemoScreen
+
+        self.push_screen(DemoScreen(name))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("History and progress", "Past sessions, mastery and the cold-answer goal",
+                            self.action_history)
+        yield SystemCommand("Home", "Back to the start screen", self.action_home)
+        yield SystemCommand("Toggle light/dark theme", "Switch between the light and dark theme",
+                            self.action_toggle_theme)
+        try:
+            from agent.demos import demo_names
+
+            names = demo_names()
+        except Exception:  # demos are optional to the palette
+            names = []
+        for name in names:
+            yield SystemCommand(f"Demo: {name.replace('_', ' ')}", f"Open the {name} PyTorch demo",
+                                lambda n=name: self.action_demo(n), discover=False)
 
 
 def run_app() -> int:

@@ -1,0 +1,1 @@
+"""One module per screen: home, interview, result, followup, demo, history."""

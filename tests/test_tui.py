@@ -1,0 +1,248 @@
+"""Pilot tests of every TUI flow, with the real bank and a lexical stand-in grader (fast)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_tui_fakes import FakeServices  # noqa: E402
+
+from tui.app import VivaApp  # noqa: E402
+from tui.services import SessionOptions  # noqa: E402
+
+ANSWER = ("It is the cross-entropy of the next token at every position, the targets shifted by one, and by "
+          "the chain rule that is maximum likelihood.")
+
+
+def make_app(bank, **kw) -> tuple[VivaApp, FakeServices]:
+    svc = FakeServices(bank, **{k: kw.pop(k) for k in ("judge", "voice_ok") if k in kw})
+    app = VivaApp(svc, clock=lambda: 0.0, load_settings=False,
+                  options=kw.pop("options", SessionOptions(n_questions=3)), **kw)
+    return app, svc
+
+
+async def wait_for(pilot, cond, tries: int = 200) -> None:
+    for _ in range(tries):
+        if cond():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached")
+
+
+async def start(pilot) -> None:
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "InterviewScreen")
+
+
+async def test_home_then_typed_answer_result_followup_next(bank) -> None:
+    from tui.screens.followup import FollowUpScreen
+    from tui.screens.interview import InterviewScreen
+    from tui.screens.result import ResultScreen
+
+    app, svc = make_app(bank)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.model_state["grader"][0] == "ready")
+        await start(pilot)
+        iv = svc.interviews[0]
+        first = iv.current
+        await pilot.press(*"cross-entropy")  # typing goes to the answer box
+        ta = app.screen.query_one("#answer")
+        assert ta.text == "cross-entropy"
+        ta.text = ANSWER
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        res = app.screen
+        assert len(iv.turns) == 1 and iv.turns[0].answer == ANSWER
+        rubric = bank.rubric(first.id)
+        table = res.query_one("#concepts")
+        assert table.row_count == len(rubric.concepts)
+        # evidence is highlighted in the answer in the concept's colour
+        spans = {(ANSWER[sp.start:sp.end], str(sp.style)) for sp in res.highlight.spans}
+        assert ("cross-entropy", "bold black on dodger_blue1") in spans
+        assert "judge off" in str(res.query_one("#judge").render())
+        # model answer is revealed on m
+        assert not res.query_one("#model-answer").display
+        await pilot.press("m")
+        assert res.query_one("#model-answer").display
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, FollowUpScreen))
+        fu = app.screen
+        assert fu.choices and fu.choices[0].reason
+        await pilot.press("down")  # pick another
+        picked = fu.choices[1]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InterviewScreen))
+        assert iv.current.id == picked.question.id != first.id
+        assert picked.question.prompt in str(app.screen.query_one("#prompt").render())
+
+
+async def test_skip_moves_to_next_question(bank) -> None:
+    app, svc = make_app(bank)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        first = iv.current.id
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: iv.current is not None and iv.current.id != first
+                       and type(app.screen).__name__ == "InterviewScreen" and app.screen.is_mounted)
+        assert iv.skipped == [first]
+        assert not iv.turns
+        assert iv.current.prompt in str(app.screen.query_one("#prompt").render())
+
+
+async def test_empty_answer_is_refused_and_hint_shown(bank) -> None:
+    app, svc = make_app(bank)
+    async with app.run_test() as pilot:
+        await start(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert svc.interviews[0].grade_calls == 0
+        assert type(app.screen).__name__ == "InterviewScreen"
+        await pilot.press("ctrl+t")
+        assert "hint:" in str(app.screen.query_one("#hint").render())
+
+
+async def test_session_ends_on_history(bank) -> None:
+    from tui.screens.history import HistoryScreen
+
+    app, svc = make_app(bank, options=SessionOptions(n_questions=1))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        app.screen.query_one("#answer").text = ANSWER
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        assert app.interview is None
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+
+
+async def test_judge_verdict_updates_in_place(bank) -> None:
+    app, svc = make_app(bank, judge={"score": 4.5, "rationale": "clear and complete"},
+                        options=SessionOptions(n_questions=3, judge=True))
+    svc.judge_gate.clear()  # hold the judge until the result screen is up
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        app.screen.query_one("#answer").text = ANSWER
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        judge = app.screen.query_one("#judge")
+        assert "waiting" in str(judge.render())
+        svc.judge_gate.set()
+        await wait_for(pilot, lambda: "4.5/5" in str(judge.render()))
+        assert "clear and complete" in str(judge.render())
+
+
+async def test_failing_judge_is_said_once_and_grade_stays(bank) -> None:
+    app, svc = make_app(bank, judge={"error": "HTTP 500 from the judge endpoint"},
+                        options=SessionOptions(n_questions=3, judge=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        app.screen.query_one("#answer").text = ANSWER
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        await wait_for(pilot, lambda: "judge failed" in str(app.screen.query_one("#judge").render()))
+        assert "judge-failed" in app._said
+        assert app.say_once("judge-failed", "again") is False
+        assert app.screen.query_one("#grade").score > 0
+
+
+async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -> None:
+    from tui.screens.result import ResultScreen
+
+    wav = tmp_path / "answer.wav"
+    wav.write_bytes(b"RIFF")
+    wav.with_suffix(".txt").write_text(ANSWER)
+    app, svc = make_app(bank, voice_ok=False, options=SessionOptions(n_questions=3, voice=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        await wait_for(pilot, lambda: "tts" in app._said)  # no speaker: said once, text goes on
+        await pilot.press("ctrl+r")  # no microphone either
+        await wait_for(pilot, lambda: "voice-failed" in app._said)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        turn = svc.interviews[0].turns[0]
+        assert turn.source == "voice" and turn.answer == ANSWER
+        assert "142 wpm" in str(app.screen.query_one("#insight-line").render())
+        assert app.screen.query_one("#pace").data[:2] == [120, 135]
+
+
+async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> None:
+    app, _ = make_app(bank)
+    async with app.run_test() as pilot:
+        await start(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(tmp_path / "nope.wav")
+        await pilot.press("enter")
+        assert "No file at" in str(app.screen.query_one("#audio-error").render())
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "InterviewScreen"
+
+
+async def test_run_demo_streams_output_and_checks(bank) -> None:
+    from tui.screens.demo import DemoScreen
+
+    app, _ = make_app(bank)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_demo("causal_mask")
+        await wait_for(pilot, lambda: isinstance(app.screen, DemoScreen))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen.finished is not None)
+        checks = str(app.screen.query_one("#checks").render())
+        assert "✔ pass no future leakage" in checks and "✘ FAIL rows sum to one" in checks
+        assert "1/2 checks passed" in str(app.screen.query_one("#d-state").render())
+        lines = [str(s.text) for s in app.screen.query_one("#output").lines]
+        assert any("plain output from the demo" in x for x in lines)
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "HomeScreen"
+
+
+async def test_history_shows_sessions_mastery_and_goal(bank) -> None:
+    from tui.screens.history import HistoryScreen
+
+    app, _ = make_app(bank)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        scr = app.screen
+        assert scr.query_one("#sessions").row_count == 2
+        assert scr.query_one("#mastery").row_count == 3
+        assert "7/25" in str(scr.query_one("#goal-text").render())
+        assert scr.query_one("#goal").progress == 7
+        assert scr.query_one("#chart").values[-1] == 3.5
+
+
+async def test_theme_toggle_and_palette_commands(bank) -> None:
+    app, _ = make_app(bank)
+    async with app.run_test() as pilot:
+        assert app.theme == "textual-dark"
+        await pilot.press("f3")
+        assert app.theme == "textual-light"
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "History and progress" in titles and "Toggle light/dark theme" in titles
+        assert any(t.startswith("Demo: ") for t in titles)
+
+
+def test_first_paint_imports_nothing_heavy() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json, asyncio\n"
+            "from tui.app import VivaApp\n"
+            "async def main():\n"
+            "    app = VivaApp(warm=False, load_settings=False)\n"
+            "    async with app.run_test() as pilot:\n"
+            "        await pilot.pause()\n"
+            "        print(json.dumps([m for m in ('torch','sentence_transformers','faster_whisper','piper',"
+            "'openai','transformers') if m in sys.modules]))\n"
+            "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

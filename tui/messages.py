@@ -1,0 +1,87 @@
+"""App-wide messages. Workers talk back to the screens only through these (post_message)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class ModelStatus(Message):
+    """A background model changed state: loading, ready, failed (detail says why)."""
+
+    name: str
+    state: str
+    detail: str = ""
+
+
+@dataclass
+class Notice(Message):
+    """Something the user should hear once (a fallback was taken)."""
+
+    key: str
+    text: str
+    severity: str = "warning"
+
+
+@dataclass
+class GradeReady(Message):
+    answer: str
+    grade: Any
+    source: str = "typed"
+    transcript: str | None = None
+    insights: dict[str, Any] | None = None
+    audio_path: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class GradeFailed(Message):
+    answer: str
+    error: str
+
+
+@dataclass
+class JudgeReady(Message):
+    turn_key: int
+    result: dict[str, Any]
+
+
+@dataclass
+class JudgeFailed(Message):
+    turn_key: int
+    error: str
+
+
+@dataclass
+class AudioLevel(Message):
+    level: float
+
+
+@dataclass
+class TranscriptSegment(Message):
+    text: str
+
+
+@dataclass
+class TranscriptDone(Message):
+    text: str
+    insights: dict[str, Any] | None = None
+    audio_path: str | None = None
+
+
+@dataclass
+class VoiceFailed(Message):
+    error: str
+
+
+@dataclass
+class DemoLine(Message):
+    line: str
+
+
+@dataclass
+class DemoFinished(Message):
+    returncode: int

@@ -1,0 +1,103 @@
+"""Follow-up: the agent's next question with its reason; accept it, skip it, or pick another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+KIND_STYLE = {"prerequisite": "yellow", "deeper": "cyan", "contrast": "magenta", "probe": "green",
+              "due": "orange1", "next": "white", "fix": "red"}
+
+
+def choice_text(c: Any, first: bool) -> Text:
+    t = Text()
+    label = "suggested" if first else "or"
+    t.append(f"{label} ", style="bold" if first else "grey62")
+    kind = getattr(c, "kind", "") or ""
+    t.append(f"[{kind}] ", style=KIND_STYLE.get(kind, "white"))
+    prompt = getattr(c, "prompt", None) or getattr(getattr(c, "question", None), "prompt", None) or "?"
+    t.append(prompt)
+    reason = getattr(c, "reason", "")
+    if reason:
+        t.append(f"\n    why: {reason}", style="italic grey62")
+    return t
+
+
+class FollowUpScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "accept", "Accept", show=True),
+        Binding("s", "skip", "Skip"),
+        Binding("x", "finish", "End session"),
+        Binding("escape", "leave", "Home"),
+    ]
+
+    def __init__(self, choices: list[Any]) -> None:
+        super().__init__()
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        iv = self.app.interview
+        yield Header()
+        with VerticalScroll(id="followup"):
+            done = len(getattr(iv, "turns", []) or [])
+            total = getattr(getattr(iv, "config", None), "n_questions", None)
+            head = Text("Next question", style="bold")
+            if total:
+                head.append(f"   ({done} of {total} answered)", style="grey62")
+            yield Static(head, id="f-head")
+            if self.choices:
+                yield OptionList(*[Option(choice_text(c, i == 0), id=str(i)) for i, c in enumerate(self.choices)],
+                                 id="choices")
+            else:
+                yield Static("No more questions in this session: press x to finish.", id="no-choices")
+            yield Static(Text("enter: ask the highlighted one · up/down: pick another · s: skip it (the "
+                              "agent moves on) · x: end the session", style="grey50"), id="f-help")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.choices:
+            ol = self.query_one("#choices", OptionList)
+            ol.highlighted = 0
+            ol.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._go(self.choices[int(event.option.id or 0)])
+
+    def action_accept(self) -> None:
+        if not self.choices:
+            self.action_finish()
+            return
+        idx = self.query_one("#choices", OptionList).highlighted or 0
+        self._go(self.choices[idx])
+
+    def _go(self, choice: Any) -> None:
+        self.app.interview.advance(choice)
+        self.app.show_question()
+
+    def action_skip(self) -> None:
+        """Skip the suggested follow-up: the session moves on to the next planned question."""
+        iv = self.app.interview
+        fn = getattr(iv, "skip_followup", None)
+        if callable(fn):
+            fn()
+        else:
+            iv.advance(None)
+        self.app.show_question()
+
+    def action_finish(self) -> None:
+        iv = self.app.interview
+        fn = getattr(iv, "finish", None)
+        if callable(fn):
+            fn()
+        self.app.session_over()
+
+    def action_leave(self) -> None:
+        self.app.interview = None
+        self.app.pop_screen()

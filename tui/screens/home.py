@@ -1,0 +1,93 @@
+"""Home: pick the mode, section, number of questions, voice and judge; start."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Label, RadioButton, RadioSet, Select, Static, Switch
+
+from tui.services import SessionOptions
+from tui.widgets.status import StatusLine
+
+MODES = [("mock", "Mock interview"), ("practice", "Practice a topic"), ("drill", "Drill what is due")]
+COUNTS = [1, 3, 5, 8, 10, 15]
+
+
+class HomeScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start"),
+        Binding("h", "app.history", "History", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        opts = self.app.options
+        yield Header()
+        with VerticalScroll(id="home"):
+            yield Static("[b]viva[/b]  mock interviews for machine-learning roles, graded offline against "
+                         "key-concept rubrics.", id="intro")
+            with Horizontal(id="home-form"):
+                with Vertical(classes="field"):
+                    yield Label("Mode")
+                    with RadioSet(id="mode"):
+                        for key, label in MODES:
+                            yield RadioButton(label, value=key == opts.mode, name=key)
+                with Vertical(classes="field"):
+                    yield Label("Section")
+                    yield Select([], prompt="All sections", id="section", allow_blank=True)
+                    yield Label("Questions")
+                    yield Select([(str(n), n) for n in COUNTS], value=opts.n_questions if opts.n_questions
+                                 in COUNTS else 5, id="count", allow_blank=False)
+                with Vertical(classes="field"):
+                    yield Label("Voice")
+                    yield Switch(value=opts.voice, id="voice")
+                    yield Label("LLM judge")
+                    yield Switch(value=opts.judge, id="judge")
+            yield Button("Start  (ctrl+s)", id="start", variant="primary")
+        yield StatusLine(id="model-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_sections()
+
+    @work(thread=True, exclusive=True, group="bank")
+    def load_sections(self) -> None:
+        try:
+            sections = self.app.services.sections()
+        except Exception as e:
+            self.app.call_from_thread(self.app.notify, f"The question bank did not load: {e}", severity="error")
+            return
+        self.app.call_from_thread(self._set_sections, sections)
+
+    def _set_sections(self, sections: list[str]) -> None:
+        sel = self.query_one("#section", Select)
+        sel.set_options([(s, s) for s in sections])
+        if self.app.options.section in sections:
+            sel.value = self.app.options.section
+
+    def refresh_options(self) -> None:
+        opts = self.app.options
+        if opts.n_questions in COUNTS:
+            self.query_one("#count", Select).value = opts.n_questions
+        self.query_one("#judge", Switch).value = opts.judge
+        self.query_one("#voice", Switch).value = opts.voice
+
+    def current_options(self) -> SessionOptions:
+        radio = self.query_one("#mode", RadioSet)
+        btn = radio.pressed_button
+        mode = btn.name if btn is not None and btn.name else "mock"
+        section = self.query_one("#section", Select).value
+        count = self.query_one("#count", Select).value
+        return SessionOptions(mode=mode, section=section if isinstance(section, str) else None,
+                              n_questions=int(count) if isinstance(count, int) else 5,
+                              voice=self.query_one("#voice", Switch).value,
+                              judge=self.query_one("#judge", Switch).value, seed=self.app.options.seed)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+
+    def action_start(self) -> None:
+        self.app.start_session(self.current_options())

@@ -1,0 +1,294 @@
+"""Interview: the question (spoken when voice is on), a typed or spoken answer, elapsed time, model status."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TextArea
+
+from tui.messages import (
+    AudioLevel,
+    GradeFailed,
+    GradeReady,
+    Notice,
+    TranscriptDone,
+    TranscriptSegment,
+    VoiceFailed,
+)
+from tui.services import Unavailable
+from tui.widgets.meters import LevelMeter
+from tui.widgets.status import StatusLine
+
+
+def fmt_elapsed(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+class InterviewScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", priority=True),
+        Binding("ctrl+r", "talk", "Talk", priority=True),
+        Binding("ctrl+o", "from_file", "Audio file", priority=True),
+        Binding("ctrl+l", "replay", "Replay", priority=True),
+        Binding("ctrl+t", "hint", "Hint", priority=True),
+        Binding("ctrl+n", "skip", "Skip", priority=True),
+        Binding("escape", "leave", "Leave"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = 0.0
+        self.busy = False
+        self.recording: threading.Event | None = None
+        self.voice_parts: list[str] = []
+
+    @property
+    def interview(self) -> Any:
+        return self.app.interview
+
+    def compose(self) -> ComposeResult:
+        q = self.interview.current
+        yield Header()
+        with VerticalScroll(id="interview"):
+            with Horizontal(id="q-bar"):
+                yield Static(self._meta(q), id="q-meta")
+                yield Static("00:00", id="elapsed")
+            yield Static(Text(q.prompt), id="prompt")
+            yield Static("", id="hint")
+            yield TextArea(id="answer", placeholder="Type your answer here, then ctrl+s to submit "
+                           "(ctrl+r to answer aloud).", soft_wrap=True)
+            yield LevelMeter(id="level")
+            yield Static("", id="voice-line")
+        yield StatusLine(id="model-status")
+        yield Footer()
+
+    def _meta(self, q: Any) -> Text:
+        n = len(getattr(self.interview, "turns", []) or []) + 1
+        total = getattr(getattr(self.interview, "config", None), "n_questions", None)
+        t = Text()
+        t.append(f"Question {n}" + (f"/{total}" if total else ""), style="bold")
+        t.append(f"  ·  {q.section} · {q.topic} · {q.difficulty}", style="grey62")
+        return t
+
+    def on_mount(self) -> None:
+        self.started = self.app.clock()
+        self.set_interval(1.0, self._tick)
+        self.query_one("#hint").display = False
+        self.query_one("#level").display = bool(self.app.options.voice)
+        self.query_one("#answer", TextArea).focus()
+        if self.app.options.voice:
+            self.speak(self.interview.current.prompt)
+
+    def _tick(self) -> None:
+        self.query_one("#elapsed", Static).update(fmt_elapsed(self.app.clock() - self.started))
+
+    def _voice_line(self, text: str | Text) -> None:
+        self.query_one("#voice-line", Static).update(text)
+
+    # ------------------------------------------------------------------ speech out
+    @work(thread=True, exclusive=True, group="tts")
+    def speak(self, text: str) -> None:
+        try:
+            self.app.services.speak(text)
+        except Unavailable as e:
+            self.post_message(Notice("tts", str(e)))
+        except Exception as e:  # any playback failure: the question is on screen anyway
+            self.post_message(Notice("tts", f"speech failed ({e}); questions are shown in text"))
+
+    def action_replay(self) -> None:
+        self.speak(self.interview.current.prompt)
+
+    # ------------------------------------------------------------------ typed answer
+    def action_submit(self) -> None:
+        answer = self.query_one("#answer", TextArea).text
+        if self.busy:
+            return
+        if not answer.strip():
+            self.app.notify("Type an answer first (or ctrl+n to skip the question).", severity="warning")
+            return
+        self._submit(answer, "typed")
+
+    def _submit(self, answer: str, source: str, transcript: str | None = None,
+                insights: dict | None = None, audio_path: str | None = None) -> None:
+        self.busy = True
+        self.query_one("#answer", TextArea).read_only = True
+        state = self.app.model_state.get("grader", ("", ""))[0]
+        wait = "grading…" if state == "ready" else "grading… (the grader's model is still loading)"
+        self._voice_line(Text(wait, style="cyan"))
+        self.grade_answer(answer, source, transcript, insights, audio_path, time.perf_counter())
+
+    @work(thread=True, exclusive=True, group="grade")
+    def grade_answer(self, answer: str, source: str, transcript: str | None, insights: dict | None,
+                     audio_path: str | None, t0: float) -> None:
+        try:
+            grade = self.interview.grade(answer)
+        except Exception as e:
+            self.post_message(GradeFailed(answer, f"{type(e).__name__}: {e}"))
+            return
+        self.post_message(GradeReady(answer, grade, source, transcript, insights, audio_path,
+                                     time.perf_counter() - t0))
+
+    def on_grade_failed(self, msg: GradeFailed) -> None:
+        self.busy = False
+        self.query_one("#answer", TextArea).read_only = False
+        self._voice_line(Text(f"grading failed: {msg.error} — your answer is kept; try ctrl+s again.",
+                              style="red"))
+        self.app.notify(f"Grading failed: {msg.error}", severity="error")
+
+    def on_grade_ready(self, msg: GradeReady) -> None:
+        from tui.screens.result import ResultScreen
+
+        iv = self.interview
+        question = iv.current
+        rubric = _rubric_for(self.app, question)
+        kw: dict[str, Any] = {"source": msg.source}
+        if msg.transcript is not None:
+            kw["transcript"] = msg.transcript
+        if msg.insights is not None:
+            kw["insights"] = msg.insights
+        if msg.audio_path is not None:
+            kw["audio_path"] = msg.audio_path
+        try:
+            turn = iv.record(msg.answer, msg.grade, **kw)
+        except Exception as e:  # the grade is still shown; the history write failure is said
+            self.app.say_once("store", f"Could not save the answer to the history: {e}", "error")
+            turn = None
+        key = self.app.next_key()
+        if self.app.options.judge and rubric is not None and not self.app.services.judge_available():
+            self.app.run_judge(key, question, rubric, msg.answer, msg.grade)
+            judge_state = "waiting"
+        else:
+            judge_state = "off"
+        self.app.switch_screen(ResultScreen(question=question, rubric=rubric, answer=msg.answer,
+                                            grade=msg.grade, turn=turn, judge_key=key, judge_state=judge_state,
+                                            insights=msg.insights, seconds=msg.seconds))
+
+    # ------------------------------------------------------------------ spoken answer
+    def action_talk(self) -> None:
+        if self.busy:
+            return
+        if self.recording is not None:
+            self.recording.set()
+            self._voice_line(Text("stopping…", style="yellow"))
+            return
+        self.recording = threading.Event()
+        lm = self.query_one("#level", LevelMeter)
+        lm.display = True
+        lm.active = True
+        self._voice_line(Text("● recording — speak now; a pause ends the answer (ctrl+r stops)", style="red"))
+        self.record_answer(self.recording)
+
+    @work(thread=True, exclusive=True, group="mic")
+    def record_answer(self, stop: threading.Event) -> None:
+        try:
+            path = self.app.services.record(lambda level: self.post_message(AudioLevel(level)), stop)
+        except Exception as e:
+            self.post_message(VoiceFailed(str(e)))
+            return
+        self._transcribe(Path(path))
+
+    def action_from_file(self) -> None:
+        from tui.screens.audio_file import AudioFileScreen
+
+        if self.busy:
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._voice_line(Text(f"transcribing {path.name}…", style="cyan"))
+                self.busy = True
+                self.transcribe_file(path)
+
+        self.app.push_screen(AudioFileScreen(getattr(self.app, "answer_audio", "") or ""), chosen)
+
+    @work(thread=True, exclusive=True, group="stt")
+    def transcribe_file(self, path: Path) -> None:
+        self._transcribe(path)
+
+    def _transcribe(self, path: Path) -> None:
+        """Runs in a worker thread: segments stream to the screen, then the answer is submitted."""
+        from tui.messages import ModelStatus
+
+        self.app.post_message(ModelStatus("whisper", "busy", "transcribing"))
+        try:
+            text, insights = self.app.services.transcribe(path, lambda s: self.post_message(TranscriptSegment(s)))
+        except Exception as e:
+            self.app.post_message(ModelStatus("whisper", "failed", str(e)))
+            self.post_message(VoiceFailed(str(e)))
+            return
+        self.app.post_message(ModelStatus("whisper", "ready", ""))
+        self.post_message(TranscriptDone(text, insights, str(path)))
+
+    def on_audio_level(self, msg: AudioLevel) -> None:
+        self.query_one("#level", LevelMeter).level = msg.level
+
+    def on_transcript_segment(self, msg: TranscriptSegment) -> None:
+        self.voice_parts.append(msg.text)
+        ta = self.query_one("#answer", TextArea)
+        ta.read_only = True
+        ta.text = " ".join(self.voice_parts)
+        self._voice_line(Text("transcribing…", style="cyan"))
+
+    def on_transcript_done(self, msg: TranscriptDone) -> None:
+        self.recording = None
+        self.query_one("#level", LevelMeter).active = False
+        self.busy = False
+        self.voice_parts = []
+        if not msg.text.strip():
+            self.query_one("#answer", TextArea).read_only = False
+            self._voice_line(Text("heard nothing — try again (ctrl+r) or type the answer", style="yellow"))
+            return
+        self.query_one("#answer", TextArea).text = msg.text
+        self._submit(msg.text, "voice", transcript=msg.text, insights=msg.insights, audio_path=msg.audio_path)
+
+    def on_voice_failed(self, msg: VoiceFailed) -> None:
+        self.recording = None
+        self.busy = False
+        self.query_one("#level", LevelMeter).active = False
+        self.query_one("#answer", TextArea).read_only = False
+        self._voice_line(Text("voice unavailable — type your answer", style="yellow"))
+        self.app.say_once("voice-failed", f"{msg.error}. The interview goes on in text.")
+
+    # ------------------------------------------------------------------ other actions
+    def action_hint(self) -> None:
+        try:
+            hint = self.interview.hint()
+        except Exception as e:
+            self.app.notify(f"No hint: {e}", severity="warning")
+            return
+        h = self.query_one("#hint", Static)
+        h.update(Text(f"hint: {hint}", style="italic yellow"))
+        h.display = True
+
+    def action_skip(self) -> None:
+        if self.busy:
+            return
+        self.interview.skip()
+        self.app.show_question()
+
+    def action_leave(self) -> None:
+        if self.recording is not None:
+            self.recording.set()
+        self.app.interview = None
+        self.app.pop_screen()
+
+
+def _rubric_for(app: Any, question: Any) -> Any:
+    iv = app.interview
+    fn = getattr(iv, "rubric_for", None)
+    if callable(fn):
+        return fn(question)
+    r = getattr(iv, "rubric", None)
+    if r is not None and not callable(r):
+        return r
+    return app.services.rubric(question)

@@ -1,0 +1,230 @@
+"""Result: the grade, one row per concept with its evidence highlighted in the answer, misconceptions, the
+judge's verdict (updated in place), voice insights, the model answer, and a demo per concept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+
+from tui.widgets.evidence import VERDICT_STYLE, concept_colour, highlighted_answer
+from tui.widgets.meters import GradeGauge, grade_colour
+
+
+def _num(d: dict[str, Any], *keys: str) -> float | None:
+    for k in keys:
+        v = d.get(k)
+        if isinstance(v, (int, float)):
+            return float(v)
+    return None
+
+
+def insight_lines(ins: dict[str, Any]) -> tuple[Text, list[float]]:
+    """A one-line summary of voice insights (pace, fillers, pauses) and the pace series for a sparkline."""
+    t = Text()
+    wpm = _num(ins, "wpm", "pace_wpm", "words_per_minute")
+    if wpm is not None:
+        t.append("pace ", style="bold")
+        t.append(f"{wpm:.0f} wpm", style="green" if 110 <= wpm <= 170 else "yellow")
+    fillers = ins.get("fillers", ins.get("filler_count"))
+    if isinstance(fillers, dict):
+        n = sum(v for v in fillers.values() if isinstance(v, (int, float)))
+        top = ", ".join(f"{k}×{v}" for k, v in sorted(fillers.items(), key=lambda kv: -kv[1])[:3])
+        t.append("  fillers ", style="bold")
+        t.append(f"{n:.0f}" + (f" ({top})" if top else ""))
+    elif isinstance(fillers, (int, float, list)):
+        n = len(fillers) if isinstance(fillers, list) else fillers
+        t.append("  fillers ", style="bold")
+        t.append(f"{n:.0f}")
+    pauses = ins.get("pauses", ins.get("long_pauses"))
+    if isinstance(pauses, list):
+        t.append("  long pauses ", style="bold")
+        t.append(str(len(pauses)))
+    elif isinstance(pauses, (int, float)):
+        t.append("  long pauses ", style="bold")
+        t.append(f"{pauses:.0f}")
+    series = ins.get("pace_series") or ins.get("wpm_series") or ins.get("pace_over_time") or []
+    series = [float(x) for x in series if isinstance(x, (int, float))]
+    return t, series
+
+
+class ResultScreen(Screen):
+    BINDINGS = [
+        Binding("n", "next", "Next"),
+        Binding("m", "model_answer", "Model answer"),
+        Binding("d", "demo", "Run demo"),
+        Binding("escape", "leave", "Home"),
+    ]
+
+    def __init__(self, *, question: Any, rubric: Any, answer: str, grade: Any, turn: Any = None,
+                 judge_key: int = 0, judge_state: str = "off", insights: dict | None = None,
+                 seconds: float | None = None) -> None:
+        super().__init__()
+        self.question = question
+        self.rubric = rubric
+        self.answer = answer
+        self.grade = grade
+        self.turn = turn
+        self.judge_key = judge_key
+        self.judge_state = judge_state
+        self.insights = insights
+        self.seconds = seconds
+        self.demos: dict[str, str] = {}
+        if rubric is not None:
+            self.demos = {c.id: c.demo for c in rubric.concepts if c.demo}
+
+    def compose(self) -> ComposeResult:
+        g = self.grade
+        yield Header()
+        with VerticalScroll(id="result"):
+            yield Static(Text(self.question.prompt, style="bold"), id="r-question")
+            with Horizontal(id="r-grade-bar"):
+                yield GradeGauge(g.display, "grade", id="grade")
+                yield Static(self._judge_text(), id="judge")
+            flags = [f for f in g.flags]
+            if flags or g.notes:
+                t = Text()
+                if flags:
+                    t.append("flags: " + ", ".join(flags), style="yellow")
+                for note in g.notes:
+                    t.append(("\n" if t.plain else "") + f"note: {note}", style="grey62")
+                yield Static(t, id="flags")
+            table: DataTable = DataTable(id="concepts", cursor_type="row", zebra_stripes=False)
+            yield table
+            self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
+            yield Static(self.highlight, id="answer-hl")
+            if g.misconceptions:
+                yield Static(self._misconceptions(), id="misconceptions")
+            if g.feedback:
+                yield Static(Text("\n".join(f"• {line}" for line in g.feedback)), id="feedback")
+            if self.insights:
+                summary, series = insight_lines(self.insights)
+                with Vertical(id="insights"):
+                    yield Static(summary, id="insight-line")
+                    if len(series) >= 2:
+                        yield Sparkline(series, id="pace", summary_function=max)
+            yield Static(Text(self.question.model_answer), id="model-answer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#model-answer").display = False
+        self.query_one("#model-answer", Static).border_title = "model answer"
+        self.query_one("#answer-hl", Static).border_title = "your answer (evidence in each concept's colour)"
+        table = self.query_one("#concepts", DataTable)
+        table.add_columns(" ", "verdict", "concept", "weight", "demo")
+        for i, v in enumerate(self.grade.verdicts):
+            mark, colour = VERDICT_STYLE.get(v.verdict, ("?", "white"))
+            demo = self.demos.get(v.concept_id)
+            table.add_row(Text("██", style=concept_colour(i)), Text(f"{mark} {v.verdict}", style=colour),
+                          v.name, f"{v.weight:g}", Text(f"d: {demo}" if demo else "", style="cyan"),
+                          key=v.concept_id)
+        table.focus()
+        if self.judge_state == "waiting" and self.judge_key in self.app.judge_results:
+            self.show_judge(self.judge_key)
+
+    def _misconceptions(self) -> Text:
+        t = Text()
+        for i, m in enumerate(self.grade.misconceptions):
+            if i:
+                t.append("\n")
+            if m.corrected:
+                t.append("✔ you rejected: ", style="green")
+                t.append(m.claim)
+                continue
+            t.append("✘ misconception: ", style="bold red")
+            t.append(m.claim)
+            t.append("\n  correction: ", style="bold green")
+            t.append(m.correction)
+        return t
+
+    # ------------------------------------------------------------------ judge
+    def _judge_text(self) -> Text:
+        t = Text("  ")
+        if self.judge_state == "off":
+            t.append("judge off", style="grey50")
+            return t
+        res = self.app.judge_results.get(self.judge_key)
+        if res is None:
+            t.append("judge: waiting for the LLM judge…", style="cyan")
+            return t
+        if "error" in res:
+            t.append(f"judge failed: {res['error']}", style="red")
+            return t
+        score = _num(res, "score", "display", "grade")
+        t.append("judge: ", style="bold")
+        if score is not None:
+            t.append(f"{score:.1f}/5", style=f"bold {grade_colour(score)}")
+        why = res.get("rationale") or res.get("summary") or res.get("feedback") or res.get("verdict")
+        if isinstance(why, list):
+            why = "; ".join(str(x) for x in why)
+        if why:
+            t.append(f"  {why}")
+        return t
+
+    def show_judge(self, key: int) -> None:
+        if key != self.judge_key:
+            return
+        self.query_one("#judge", Static).update(self._judge_text())
+
+    # ------------------------------------------------------------------ actions
+    def action_model_answer(self) -> None:
+        box = self.query_one("#model-answer", Static)
+        if not box.display:
+            iv = self.app.interview
+            fn = getattr(iv, "reveal_model_answer", None)
+            if callable(fn):
+                try:
+                    text = fn()
+                    if text:
+                        box.update(Text(text))
+                except Exception:  # the session may be over; the bank text is shown anyway
+                    pass
+        box.display = not box.display
+        if box.display:
+            self.query_one("#result", VerticalScroll).scroll_to_widget(box)
+
+    def action_demo(self) -> None:
+        table = self.query_one("#concepts", DataTable)
+        cid = None
+        if table.row_count:
+            cid = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        name = self.demos.get(cid) if cid else None
+        if name is None and self.demos:
+            name = next(iter(self.demos.values()))
+            self.app.notify(f"That concept has no demo; opening {name}.", timeout=4)
+        if name is None:
+            self.app.notify("No concept of this question has a demo.", severity="warning")
+            return
+        self.app.action_demo(name)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        name = self.demos.get(event.row_key.value) if event.row_key.value else None
+        if name:
+            self.app.action_demo(name)
+
+    def action_next(self) -> None:
+        from tui.screens.followup import FollowUpScreen
+
+        iv = self.app.interview
+        if iv is None or getattr(iv, "finished", False):
+            self.app.session_over()
+            return
+        try:
+            choices = list(iv.next_choices(3))
+        except Exception as e:  # no follow-up policy answer: the session moves on without one
+            self.app.notify(f"No follow-up could be picked ({e}); moving on.", severity="warning")
+            choices = []
+        if not choices:
+            iv.advance(None)
+            self.app.show_question()
+            return
+        self.app.switch_screen(FollowUpScreen(choices))
+
+    def action_leave(self) -> None:
+        self.app.interview = None
+        self.app.pop_screen()

@@ -1,0 +1,29 @@
+"""The model-status line: what is loading in the background, what is ready, what fell back."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+ICONS = {"waiting": ("…", "grey50"), "loading": ("⟳", "yellow"), "ready": ("●", "green"),
+         "failed": ("✘", "red"), "off": ("○", "grey50"), "busy": ("⟳", "cyan")}
+
+
+class StatusLine(Static):
+    """One line: ``grader ● ready · voice ○ off · judge ○ off``, read from ``app.model_state``."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; color: $text-muted; }"
+
+    def on_mount(self) -> None:
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
+        state: dict[str, tuple[str, str]] = getattr(self.app, "model_state", {})
+        t = Text()
+        for i, (name, (st, _detail)) in enumerate(sorted(state.items())):
+            icon, colour = ICONS.get(st, ("?", "grey50"))
+            if i:
+                t.append(" · ", style="grey50")
+            t.append(f"{name} ")
+            t.append(f"{icon} {st}", style=colour)
+        self.update(t)
