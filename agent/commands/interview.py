@@ -1,0 +1,223 @@
+"""`viva interview [--text] [--mode mock|practice|drill] [--n N] [--section S] [--topic T] [--seed N]`.
+
+With ``--text`` (or when the terminal cannot run the app) the session runs in the plain terminal: each
+question is printed, the answer is read from standard input until a blank line or the end of input, and
+the grade, the per-concept verdicts with their evidence and the follow-up with its reason are printed.
+Lines of their own starting with ':' are commands (:hint, :answer, :skip, :quit). Every graded answer is
+saved at once; `viva resume` continues a session that was interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from agent.interview import Interview
+    from agent.models import Grade, Turn
+
+ORDER = 10
+
+COMMANDS = {":hint": "a hint (the answer stops counting as cold)", ":answer": "show the model answer",
+            ":skip": "skip this question", ":quit": "stop here (the session can be resumed)"}
+MARK = {"covered": "+", "partial": "~", "missing": "-"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("interview", help="run a mock interview, practice or drill session",
+                       description="Run an interview session. Without --text the interactive app opens when "
+                       "the terminal supports it.")
+    p.add_argument("--text", action="store_true", help="plain-terminal mode: answers from standard input")
+    p.add_argument("--mode", choices=["mock", "practice", "drill"], default="mock",
+                   help="mock: N topics with follow-ups; practice: one topic, retries and hints; "
+                   "drill: questions due for review (default: mock)")
+    p.add_argument("--n", type=int, default=None, metavar="N",
+                   help="topics (mock, practice) or questions (drill); default from settings (5)")
+    p.add_argument("--section", help="only questions of this section (e.g. A, or a topic tag)")
+    p.add_argument("--topic", help="only questions whose topic contains this text")
+    p.add_argument("--seed", type=int, default=0, help="seed for the question order (default 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN", help="end after this many minutes")
+    p.add_argument("--depth", type=int, default=None, help="follow-ups per topic (default: mock 2, practice 3)")
+    p.set_defaults(func=cmd_interview)
+
+
+def cmd_interview(args: argparse.Namespace) -> int:
+    from agent.bank import default_bank
+    from agent.config import get_settings
+    from agent.interview import Interview, SessionConfig
+
+    settings = get_settings()
+    cfg = SessionConfig(mode=args.mode, n_questions=args.n or settings.questions_per_session,
+                        section=args.section, topic=args.topic,
+                        time_limit_s=args.time_limit * 60 if args.time_limit else None, seed=args.seed,
+                        voice=False, judge=settings.judge, max_depth=args.depth)
+    if not args.text and _tui_possible():
+        from tui.app import run_app
+
+        return run_app() or 0
+    store = open_store()
+    iv = Interview(default_bank(), cfg, store=store)
+    return run_text(iv, sys.stdin, sys.stdout)
+
+
+def _tui_possible() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def open_store() -> Any:
+    """The history store; says so when a corrupt database had to be set aside."""
+    from agent.store import Store
+
+    store = Store()
+    if store.recovered is not None:
+        print(f"viva: the history database could not be read; it was kept as {store.recovered} and a fresh "
+              "one was started", file=sys.stderr)
+    return store
+
+
+# --------------------------------------------------------------------------- the text-mode loop
+
+
+def _read_answer(stdin: TextIO, out: TextIO, blank_ends: bool = False) -> tuple[str, bool]:
+    """Lines until a blank line or end of input: (text, reached_eof). A leading blank line is skipped,
+    or returned as "" when ``blank_ends``."""
+    lines: list[str] = []
+    while True:
+        out.write("> " if not lines else ". ")
+        out.flush()
+        line = stdin.readline()
+        if not line:
+            out.write("\n")
+            return "\n".join(lines).strip(), True
+        line = line.rstrip("\n")
+        if not line.strip():
+            if lines or blank_ends:
+                return "\n".join(lines).strip(), False
+            continue  # leading blank lines are ignored
+        if not lines and line.strip().lower() in COMMANDS:
+            return line.strip().lower(), False
+        lines.append(line)
+
+
+def print_grade(turn: Turn, out: TextIO) -> None:
+    g: Grade = turn.grade
+    cold = "cold" if turn.cold else "not cold"
+    out.write(f"\nGrade: {g.display:g}/5  (score {g.score:.2f}, {cold}, attempt {turn.attempt})\n")
+    for v in g.verdicts:
+        ev = f'  "{_clip(v.evidence.text)}"' if v.evidence is not None else ""
+        out.write(f"  {MARK.get(v.verdict, '?')} {v.verdict:<8} {v.name}{ev}\n")
+    for m in g.misconceptions:
+        state = "corrected" if m.corrected else "misconception"
+        said = f' ("{_clip(m.evidence.text)}")' if m.evidence is not None else ""
+        out.write(f"  ! {state}: {m.claim}{said}\n    correction: {m.correction}\n")
+    if g.flags:
+        out.write(f"  flags: {', '.join(g.flags)}\n")
+    for line in g.feedback:
+        out.write(f"  * {line}\n")
+    out.flush()
+
+
+def _clip(text: str, n: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _header(iv: Interview, out: TextIO) -> None:
+    q = iv.current
+    assert q is not None
+    ch = iv.current_choice
+    total = iv.config.n_questions
+    label = f"[{iv.topic_number}/{total}]"
+    if ch is not None and ch.is_follow_up:
+        label += f" follow-up ({ch.kind})"
+    out.write(f"\n{label} {q.id} · section {q.section} · {q.topic} · {q.difficulty}\n")
+    if ch is not None and ch.is_follow_up:
+        out.write(f"  why: {ch.reason}\n")
+    elif ch is not None and ch.kind == "review":
+        out.write(f"  {ch.reason}\n")
+    out.write(f"Q: {q.prompt}\n")
+    out.flush()
+
+
+def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False) -> int:
+    """Drive a session in the plain terminal. Returns the exit code (0; an interrupted session stays open)."""
+    if resumed:
+        out.write(f"Resuming session {iv.session_id} ({iv.config.mode}): {len(iv.turns)} answer(s) so far.\n")
+    else:
+        iv.start()
+        out.write(f"viva {iv.config.mode} session {iv.session_id}: {iv.config.n_questions} "
+                  f"{'questions' if iv.config.mode == 'drill' else 'topics'}, seed {iv.config.seed}. "
+                  f"Resume later with `viva resume {iv.session_id}`.\n")
+    if iv.notice:
+        out.write(f"{iv.notice}\n")
+    out.write("Answer over as many lines as you like; a blank line (or end of input) submits. Commands on a "
+              "line of their own: " + ", ".join(COMMANDS) + ".\n")
+    out.flush()
+    loaded = False
+    eof = False
+    while iv.current is not None and not eof:
+        _header(iv, out)
+        answered = False
+        retry = False
+        while True:
+            text, eof = _read_answer(stdin, out, blank_ends=retry)
+            if text == ":quit" or (eof and not text and not answered):
+                return _paused(iv, out)
+            if not text or text == ":skip":
+                break
+            if text == ":hint":
+                out.write(f"  {iv.hint()}\n")
+                continue
+            if text == ":answer":
+                out.write(f"  Model answer: {iv.reveal_model_answer()}\n")
+                continue
+            if not loaded:
+                out.write("  (loading the grader ...)\n")
+                out.flush()
+                loaded = True
+            turn = iv.submit(text)
+            answered = True
+            print_grade(turn, out)
+            if eof or not iv.can_retry or turn.grade.score >= 4.5:
+                break
+            out.write("Another attempt? Type it, or a blank line to move on.\n")
+            out.flush()
+            retry = True
+        if not answered:
+            iv.skip()
+            out.write("  skipped.\n")
+            continue
+        pick = iv.next_choices(3)[0]
+        if pick.ends:
+            out.write(f"\nThat's the end: {pick.reason}.\n")
+        else:
+            out.write(f"\nNext ({pick.kind}): {pick.reason}\n")
+        if iv.advance(pick) is None:
+            break
+    if iv.current is None:
+        return _summary(iv, out)
+    return _paused(iv, out)
+
+
+def _paused(iv: Interview, out: TextIO) -> int:
+    out.write(f"\nStopped after {len(iv.turns)} answer(s); everything graded is saved. "
+              f"Continue with `viva resume {iv.session_id}`.\n")
+    out.flush()
+    return 0
+
+
+def _summary(iv: Interview, out: TextIO) -> int:
+    iv.finish()
+    turns = iv.turns
+    out.write(f"\nSession {iv.session_id} finished: {len(turns)} answer(s)")
+    if turns:
+        mean = sum(t.grade.score for t in turns) / len(turns)
+        out.write(f", mean grade {mean:.2f}/5")
+    out.write(".\n")
+    if iv.store is not None:
+        goal = iv.store.goal(iv.bank)
+        out.write(f"Goal: {goal}.\n")
+        out.write(f"Report: `viva report {iv.session_id}`.\n")
+    out.flush()
+    return 0
