@@ -95,10 +95,11 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def _set_threads() -> None:
-    """Small tensors: a few intra-op threads beat many (and leave cores for the app)."""
+    """One intra-op thread by default: the demos' tensors are tiny, so more threads mostly add
+    synchronisation, and on a busy 2-core laptop they were measured 4x slower. VIVA_DEMO_THREADS overrides."""
     import torch
 
-    want = int(os.environ.get("VIVA_DEMO_THREADS", "0")) or min(4, os.cpu_count() or 1)
+    want = int(os.environ.get("VIVA_DEMO_THREADS", "0")) or 1
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
 
