@@ -3,8 +3,8 @@
 Given the question just answered, its grade and what the session has asked so far, the policy ranks the
 possible next questions:
 
-* an uncorrected misconception -> a corrective follow-up (a bank follow-up probing the concept the
-  correction is about, or an inline "is that right?" question graded against the correction);
+* an uncorrected misconception -> a corrective follow-up: the claim put back to the candidate ("is that
+  right?"), graded against the rubric's correction, under the concept the correction is about;
 * a missing key concept -> probe it (the question's own follow-up for that concept, else an inline probe);
   a partially covered one comes next;
 * a strong answer -> go deeper (the question's deeper / contrast follow-ups);
@@ -320,16 +320,8 @@ class Policy:
             base = related_concept(rubric, f"{hit.claim} {hit.correction}")
             said = f" (\"{hit.evidence.text.strip()}\")" if hit.evidence is not None else ""
             reason = f"your answer claimed that {_lc(hit.claim)}{said}; that is a misconception"
-            linked = [(i, fu) for i, fu in fus if fu.concept == base.id and fu.kind in (PREREQUISITE, CONTRAST, "probe")]
-            choice = None
-            for i, fu in linked:
-                choice = self._follow_up_choice(source, rubric, i, fu, CORRECTIVE, reason)
-                if choice is not None and choice.question_id not in state.asked:
-                    break
-                choice = None
-            if choice is None:
-                q, _ = corrective_question(source, rubric, hit.misconception_id)
-                choice = FollowUpChoice(q, q.prompt, base.id, CORRECTIVE, reason)
+            q, _ = corrective_question(source, rubric, hit.misconception_id)
+            choice = FollowUpChoice(q, q.prompt, base.id, CORRECTIVE, reason)
             out.append((0, k, choice))
 
         weak = grade.score < WEAK_BELOW or bool({"dont_know", "empty"} & set(grade.flags))
@@ -352,12 +344,14 @@ class Policy:
             if weak:
                 prio += 2  # after a weak answer a prerequisite comes first
             choice = None
-            for i, fu in fus:
-                if fu.concept == c.id and fu.kind in ("probe", PREREQUISITE):
-                    choice = self._follow_up_choice(source, rubric, i, fu, PROBE, reason)
-                    if choice is not None and choice.question_id not in state.asked:
-                        break
-                    choice = None
+            # the author's own follow-ups for the concept: probe / prerequisite links, then inline prompts
+            mine = [(i, fu) for i, fu in fus if fu.concept == c.id and fu.kind in ("probe", PREREQUISITE)]
+            mine += [(i, fu) for i, fu in fus if fu.concept == c.id and fu.prompt and (i, fu) not in mine]
+            for i, fu in mine:
+                choice = self._follow_up_choice(source, rubric, i, fu, PROBE, reason)
+                if choice is not None and choice.question_id not in state.asked:
+                    break
+                choice = None
             if choice is None:
                 q, _ = probe_question(source, rubric, c.id, partial=v.verdict == "partial")
                 choice = FollowUpChoice(q, q.prompt, c.id, PROBE, reason)
