@@ -69,6 +69,7 @@ class JudgeServer:
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # headers and body leave in one write (no Nagle/delayed-ACK stalls)
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
@@ -114,7 +115,10 @@ class JudgeServer:
                     with outer._lock:
                         outer.inflight -= 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # a burst of concurrent clients must not overflow the accept backlog
+
+        self.httpd = Server(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
