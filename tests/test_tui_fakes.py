@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit, half_point
-from tui.services import DemoInfo, Progress, SessionRow, Unavailable
+from tui.services import DemoInfo, Services, Unavailable, VoiceAnswer
 
 FIXED = datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -46,119 +46,49 @@ class LexicalScorer:
                      grader="lexical-fake", grader_version="1", model="none", answer_chars=len(answer))
 
 
-class FakeChoice:
-    def __init__(self, question, prompt, concept, kind, reason):
-        self.question, self.prompt, self.concept, self.kind, self.reason = question, prompt, concept, kind, reason
+class FakeServices(Services):
+    """The real Services (real bank, real Interview, real SQLite store) with a lexical scorer, a canned
+    judge, and voice answers 'transcribed' from a text file next to the audio (``x.wav`` -> ``x.txt``)."""
 
-
-class FakeTurn:
-    def __init__(self, index, question, answer, grade, source):
-        self.index, self.question_id, self.answer, self.grade, self.source = index, question.id, answer, grade, source
-
-
-class FakeConfig:
-    def __init__(self, n):
-        self.n_questions = n
-
-
-class FakeInterview:
-    """The agreed interview API over the real bank, in memory."""
-
-    def __init__(self, bank, n: int = 3, scorer=None):
-        self.bank = bank
-        self.config = FakeConfig(n)
-        self.scorer = scorer or LexicalScorer()
-        ids = sorted(q for q in bank.questions if q in bank.rubrics)
-        self.order = ["clm-loss"] + [q for q in ids if q != "clm-loss"]
-        self.pos = 0
-        self.current = None
-        self.turns: list[FakeTurn] = []
-        self.finished = False
-        self.session_id = "s-fixed"
-        self.skipped: list[str] = []
-        self.grade_calls = 0
-
-    def start(self):
-        self.current = self.bank.question(self.order[0])
-        return self.current
-
-    def grade(self, answer: str):
-        self.grade_calls += 1
-        return self.scorer.score(self.current, self.bank.rubric(self.current.id), answer)
-
-    def record(self, answer, grade, *, source="typed", transcript=None, insights=None, audio_path=None):
-        t = FakeTurn(len(self.turns), self.current, answer, grade, source)
-        t.insights = insights
-        self.turns.append(t)
-        return t
-
-    def hint(self):
-        return "think about " + self.bank.rubric(self.current.id).concepts[0].name
-
-    def reveal_model_answer(self):
-        return self.current.model_answer
-
-    def next_choices(self, n=3):
-        if len(self.turns) >= self.config.n_questions:
-            return []
-        out = []
-        last = self.turns[-1].grade if self.turns else None
-        missing = last.missing if last else []
-        for qid in self.order[self.pos + 1:self.pos + 1 + n]:
-            q = self.bank.question(qid)
-            why = f"you did not mention {missing[0]}" if missing and not out else f"next in section {q.section}"
-            out.append(FakeChoice(q, q.prompt, None, "probe" if not out else "next", why))
-        return out
-
-    def _goto(self, q):
-        if q is None or len(self.turns) >= self.config.n_questions:
-            self.finished = True
-            self.current = None
-            return None
-        self.pos = self.order.index(q.id)
-        self.current = q
-        return q
-
-    def advance(self, choice=None):
-        if choice is None:
-            nxt = self.order[self.pos + 1] if self.pos + 1 < len(self.order) else None
-            return self._goto(self.bank.question(nxt) if nxt else None)
-        return self._goto(choice.question)
-
-    def skip(self):
-        self.skipped.append(self.current.id)
-        nxt = self.order[self.pos + 1] if self.pos + 1 < len(self.order) else None
-        return self._goto(self.bank.question(nxt) if nxt else None)
-
-
-class FakeServices:
-    """Services over the real bank with a lexical scorer, a canned history, and audio 'transcribed' from a
-    text file next to it (``x.wav`` -> ``x.txt``) for the fast voice-flow test."""
-
-    def __init__(self, bank, *, n: int = 3, judge: dict | None = None, voice_ok: bool = True):
+    def __init__(self, bank, db: Path, *, judge: dict | None = None, voice_ok: bool = True):
+        super().__init__()
         self._bank = bank
-        self.n = n
+        self.db = db
         self.judge_result = judge
         self.voice_ok = voice_ok
         self.spoken: list[str] = []
-        self.interviews: list[FakeInterview] = []
+        self.interviews: list = []
         self.judge_gate = threading.Event()
         self.judge_gate.set()
+        self.grade_calls = 0
 
-    def bank(self):
-        return self._bank
+    def store(self):
+        from agent.store import Store
 
-    def sections(self):
-        return self._bank.sections()
-
-    def rubric(self, q):
-        return self._bank.rubrics.get(q.id)
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.db)
+            return self._store
 
     def warm_grader(self):
-        return "lexical fake"
+        return "lexical stand-in"
+
+    def warm_whisper(self):
+        return "whisper stand-in"
 
     def new_interview(self, opts):
-        iv = FakeInterview(self._bank, n=opts.n_questions)
+        from agent.interview import Interview, SessionConfig
+
+        svc = self
+
+        class Counting(LexicalScorer):
+            def score(self, q, r, a):
+                svc.grade_calls += 1
+                return super().score(q, r, a)
+
+        cfg = SessionConfig(mode=opts.mode, n_questions=opts.n_questions, section=opts.section, seed=opts.seed,
+                            voice=opts.voice, judge=opts.judge)
+        iv = Interview(self._bank, cfg, store=self.store(), scorer=Counting(), clock=lambda: FIXED)
         self.interviews.append(iv)
         return iv
 
@@ -167,32 +97,26 @@ class FakeServices:
 
     def judge(self, question, rubric, answer, grade):
         self.judge_gate.wait(10)
-        if "error" in (self.judge_result or {}):
-            raise Unavailable(self.judge_result["error"])
         return dict(self.judge_result or {})
 
-    def progress(self):
-        return Progress(
-            sessions=[SessionRow("s1", "mock", "2026-01-01 10:00", 5, 3.5),
-                      SessionRow("s2", "practice", "2026-01-02 09:30", 3, 2.0)],
-            mastery=[("section", "A", 0.62, 4), ("concept", "cross-entropy on the next token", 0.9, 3),
-                     ("concept", "every position is a target", 0.4, 2)],
-            grades=[1.0, 2.5, 3.0, 2.0, 3.5, 4.0, 4.5, 3.5], cold=7, cold_goal=25, cold_of=40)
-
-    def speak(self, text):
+    def speak(self, text, on_status=None):
         if not self.voice_ok:
-            raise Unavailable("no audio output device; questions are shown in text")
+            if on_status:
+                on_status("no audio output device; questions are shown in text")
+            return
         self.spoken.append(text)
 
-    def record(self, on_level, stop):
-        raise Unavailable("no microphone found")
-
-    def transcribe(self, audio: Path, on_segment):
-        text = Path(audio).with_suffix(".txt").read_text().strip()
+    def listen(self, question_id, on_level, on_segment, stop, audio_file=None):
+        if audio_file is None:
+            raise Unavailable("no microphone found; you can type your answer instead.")
+        on_level(0.5)
+        text = Path(audio_file).with_suffix(".txt").read_text().strip()
         for sentence in text.split(". "):
             on_segment(sentence)
-        return text, {"wpm": 142.0, "fillers": {"um": 2, "like": 1}, "pauses": [1.2],
-                      "pace_series": [120, 135, 150, 160, 140, 138]}
+        return VoiceAnswer(text=text, audio_path=str(audio_file), insights={
+            "wpm": 142.0, "filler_count": 3, "fillers": [{"text": "um", "start": 1.0}] * 3,
+            "pauses": [{"start": 2.0, "end": 4.5, "duration": 2.5}],
+            "wpm_over_time": [[0, 15, 120.0], [15, 30, 135.0], [30, 45, 150.0], [45, 50, 160.0]]})
 
     def demo_info(self, name):
         return DemoInfo(name=name, title=f"{name} demo", source="def run():\n    return 1 + 1\n",

@@ -124,6 +124,9 @@ class VivaApp(App):
 
     def on_judge_ready(self, msg: JudgeReady) -> None:
         self.judge_results[msg.turn_key] = msg.result
+        if msg.result.get("error"):
+            self.say_once("judge-failed", f"The LLM judge could not be used ({msg.result['error']}); "
+                                          "showing the embedding grade.")
         self._forward_judge(msg.turn_key)
 
     def on_judge_failed(self, msg: JudgeFailed) -> None:
@@ -162,7 +165,25 @@ class VivaApp(App):
             reason = self.services.judge_available()
             if reason:
                 self.say_once("judge-off", reason)
+        notice = getattr(self.interview, "notice", None)
+        if notice:
+            self.say_once(f"interview-{notice}", notice, "information")
+        if options.voice and self.model_state.get("whisper", ("", ""))[0] not in ("ready", "loading"):
+            self.warm_whisper()
         self.push_screen(InterviewScreen())
+
+    @work(thread=True, exclusive=True, group="whisper")
+    def warm_whisper(self) -> None:
+        warm = getattr(self.services, "warm_whisper", None)
+        if warm is None:
+            return
+        self.post_message(ModelStatus("whisper", "loading", "loading the speech model"))
+        try:
+            desc = warm()
+        except Exception as e:  # typed answers still work; the failure is said once
+            self.post_message(ModelStatus("whisper", "failed", f"{e}; answer by typing"))
+            return
+        self.post_message(ModelStatus("whisper", "ready", desc))
 
     def show_question(self) -> None:
         """Show the interview's current question (after a follow-up choice or a skip) or the summary."""

@@ -59,6 +59,14 @@ class Progress:
 
 
 @dataclass
+class VoiceAnswer:
+    text: str
+    insights: dict[str, Any] | None = None
+    audio_path: str | None = None
+    words: list[dict[str, Any]] | None = None
+
+
+@dataclass
 class DemoInfo:
     name: str
     title: str
@@ -95,6 +103,7 @@ class Services:
         self._lock = threading.Lock()
         self._speaker: Any = None
         self._transcriber: Any = None
+        self._judge: Any = None
 
     # ------------------------------------------------------------------ bank and grading
     def bank(self) -> Bank:
@@ -143,35 +152,31 @@ class Services:
 
     # ------------------------------------------------------------------ judge
     def judge_available(self) -> str | None:
-        """None when a judge can run, else the reason it cannot."""
-        try:
-            import agent.grading.judge as judge_mod
-        except ImportError as e:
-            return f"the LLM judge is not available ({e}); showing the embedding grade"
-        check = getattr(judge_mod, "judge_unavailable", None) or getattr(judge_mod, "unavailable", None)
-        if callable(check):
-            return check()
+        """None when the LLM judge can be asked, else the reason it cannot (said once in the UI)."""
+        import importlib.util
+
+        if importlib.util.find_spec("openai") is None:
+            return "the LLM judge needs the 'judge' extra (pip install 'viva[judge]'); showing the embedding grade"
         return None
 
     def judge(self, question: Question, rubric: Rubric, answer: str, grade: Grade) -> dict[str, Any]:
-        """Run the LLM judge (blocking; called from a worker). Returns a dict with at least 'score'."""
-        from agent.errors import UserError
+        """Ask the LLM judge (blocking; from a worker) and blend it with ``grade``. Returns a dict with the
+        blended grade ('grade'), the judge's own grade ('score'), its feedback, and 'error' on failure."""
+        from agent.grading.blend import blend
+        from agent.grading.judge import Judge
 
-        try:
-            import agent.grading.judge as judge_mod
-        except ImportError as e:
-            raise Unavailable(f"the LLM judge is not installed ({e})") from e
-        try:
-            fn = getattr(judge_mod, "judge_sync", None)
-            if fn is not None:
-                res = fn(question, rubric, answer, grade)
-            else:
-                import asyncio
-
-                res = asyncio.run(judge_mod.judge(question, rubric, answer, grade))
-        except UserError as e:
-            raise Unavailable(str(e)) from e
-        out = _as_dict(res) or {}
+        with self._lock:
+            if self._judge is None:
+                self._judge = Judge()
+        result = self._judge.judge(question, rubric, answer)
+        blended = blend(grade, result, rubric)
+        out: dict[str, Any] = {"grade": blended, "result": result.model_dump(mode="json")}
+        if not result.ok:
+            out["error"] = result.failure or "the judge gave no result"
+        else:
+            out["score"] = result.effective_grade
+            out["blended"] = blended.display
+            out["rationale"] = result.feedback
         return out
 
     # ------------------------------------------------------------------ history
@@ -192,70 +197,101 @@ class Services:
         return p
 
     # ------------------------------------------------------------------ speech
-    def speak(self, text: str) -> None:
-        """Say ``text`` (blocking). Raises Unavailable when there is no voice or no speaker."""
+    def speak(self, text: str, on_status: Callable[[str], None] | None = None) -> None:
+        """Start saying ``text`` (returns at once). A missing speaker or voice is reported through
+        ``on_status`` once, and the question stays on screen. Raises Unavailable without the voice extra."""
+        _offline()
         try:
             from agent.speech import tts
         except ImportError as e:
             raise Unavailable(f"speech is not available ({e}): pip install 'viva[voice]'") from e
-        try:
+        with self._lock:
             if self._speaker is None:
-                self._speaker = tts.Speaker()
-            self._speaker.speak(text)
-        except Exception as e:  # a missing speaker or engine; the interview goes on in text
-            raise Unavailable(f"cannot play speech ({e}); questions are shown in text") from e
+                engine = self._tts_engine()
+                self._speaker = tts.Speaker(engine="piper" if engine == "none" else engine, on_status=on_status)
+        self._speaker.speak(text)
 
-    def record(self, on_level: Callable[[float], None], stop: threading.Event) -> Path:
-        """Record from the microphone until the speaker stops (VAD) or ``stop`` is set; returns a WAV."""
-        try:
-            from agent.speech import record
-        except ImportError as e:
-            raise Unavailable(f"recording is not available ({e}): pip install 'viva[voice]'") from e
-        try:
-            rec = record.Recorder(on_level=on_level)
-            return Path(rec.record(stop=stop))
-        except Exception as e:
-            raise Unavailable(f"no microphone ({e}); type your answer instead") from e
+    def _tts_engine(self) -> str:
+        from agent.config import get_settings
 
-    def transcribe(self, audio: Path, on_segment: Callable[[str], None]) -> tuple[str, dict[str, Any] | None]:
-        """Transcribe an audio file, calling ``on_segment`` as segments arrive; returns (text, insights)."""
+        return get_settings().tts_engine
+
+    def stop_speaking(self) -> None:
+        if self._speaker is not None:
+            self._speaker.stop()
+
+    def transcriber(self) -> Any:
+        _offline()
+        from agent.speech import stt
+
+        with self._lock:
+            if self._transcriber is None:
+                self._transcriber = stt.Transcriber()
+            return self._transcriber
+
+    def warm_whisper(self) -> str:
+        t = self.transcriber().load()
+        return f"whisper {t.model_name} on {t.device}"
+
+    def listen(self, question_id: str | None, on_level: Callable[[float], None], on_segment: Callable[[str], None],
+               stop: threading.Event, audio_file: Path | None = None) -> VoiceAnswer:
+        """Record an answer (from the microphone, or fed from ``audio_file``) with VAD endpointing while
+        Whisper transcribes the chunks already spoken; ``on_segment`` gets each piece of text as it comes.
+        Blocking: call it from a worker. Raises Unavailable when there is no microphone or no voice extra."""
         _offline()
         try:
-            from agent.speech import stt
-        except ImportError as e:
-            raise Unavailable(f"transcription is not available ({e}): pip install 'viva[voice]'") from e
-        if not Path(audio).is_file():
-            raise Unavailable(f"no audio file at {audio}: give the path of a WAV/FLAC/OGG/MP3 file")
-        if self._transcriber is None:
-            self._transcriber = stt.Transcriber()
-        parts: list[str] = []
-        result = None
-        stream = getattr(self._transcriber, "stream", None)
-        if callable(stream):
-            for seg in stream(audio):
-                text = getattr(seg, "text", str(seg)).strip()
-                if text:
-                    parts.append(text)
-                    on_segment(text)
-            result = None
-        else:
-            result = self._transcriber.transcribe(audio)
-            for seg in getattr(result, "segments", []) or []:
-                text = getattr(seg, "text", "").strip()
-                if text:
-                    parts.append(text)
-                    on_segment(text)
-        text = getattr(result, "text", None) or " ".join(parts)
-        insights = None
-        try:
-            from agent.speech import insights as ins
+            import numpy as np
 
-            fn = getattr(ins, "analyse", None) or getattr(ins, "analyze", None) or getattr(ins, "insights", None)
-            if fn is not None and result is not None:
-                insights = _as_dict(fn(result))
-        except Exception as e:  # insights are a bonus; the answer still counts
-            log.warning("voice insights failed: %s", e)
-        return text.strip(), insights
+            from agent.speech import audio as audio_mod
+            from agent.speech import insights as ins
+            from agent.speech import record, stt
+        except ImportError as e:
+            raise Unavailable(f"voice answers need the voice extra ({e}): pip install 'viva[voice]'") from e
+        terms: list[str] = []
+        if question_id:
+            try:
+                terms = stt.rubric_terms(question_id, self.bank())
+            except Exception:  # an inline follow-up has no rubric of its own
+                terms = []
+        try:
+            if audio_file is not None:
+                if not Path(audio_file).is_file():
+                    raise Unavailable(f"no audio file at {audio_file}: give the path of a WAV/FLAC/OGG/MP3 file")
+                try:
+                    samples = audio_mod.load_audio(str(audio_file))
+                except Exception as e:
+                    raise Unavailable(f"cannot read {audio_file} as audio ({e})") from e
+                source: Any = record.ArraySource(samples, realtime=False)
+            else:
+                source = record.MicrophoneSource()
+        except record.RecorderUnavailable as e:
+            raise Unavailable(str(e)) from e
+        streamer = stt.StreamingTranscriber(self.transcriber(), hotwords=terms,
+                                            on_segment=lambda seg: on_segment(seg.text.strip()))
+        rec = record.Recorder(source=source, on_level=on_level, on_chunk=streamer,
+                              auto_stop=audio_file is None)
+        try:
+            rec.start()
+        except record.RecorderUnavailable as e:
+            streamer.finish(1.0)
+            raise Unavailable(str(e)) from e
+        recording = None
+        while recording is None:
+            recording = rec.wait(0.05)
+            if recording is None and stop.is_set():
+                recording = rec.stop()
+        tr = streamer.finish(timeout=300)
+        audio_path = str(audio_file) if audio_file is not None else None
+        if audio_path is None and recording.audio.size:
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(prefix="viva-answer-", suffix=".wav")
+            os.close(fd)
+            audio_mod.write_wav(tmp, np.asarray(recording.audio), recording.sample_rate)
+            audio_path = tmp
+        insights = ins.compute_insights(tr.words, terms=terms, duration=tr.duration).to_dict()
+        words = [{"start": w.start, "end": w.end, "word": w.word} for w in tr.words]
+        return VoiceAnswer(text=tr.text, insights=insights, audio_path=audio_path, words=words)
 
     # ------------------------------------------------------------------ demos
     def demo_names(self) -> list[str]:

@@ -99,11 +99,9 @@ class InterviewScreen(Screen):
     @work(thread=True, exclusive=True, group="tts")
     def speak(self, text: str) -> None:
         try:
-            self.app.services.speak(text)
-        except Unavailable as e:
-            self.post_message(Notice("tts", str(e)))
-        except Exception as e:  # any playback failure: the question is on screen anyway
-            self.post_message(Notice("tts", f"speech failed ({e}); questions are shown in text"))
+            self.app.services.speak(text, on_status=lambda m: self.app.post_message(Notice("tts", m)))
+        except Exception as e:  # no voice extra or no speaker: the question is on screen anyway
+            self.app.post_message(Notice("tts", f"{e}. Questions are shown in text."))
 
     def action_replay(self) -> None:
         self.speak(self.interview.current.prompt)
@@ -175,64 +173,65 @@ class InterviewScreen(Screen):
 
     # ------------------------------------------------------------------ spoken answer
     def action_talk(self) -> None:
-        if self.busy:
-            return
+        """Push-to-talk: the first press starts recording, a pause (or a second press) ends it."""
         if self.recording is not None:
             self.recording.set()
             self._voice_line(Text("stopping…", style="yellow"))
             return
-        self.recording = threading.Event()
-        lm = self.query_one("#level", LevelMeter)
-        lm.display = True
-        lm.active = True
-        self._voice_line(Text("● recording — speak now; a pause ends the answer (ctrl+r stops)", style="red"))
-        self.record_answer(self.recording)
-
-    @work(thread=True, exclusive=True, group="mic")
-    def record_answer(self, stop: threading.Event) -> None:
-        try:
-            path = self.app.services.record(lambda level: self.post_message(AudioLevel(level)), stop)
-        except Exception as e:
-            self.post_message(VoiceFailed(str(e)))
+        if self.busy:
             return
-        self._transcribe(Path(path))
+        self._start_listening(None)
 
     def action_from_file(self) -> None:
         from tui.screens.audio_file import AudioFileScreen
 
-        if self.busy:
+        if self.busy or self.recording is not None:
             return
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self._voice_line(Text(f"transcribing {path.name}…", style="cyan"))
-                self.busy = True
-                self.transcribe_file(path)
+                self._start_listening(path)
 
-        self.app.push_screen(AudioFileScreen(getattr(self.app, "answer_audio", "") or ""), chosen)
+        self.app.push_screen(AudioFileScreen(), chosen)
 
-    @work(thread=True, exclusive=True, group="stt")
-    def transcribe_file(self, path: Path) -> None:
-        self._transcribe(path)
+    def _start_listening(self, audio_file: Path | None) -> None:
+        self.busy = True
+        self.recording = threading.Event()
+        self.voice_parts = []
+        lm = self.query_one("#level", LevelMeter)
+        lm.display = True
+        lm.active = True
+        if audio_file is None:
+            self._voice_line(Text("● recording — speak now; a pause ends the answer (ctrl+r stops)", style="red"))
+        else:
+            self._voice_line(Text(f"● playing {audio_file.name} into the recorder…", style="red"))
+        self.listen(self.recording, audio_file)
 
-    def _transcribe(self, path: Path) -> None:
-        """Runs in a worker thread: segments stream to the screen, then the answer is submitted."""
+    @work(thread=True, exclusive=True, group="voice")
+    def listen(self, stop: threading.Event, audio_file: Path | None) -> None:
+        """Record (or feed the file), endpoint, and transcribe while speaking; then submit the transcript."""
         from tui.messages import ModelStatus
 
-        self.app.post_message(ModelStatus("whisper", "busy", "transcribing"))
+        qid = getattr(self.interview.current, "id", None)
+        self.app.post_message(ModelStatus("whisper", "busy", "listening"))
         try:
-            text, insights = self.app.services.transcribe(path, lambda s: self.post_message(TranscriptSegment(s)))
+            ans = self.app.services.listen(qid, lambda level: self.post_message(AudioLevel(level)),
+                                           lambda text: self.post_message(TranscriptSegment(text)), stop,
+                                           audio_file=audio_file)
         except Exception as e:
-            self.app.post_message(ModelStatus("whisper", "failed", str(e)))
+            self.app.post_message(ModelStatus("whisper", "ready" if isinstance(e, Unavailable) else "failed",
+                                              str(e)))
             self.post_message(VoiceFailed(str(e)))
             return
         self.app.post_message(ModelStatus("whisper", "ready", ""))
-        self.post_message(TranscriptDone(text, insights, str(path)))
+        self.post_message(TranscriptDone(ans.text, ans.insights, ans.audio_path))
 
     def on_audio_level(self, msg: AudioLevel) -> None:
         self.query_one("#level", LevelMeter).level = msg.level
 
     def on_transcript_segment(self, msg: TranscriptSegment) -> None:
+        if not msg.text:
+            return
         self.voice_parts.append(msg.text)
         ta = self.query_one("#answer", TextArea)
         ta.read_only = True

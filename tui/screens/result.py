@@ -25,31 +25,29 @@ def _num(d: dict[str, Any], *keys: str) -> float | None:
 
 
 def insight_lines(ins: dict[str, Any]) -> tuple[Text, list[float]]:
-    """A one-line summary of voice insights (pace, fillers, pauses) and the pace series for a sparkline."""
+    """A one-line summary of voice insights (pace, fillers, pauses, hedges) and the pace series (words per
+    minute per window) for the sparkline. ``ins`` is ``agent.speech.insights.Insights.to_dict()``."""
     t = Text()
-    wpm = _num(ins, "wpm", "pace_wpm", "words_per_minute")
+    wpm = _num(ins, "wpm")
     if wpm is not None:
         t.append("pace ", style="bold")
         t.append(f"{wpm:.0f} wpm", style="green" if 110 <= wpm <= 170 else "yellow")
-    fillers = ins.get("fillers", ins.get("filler_count"))
-    if isinstance(fillers, dict):
-        n = sum(v for v in fillers.values() if isinstance(v, (int, float)))
-        top = ", ".join(f"{k}×{v}" for k, v in sorted(fillers.items(), key=lambda kv: -kv[1])[:3])
-        t.append("  fillers ", style="bold")
-        t.append(f"{n:.0f}" + (f" ({top})" if top else ""))
-    elif isinstance(fillers, (int, float, list)):
-        n = len(fillers) if isinstance(fillers, list) else fillers
-        t.append("  fillers ", style="bold")
-        t.append(f"{n:.0f}")
-    pauses = ins.get("pauses", ins.get("long_pauses"))
-    if isinstance(pauses, list):
-        t.append("  long pauses ", style="bold")
-        t.append(str(len(pauses)))
-    elif isinstance(pauses, (int, float)):
-        t.append("  long pauses ", style="bold")
-        t.append(f"{pauses:.0f}")
-    series = ins.get("pace_series") or ins.get("wpm_series") or ins.get("pace_over_time") or []
-    series = [float(x) for x in series if isinstance(x, (int, float))]
+    fillers = ins.get("fillers") or []
+    n_fill = _num(ins, "filler_count")
+    n_fill = n_fill if n_fill is not None else len(fillers)
+    t.append("  fillers ", style="bold")
+    t.append(f"{n_fill:.0f}")
+    words = sorted({str(f.get("text", "")) for f in fillers if isinstance(f, dict)} - {""})
+    if words:
+        t.append(f" ({', '.join(words[:3])})", style="grey62")
+    pauses = ins.get("pauses") or []
+    t.append("  long pauses ", style="bold")
+    t.append(str(len(pauses)))
+    hedges = ins.get("hedges") or []
+    if hedges:
+        t.append("  hedges ", style="bold")
+        t.append(str(len(hedges)))
+    series = [float(w[2]) for w in ins.get("wpm_over_time") or [] if isinstance(w, (list, tuple)) and len(w) > 2]
     return t, series
 
 
@@ -170,6 +168,12 @@ class ResultScreen(Screen):
         if key != self.judge_key:
             return
         self.query_one("#judge", Static).update(self._judge_text())
+        res = self.app.judge_results.get(key) or {}
+        blended = res.get("grade")
+        if blended is not None and not res.get("error") and hasattr(blended, "display"):
+            gauge = self.query_one("#grade", GradeGauge)
+            gauge.label = "blended"
+            gauge.score = blended.display
 
     # ------------------------------------------------------------------ actions
     def action_model_answer(self) -> None:
