@@ -263,21 +263,41 @@ def find_quote(answer: str, quote: str) -> Evidence | None:
     return Evidence(start=start, end=end, text=answer[start:end])
 
 
+_GRADER = r"\b(?:grader|evaluator|examiner|judge|marker|assessor|reviewer)"
+# Narrow on purpose: interview answers talk about prompts, instructions, scores and system messages
+# (SFT, chat templates, classification), so only phrases aimed at whoever grades the answer count.
 _INJECTION_PATTERNS = [
-    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|rubric|prompt|criteria|rules|above|previous)\b",
-    r"\b(?:note|message|instructions?|request|hint)s?\s+(?:to|for)\s+(?:the\s+)?(?:grader|grading\b|evaluator|examiner|"
-    r"judge|marker|assessor|ai|model|llm|assistant|reviewer)",
-    r"\b(?:dear|hey|attention)\s+(?:the\s+)?(?:grader|evaluator|examiner|judge|marker|ai|model|llm|assistant)\b",
-    r"\b(?:give|award|assign|grant|mark)\b[^.!?\n]{0,30}\b(?:full|max(?:imum)?|perfect|top|highest|5\s*/\s*5|five)\s+"
-    r"(?:marks?|scores?|points?|grades?|credit)\b",
-    r"\b(?:full|perfect|maximum)\s+(?:marks|score|credit)\b",
-    r"\bsystem\s+prompt\b",
-    r"\byou\s+are\s+now\b",
-    r"\bas\s+the\s+(?:grader|evaluator|judge)\b",
-    r"</?\s*(?:system|assistant|instructions?|candidate_answer)\s*>",
+    # talking to whoever grades
+    _GRADER + r"s?\s*(?:[:,\[\]\-\u2013\u2014]\s|instructions?\b|notes?\b|override\b)",
+    r"\b(?:note|message|instructions?|request|hint|reminder|p\.?s\.?)s?\s+(?:to|for)\s+(?:the\s+|any\s+|whoever\s+)?"
+    + _GRADER,
+    r"\b(?:dear|hey|hello|hi|attention)\s*,?\s+(?:the\s+)?" + _GRADER + r"s?\b",
+    r"\bwhoever\s+(?:grades|marks|scores|evaluates|assesses|reviews)\b",
+    r"\b(?:evaluation|grading|marking|scoring)\s+(?:note|instructions?|override)\b",
+    r"\binstructions?\s+(?:to|for)\s+the\s+(?:scoring|grading|marking|evaluat\w*)\b",
+    r"\b(?:assistant|model|ai|llm)\s+(?:grading|scoring|evaluating|marking)\s+(?:this|the\s+answer)\b",
+    r"\bas\s+the\s+" + _GRADER + r"\s*,?\s+you\b",
+    r"\byou\s+are\s+now\s+(?:a|an|the|in)\b",
+    # telling it to drop the rubric
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+)?(?:of\s+)?(?:your|the\s+above|the\s+previous|all\s+previous|"
+    r"previous|prior|above|earlier|any\s+previous)\s+(?:instructions|directions|rules|guidelines)",
+    r"\b(?:ignore|disregard|forget|override)\s+(?:the|this|your|any)\s+(?:rubric|grading|marking|scoring|"
+    r"reference\s+answer|model\s+answer)",
+    r"\bregardless\s+of\s+(?:the\s+)?(?:content|rubric|answer|reference)",
+    r"\btreat\s+this\s+(?:response|answer)\s+as\b",
+    # asking for the grade
+    r"\b(?:give|award|assign|grant)\s+(?:this|my|the)\s+(?:answer|response|candidate|submission)\s+(?:a\s+|the\s+)?"
+    r"(?:full|max(?:imum)?|perfect|top|highest|5|five|10|ten)\b",
+    r"\b(?:full|perfect)\s+marks\b|\b(?:maximum|highest|full|perfect|top)\s+grade\b",
+    r"\b(?:grade|score|rate|mark)\s+(?:this|my)\s+(?:answer|response)\s+(?:as\s+)?(?:a\s+)?(?:5|five|10|ten|perfect|"
+    r"correct|full)\b",
+    r"\b(?:return|output|give|award)\s+(?:a\s+|the\s+)?(?:score|grade)\s+(?:of\s+)?(?:5|five)\b",
+    r"\bset\s+(?:the|my|its)\s+(?:score|grade)\s+to\s+(?:5|five|the\s+max)",
+    r"\b(?:5|five)\s*(?:/|out\s+of)\s*(?:5|five)\b",
+    r"\bmark\s+(?:every|all|each)\s+(?:of\s+the\s+|the\s+)?concepts?\s+(?:as\s+)?covered\b",
+    # spoofing the prompt's structure
     r"<<<\s*(?:end[- ]?)?answer",
     r"[\"']grade[\"']\s*:\s*\d",
-    r"\b(?:grade|score|rate)\s+(?:this|my)\s+(?:answer|response)\s+(?:as|a|an|with)\b",
 ]
 _INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE)
 
