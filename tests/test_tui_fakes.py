@@ -34,7 +34,7 @@ class LexicalScorer:
             verdicts.append(ConceptVerdict(concept_id=c.id, name=c.name, weight=c.weight, verdict=verdict,
                                            similarity=score, lexical=score, score=score, evidence=hit))
         mis = []
-        for m in rubric.misconceptions:
+        for m in rubric.misconceptions[:1]:
             if "only" in low and "last" in low:
                 i = low.find("only")
                 mis.append(MisconceptionHit(misconception_id=m.id, claim=m.claim, correction=m.correction,
@@ -83,7 +83,8 @@ class FakeServices(Services):
 
         class Counting(LexicalScorer):
             def score(self, q, r, a):
-                svc.grade_calls += 1
+                if a != "warming up":  # the screen's background warm-up grade
+                    svc.grade_calls += 1
                 return super().score(q, r, a)
 
         cfg = SessionConfig(mode=opts.mode, n_questions=opts.n_questions, section=opts.section, seed=opts.seed,

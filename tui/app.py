@@ -7,6 +7,7 @@ end (:class:`tui.services.Services`) is called from thread workers that answer t
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +49,7 @@ class VivaApp(App):
         self._said: set[str] = set()
         self.first_paint: float | None = None
         self._keys = 0
+        self.grade_lock = threading.Lock()
         self.theme = THEMES["dark"]
 
     # ------------------------------------------------------------------ start-up

@@ -68,7 +68,8 @@ class HistoryScreen(Screen):
         m = self.query_one("#mastery", DataTable)
         m.add_columns("", "name", "mastery", "n")
         for kind, name, level, n in p.mastery:
-            m.add_row(kind, Text(name, style="bold") if kind == "section" else name, mastery_bar(level), str(n))
+            short = name if len(name) <= 40 else name[:39] + "…"
+            m.add_row(kind, Text(short, style="bold") if kind == "section" else short, mastery_bar(level), str(n))
         if not p.mastery:
             m.add_row("", "answer a few questions to see mastery", "", "")
 

@@ -51,6 +51,7 @@ class InterviewScreen(Screen):
         self.busy = False
         self.recording: threading.Event | None = None
         self.voice_parts: list[str] = []
+        self.prepared = False
 
     @property
     def interview(self) -> Any:
@@ -88,6 +89,20 @@ class InterviewScreen(Screen):
         self.query_one("#answer", TextArea).focus()
         if self.app.options.voice:
             self.speak(self.interview.current.prompt)
+        self.prepare_grader()
+
+    @work(thread=True, exclusive=True, group="prepare")
+    def prepare_grader(self) -> None:
+        """Grade a throwaway answer while the candidate reads and types, so the rubric's exemplars are embedded
+        before the real answer arrives (pure: nothing is recorded)."""
+        with self.app.grade_lock:
+            if self.interview is None or self.interview.current is None or self.busy:
+                return
+            try:
+                self.interview.grade("warming up")
+            except Exception as e:  # the real grade will say what is wrong
+                self.log.warning(f"grader warm-up failed: {e}")
+        self.prepared = True
 
     def _tick(self) -> None:
         self.query_one("#elapsed", Static).update(fmt_elapsed(self.app.clock() - self.started))
@@ -129,7 +144,8 @@ class InterviewScreen(Screen):
     def grade_answer(self, answer: str, source: str, transcript: str | None, insights: dict | None,
                      audio_path: str | None, t0: float) -> None:
         try:
-            grade = self.interview.grade(answer)
+            with self.app.grade_lock:
+                grade = self.interview.grade(answer)
         except Exception as e:
             self.post_message(GradeFailed(answer, f"{type(e).__name__}: {e}"))
             return

@@ -114,12 +114,12 @@ class ResultScreen(Screen):
         self.query_one("#model-answer", Static).border_title = "model answer"
         self.query_one("#answer-hl", Static).border_title = "your answer (evidence in each concept's colour)"
         table = self.query_one("#concepts", DataTable)
-        table.add_columns(" ", "verdict", "concept", "weight", "demo")
+        table.add_columns(" ", "verdict", "concept", "demo")
         for i, v in enumerate(self.grade.verdicts):
             mark, colour = VERDICT_STYLE.get(v.verdict, ("?", "white"))
             demo = self.demos.get(v.concept_id)
             table.add_row(Text("██", style=concept_colour(i)), Text(f"{mark} {v.verdict}", style=colour),
-                          v.name, f"{v.weight:g}", Text(f"d: {demo}" if demo else "", style="cyan"),
+                          Text(v.name, overflow="ellipsis"), Text(f"▶ {demo}" if demo else "", style="cyan"),
                           key=v.concept_id)
         table.focus()
         if self.judge_state == "waiting" and self.judge_key in self.app.judge_results:
