@@ -245,6 +245,8 @@ class Policy:
             q = self.bank.questions.get(fu.question)
             if q is None or fu.question not in self.bank.rubrics:
                 return None  # a dangling link in the bank; `viva bank check` reports it
+            if self.mode == "practice" and self.pool is not None and fu.question not in self.pool:
+                return None  # practice stays on its topic
             return FollowUpChoice(q, None, fu.concept, kind, reason)
         try:
             q, _ = inline_follow_up(parent, rubric, i)
