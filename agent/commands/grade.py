@@ -70,18 +70,24 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UserError("no sample answers matched (check --question/--section or the PATH)")
 
     t = Table(title=f"viva grade: {len(suite.results)} samples", show_lines=False)
-    for col in ("sample", "kind", "band", "grade", "status", "concepts that differ / decided by"):
+    for col in ("sample", "kind", "band", "grade", "status", "concepts that differ"):
         t.add_column(col, overflow="fold")
     shown = suite.results if args.all else [r for r in suite.results if r.status != "pass"]
     for r in shown:
         lo, hi = r.sample.band
         style = {"pass": "green", "FAIL": "bold red", "xfail": "yellow", "xpass": "cyan"}[r.status]
-        why = " ".join(r.differs)
-        if r.status in ("FAIL", "xfail"):
-            why = "\n".join(filter(None, [why, *r.decided_by, f"known miss: {r.sample.xfail}" if r.sample.xfail else ""]))
-        t.add_row(r.name, r.sample.kind, f"[{lo:g}, {hi:g}]", f"{r.grade.score:.2f}", f"[{style}]{r.status}[/]", why)
+        t.add_row(r.name, r.sample.kind, f"[{lo:g}, {hi:g}]", f"{r.grade.score:.2f}", f"[{style}]{r.status}[/]",
+                  " ".join(r.differs))
     if shown:
         console.print(t)
+    for r in shown:
+        if r.status in ("FAIL", "xfail"):
+            console.print(f"[bold]{r.name}[/bold] ({r.status}, grade {r.grade.score:.2f}, band "
+                          f"[{r.sample.band[0]:g}, {r.sample.band[1]:g}]) decided by:", highlight=False)
+            for line in r.decided_by:
+                console.print(f"  - {line}", highlight=False, markup=False)
+            if r.sample.xfail:
+                console.print(f"  known miss: {r.sample.xfail}", highlight=False, markup=False)
     s = suite.summary()
     rho = s["spearman_band_midpoint_vs_grade"]
     console.print(
