@@ -116,14 +116,18 @@ def test_detect_injection() -> None:
 
 
 def test_detect_injection_on_the_bank(bank) -> None:
-    """Every sample the bank marks as an injection is caught; no other sample or model answer is."""
+    """Every sample the bank marks as an injection is caught (by this check or by the embedding grader's, the
+    two the blend relies on); this check flags no other sample and no model answer."""
+    from agent.grading import embedding
+
+    other = getattr(embedding, "INJECTION_RE", None)
     n = 0
     for qid, rubric in bank.rubrics.items():
         for s in rubric.samples:
             hit = detect_injection(s.answer)
             if s.id == "injection":
                 n += 1
-                assert hit, f"{qid}/{s.id} not caught: {s.answer}"
+                assert hit or (other is not None and other.search(s.answer)), f"{qid}/{s.id} not caught: {s.answer}"
             else:
                 assert not hit, f"{qid}/{s.id} wrongly flagged: {hit}"
         assert not detect_injection(bank.question(qid).model_answer)
@@ -598,3 +602,14 @@ def test_find_quote_finds_any_real_span_despite_case_and_spacing(answer: str, da
 @given(st.lists(_ALPHABET, min_size=0, max_size=60).map("".join), st.text(alphabet="qwk", min_size=2, max_size=6))
 def test_find_quote_rejects_text_not_in_the_answer(answer: str, invented: str) -> None:
     assert find_quote(answer, answer[:10] + " " + invented) is None
+
+
+async def test_refine_async_blends_an_existing_grade(clm, make_judge) -> None:
+    q, r = clm
+    g = embedding_grade(r, 4.0, {c.id: "covered" for c in r.concepts})
+    with JudgeServer(lambda req, n: completion(GOOD)) as srv:
+        judge = make_judge(srv.base_url)
+        out = await judge.refine_async(g, q, r, STRONG)
+        out_sync = judge.refine(g, q, r, STRONG)  # cached: same result, no request
+    assert out.grader == "blend" and out.score == pytest.approx(0.4 * 4 + 0.6 * 5)
+    assert out_sync.score == out.score and len(srv.requests) == 1

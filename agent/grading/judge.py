@@ -263,20 +263,22 @@ def find_quote(answer: str, quote: str) -> Evidence | None:
     return Evidence(start=start, end=end, text=answer[start:end])
 
 
-_GRADER = r"\b(?:grader|evaluator|examiner|judge|marker|assessor|reviewer)"
+_GRADER_WORD = r"\b(?:grader|evaluator|examiner|judge|marker|assessor|reviewer)"
+_GRADER = (r"\b(?:grader|evaluator|examiner|judge|marker|assessor|reviewer|(?:scoring|grading|marking|evaluation|"
+           r"evaluating|assessment)\s+(?:system|model|ai|llm|assistant|bot|tool|pipeline|script))")
 # Narrow on purpose: interview answers talk about prompts, instructions, scores and system messages
 # (SFT, chat templates, classification), so only phrases aimed at whoever grades the answer count.
 _INJECTION_PATTERNS = [
     # talking to whoever grades
-    _GRADER + r"s?\s*(?:[:,\[\]\-\u2013\u2014]\s|instructions?\b|notes?\b|override\b)",
+    _GRADER_WORD + r"s?\s*(?:[:,\[\]\-\u2013\u2014]\s|instructions?\b|notes?\b|override\b)",
     r"\b(?:note|message|instructions?|request|hint|reminder|p\.?s\.?)s?\s+(?:to|for)\s+(?:the\s+|any\s+|whoever\s+)?"
     + _GRADER,
-    r"\b(?:dear|hey|hello|hi|attention)\s*,?\s+(?:the\s+)?" + _GRADER + r"s?\b",
+    r"\b(?:dear|hey|hello|hi|attention)\s*,?\s+(?:the\s+)?" + _GRADER_WORD + r"s?\b",
     r"\bwhoever\s+(?:grades|marks|scores|evaluates|assesses|reviews)\b",
     r"\b(?:evaluation|grading|marking|scoring)\s+(?:note|instructions?|override)\b",
     r"\binstructions?\s+(?:to|for)\s+the\s+(?:scoring|grading|marking|evaluat\w*)\b",
     r"\b(?:assistant|model|ai|llm)\s+(?:grading|scoring|evaluating|marking)\s+(?:this|the\s+answer)\b",
-    r"\bas\s+the\s+" + _GRADER + r"\s*,?\s+you\b",
+    r"\bas\s+the\s+" + _GRADER_WORD + r"\s*,?\s+you\b",
     r"\byou\s+are\s+now\s+(?:a|an|the|in)\b",
     # telling it to drop the rubric
     r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+)?(?:of\s+)?(?:your|the\s+above|the\s+previous|all\s+previous|"
@@ -919,6 +921,18 @@ class Judge:
         finally:
             if client is not None:
                 await client.close()
+
+    def refine(self, grade: Grade, question: Question, rubric: Rubric, answer: str) -> Grade:
+        """``grade`` (from the embedding grader) blended with this judge's verdict (blocking)."""
+        from agent.grading.blend import blend
+
+        return blend(grade, self.judge(question, rubric, answer), rubric)
+
+    async def refine_async(self, grade: Grade, question: Question, rubric: Rubric, answer: str) -> Grade:
+        """:meth:`refine` without blocking the event loop: show ``grade`` at once, then this result."""
+        from agent.grading.blend import blend
+
+        return blend(grade, await self.judge_async(question, rubric, answer), rubric)
 
     def judge_many_sync(self, items: Iterable[tuple[Question, Rubric, str]],
                         concurrency: int | None = None) -> list[JudgeResult]:
