@@ -1,0 +1,47 @@
+"""Audio made by the tests: technical answers synthesised with Piper or espeak-ng, at 16 kHz mono."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def voice_set() -> list[dict]:
+    """The synthesised-answer set: [{topic, question, text, terms (contained), rubric_terms (biasing)}]."""
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load((DATA / "voice_answers.yaml").read_text())
+    out = []
+    for topic in doc["topics"]:
+        for i, a in enumerate(topic["answers"]):
+            out.append({"id": f"{topic['id']}-{i + 1}", "topic": topic["id"], "question": topic.get("question"),
+                        "text": a["text"], "terms": list(a["terms"]), "rubric_terms": list(topic["terms"])})
+    return out
+
+
+def synth(text: str, engine: str = "piper", cache_dir: Path | None = None) -> np.ndarray:
+    """Speak ``text`` with the given engine and return 16 kHz mono float32 audio (cached on disk)."""
+    from agent.speech.audio import resample
+    from agent.speech.tts import NullPlayer, Speaker
+
+    sp = Speaker(engine=engine, player=NullPlayer(), lead_words=0, cache_dir=cache_dir)
+    audio, sr = sp.synthesize(text)
+    return resample(audio, sr, 16_000)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * 16_000), np.float32)
+
+
+def join(parts: list[np.ndarray], gap_s: float | list[float] = 0.5) -> np.ndarray:
+    """Concatenate pieces with silent gaps (one gap length, or one per boundary)."""
+    gaps = gap_s if isinstance(gap_s, list) else [gap_s] * (len(parts) - 1)
+    out: list[np.ndarray] = []
+    for i, p in enumerate(parts):
+        out.append(p)
+        if i < len(parts) - 1:
+            out.append(silence(gaps[i]))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
