@@ -18,11 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from agent.bank import default_bank
-    from agent.commands.interview import open_store
+    from agent.commands.interview import bank_or_none, open_store
 
     store = open_store()
-    bank = default_bank()
+    bank = bank_or_none()
     if args.session:
         return _one(store, args)
     sessions = store.sessions(limit=args.limit)

@@ -76,6 +76,18 @@ def open_store() -> Any:
     return store
 
 
+def bank_or_none() -> Any:
+    """The bank for figures that only refine the history (section totals); a broken bank is said, not fatal."""
+    from agent.bank import BankError, default_bank
+
+    try:
+        return default_bank()
+    except BankError as e:
+        print(f"viva: the question bank has {len(e.problems)} problem(s) (`viva bank check` lists them); "
+              "showing the history without section totals", file=sys.stderr)
+        return None
+
+
 # --------------------------------------------------------------------------- the text-mode loop
 
 

@@ -16,11 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from agent import report
-    from agent.bank import default_bank
-    from agent.commands.interview import open_store
+    from agent.commands.interview import bank_or_none, open_store
 
     store = open_store()
-    md, page = report.write(store, args.session, args.out, default_bank())
+    md, page = report.write(store, args.session, args.out, bank_or_none())
     print(f"wrote {md}")
     print(f"wrote {page}")
     return 0
