@@ -60,7 +60,7 @@ CREDIT = {"covered": 1.0, "partial": 0.5, "missing": 0.0}
 Mode = Literal["json_schema", "json_object", "text"]
 MODES: tuple[Mode, ...] = ("json_schema", "json_object", "text")
 FailureKind = Literal[
-    "no_key", "connection", "timeout", "rate_limit", "server_error", "http_error", "invalid_json", "refusal",
+    "no_key", "auth", "connection", "timeout", "rate_limit", "server_error", "http_error", "invalid_json", "refusal",
     "skipped", "error",
 ]
 
@@ -612,6 +612,7 @@ class _Attempt:
     messages: list[dict[str, str]]
     mode: Mode = "json_schema"
     retries: int = 0
+    waited: float = 0.0
     invalid: int = 0
     output: JudgeOutput | None = None
 
@@ -688,9 +689,9 @@ class _Attempt:
                 kind: FailureKind = "rate_limit" if code == 429 else "server_error"
                 what = "rate-limited the request (429)" if code == 429 else f"failed with a server error ({code})"
                 after = _retry_after(exc)
-                if after is not None and after > cfg.max_retry_wait_s:
+                if after is not None and self.waited + after > cfg.max_retry_wait_s:
                     self._fail(kind, f"the judge at {cfg.endpoint} {what} and asked to wait {after:g} s, "
-                                     f"more than the {cfg.max_retry_wait_s:g} s viva waits")
+                                     f"more than the {cfg.max_retry_wait_s:g} s viva waits in all")
                     return None
                 if self.retries >= cfg.max_retries:
                     tries = self.retries + 1
@@ -698,11 +699,13 @@ class _Attempt:
                                      f"attempt{'s' if tries > 1 else ''}")
                     return None
                 wait = after if after is not None else cfg.backoff_s * (2 ** self.retries)
+                wait = min(wait, max(0.0, cfg.max_retry_wait_s - self.waited))
                 self.retries += 1
+                self.waited += wait
                 call.waited_s = round(wait, 3)
                 return wait
             if code in (401, 403):
-                self._fail("no_key", f"the judge at {cfg.endpoint} rejected the API key ({code}); "
+                self._fail("auth", f"the judge at {cfg.endpoint} rejected the API key ({code}); "
                                      "set VIVA_JUDGE_API_KEY or OPENAI_API_KEY")
                 return None
             self._fail("http_error", f"the judge at {cfg.endpoint} answered {code}: {_short(exc)}")
