@@ -144,3 +144,33 @@ def closed_port_url() -> str:
     port = s.getsockname()[1]
     s.close()
     return f"http://127.0.0.1:{port}/v1"
+
+
+def main() -> None:
+    """Serve one canned reply after a fixed latency in its own process (for tests/bench/bench_judge.py)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    ap.add_argument("--content", required=True, help="the assistant message content to return")
+    args = ap.parse_args()
+
+    def handler(req: dict[str, Any], n: int) -> Reply:
+        rep = completion(args.content)
+        rep.delay = args.latency
+        return rep
+
+    srv = JudgeServer(handler)
+    print(srv.base_url, flush=True)
+    try:
+        srv.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.httpd.server_close()
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
