@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.errors import UserError
 from agent.models import Grade, Question, Rubric, Turn
-from agent.policy import END, FollowUpChoice, Policy, PolicyState, derive
+from agent.policy import END, FollowUpChoice, Policy, PolicyState, asked_question, derive, validate_proposal
 
 if TYPE_CHECKING:
     from agent.bank import Bank
@@ -388,31 +388,59 @@ class Interview:
         return choices
 
     def _proposed(self, q: Question, parent: str | None) -> FollowUpChoice | None:
-        """An extra follow-up from the proposer (an LLM judge), kept only if it probes a rubric concept."""
-        if self.proposer is None or self._last_grade is None or self._last_answer is None or parent is not None:
+        """A follow-up written for this answer (by ``proposer``, else by the LLM judge when it is on),
+        offered only when it probes a concept of the rubric that has not been probed yet."""
+        if self._last_grade is None or self._last_answer is None or parent is not None:
             return None
         if self.state.depth >= (self.policy.max_depth or 0):
             return None
         rubric = self.rubric_for(q)
-        try:
-            got = self.proposer(q, rubric, self._last_answer, self._last_grade)
-        except Exception as e:  # a failing proposer never blocks the interview
-            log.warning("follow-up proposer failed (%s); using the bank's follow-ups", e)
+        prompt: str | None = None
+        concept: str | None = None
+        source = "a follow-up written for your answer"
+        if self.proposer is not None:
+            try:
+                got = self.proposer(q, rubric, self._last_answer, self._last_grade)
+            except Exception as e:  # a failing proposer never blocks the interview
+                log.warning("follow-up proposer failed (%s); using the bank's follow-ups", e)
+                got = None
+            if got:
+                prompt, concept = got
+                if concept not in {c.id for c in rubric.concepts} or \
+                        validate_proposal(q, rubric, prompt, [concept]) is None:
+                    log.info("proposed follow-up rejected: %r does not probe a concept of %s", concept, q.id)
+                    prompt = concept = None
+        if prompt is None and self.config.judge:
+            judge = self.turns[-1].judge if self.turns and self.turns[-1].question_id == q.id else None
+            if isinstance(judge, dict) and judge.get("ok") and judge.get("follow_up"):
+                weak = [c.get("concept_id") for c in judge.get("concepts", [])
+                        if isinstance(c, dict) and c.get("verdict") in ("missing", "partial")]
+                weak += self._last_grade.missing
+                concept = validate_proposal(q, rubric, judge["follow_up"], weak)
+                if concept is not None:
+                    prompt, source = judge["follow_up"], "the judge's follow-up on your answer"
+                else:
+                    log.info("judge follow-up rejected for %s: it matches no rubric concept", q.id)
+        if prompt is None or concept is None or f"{q.id}:{concept}" in self.state.probed:
             return None
-        if not got:
-            return None
-        prompt, concept = got
-        if concept not in {c.id for c in rubric.concepts} or not prompt or not prompt.strip():
-            log.info("proposed follow-up rejected: %r does not probe a concept of %s", concept, q.id)
-            return None
-        from agent.policy import probe_question
-
-        derived, _ = probe_question(q, rubric, concept)
+        derived, _ = asked_question(q, rubric, concept, prompt)
         if derived.id in self.state.asked:
             return None
-        derived = derived.model_copy(update={"prompt": prompt.strip()})
-        return FollowUpChoice(derived, prompt.strip(), concept, "probe",
-                              f"a follow-up written for your answer, probing {rubric.concept(concept).name}")
+        return FollowUpChoice(derived, derived.prompt, concept, "probe",
+                              f"{source}, probing {rubric.concept(concept).name}")
+
+    def attach_judge(self, judge: dict[str, Any] | Any) -> Turn | None:
+        """Attach an LLM judge result (a dict or a model with ``model_dump``) that arrived after the answer
+        was recorded; it is saved with the turn, and its follow-up may be offered by ``next_choices``."""
+        if not self.turns:
+            return None
+        if hasattr(judge, "model_dump"):
+            judge = judge.model_dump(mode="json")
+        last = self.turns[-1].model_copy(update={"judge": judge})
+        self.turns[-1] = last
+        if self.store is not None:
+            self.store.set_judge(last.session_id, last.index, judge)
+        return last
 
     def advance(self, choice: FollowUpChoice | None = None) -> Question | None:
         """Move to ``choice`` (default: the policy's pick). Returns the next question, or None at the end."""
@@ -426,8 +454,8 @@ class Interview:
         if choice.question.id in self.state.asked:
             raise InterviewError(f"{choice.question.id!r} was already asked in this session")
         if choice.prompt and choice.question.id not in self.bank.questions:
-            self._derived.setdefault(choice.question.id, (choice.question, self._derived_rubric(choice),
-                                                          self.parent_of(self.current) or self.current.id))
+            self._derived[choice.question.id] = (choice.question, self._derived_rubric(choice),
+                                                 self.parent_of(self.current) or self.current.id)
         self._ask(choice)
         return self.current
 
@@ -489,8 +517,10 @@ class Interview:
         ch = st.get("choice") or {}
         it.current_choice = FollowUpChoice(it.current, ch.get("prompt"), ch.get("concept"),
                                            ch.get("kind", "new-topic"), ch.get("reason", "resumed"))
-        if ch.get("prompt") and ch.get("kind") == "probe" and it.current.prompt != ch["prompt"]:
-            it.current = it.current.model_copy(update={"prompt": ch["prompt"]})  # a proposed follow-up
+        if ch.get("prompt") and cur not in bank.questions and it.current.prompt != ch["prompt"]:
+            it.current = it.current.model_copy(update={"prompt": ch["prompt"]})  # a written follow-up
+            got = it._derived[cur]
+            it._derived[cur] = (it.current, got[1], got[2])
         it._hinted, it._shown, it._hints_given = bool(st.get("hinted")), bool(st.get("shown")), int(st.get("hints", 0))
         mine = [t for t in it.turns if t.question_id == cur]
         trailing = 0

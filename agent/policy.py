@@ -14,7 +14,8 @@ possible next questions:
 
 Every choice carries its reason in words. The policy is pure: the same bank, grade, state and seed always
 give the same ranking. Inline follow-ups become *derived* questions with stable ids
-(``<parent>-fuN``, ``<parent>-probe-<concept>``, ``<parent>-fix-<misconception>``), each with a
+(``<parent>-fuN``, ``<parent>-probe-<concept>``, ``<parent>-fix-<misconception>``, and
+``<parent>-ask-<concept>`` for a follow-up written by the LLM judge), each with a
 one-concept rubric taken from the parent's, so they are graded like any other question and can be
 rebuilt from their id when a session is resumed.
 """
@@ -156,6 +157,41 @@ def corrective_question(parent: Question, rubric: Rubric, misconception_id: str)
     return q, Rubric(question_id=q.id, version=rubric.version, concepts=[concept], misconceptions=[m])
 
 
+def asked_question(parent: Question, rubric: Rubric, concept_id: str, prompt: str) -> tuple[Question, Rubric]:
+    """A follow-up written elsewhere (the LLM judge) that probes one concept of the parent's rubric."""
+    c = rubric.concept(concept_id)
+    q = _derived_question(parent, f"{parent.id}-ask-{c.id}", prompt.strip(), c.description, c.id)
+    return q, Rubric(question_id=q.id, version=rubric.version, concepts=[c], misconceptions=rubric.misconceptions)
+
+
+MAX_PROPOSED_CHARS = 400
+
+
+def validate_proposal(question: Question, rubric: Rubric, prompt: str | None,
+                      weak: list[str] | None = None) -> str | None:
+    """The rubric concept a proposed follow-up probes, or None when it is not acceptable.
+
+    Acceptable: 3 words to 400 characters, not a restatement of the question, and sharing content words with
+    a concept of the rubric. Among equally good matches, a concept in ``weak`` (missing/partial) wins.
+    """
+    if not prompt or not isinstance(prompt, str):
+        return None
+    text = " ".join(prompt.split())
+    if len(text.split()) < 3 or len(text) > MAX_PROPOSED_CHARS:
+        return None
+    mine, theirs = _words(text), _words(question.prompt)
+    if mine and theirs and len(mine & theirs) / len(mine | theirs) >= 0.8:
+        return None  # the question again
+    weak = weak or []
+
+    def overlap(c: Concept) -> int:
+        return len(mine & _words(" ".join([c.name, c.description, *c.exemplars, *c.terms])))
+
+    scored = [(overlap(c), c.id in weak, c.weight, -i, c.id) for i, c in enumerate(rubric.concepts)]
+    best = max(scored)
+    return best[-1] if best[0] >= 1 else None
+
+
 def derive(bank: Bank, qid: str) -> tuple[Question, Rubric, str] | None:
     """Rebuild a derived question from its id: (question, rubric, parent id), or None if it is not one."""
     parents = sorted((p for p in bank.questions if qid.startswith(p + "-")), key=len, reverse=True)
@@ -169,6 +205,9 @@ def derive(bank: Bank, qid: str) -> tuple[Question, Rubric, str] | None:
             return (*inline_follow_up(parent, rubric, int(m.group(1)) - 1), pid)
         if rest.startswith("probe-") and rest[6:] in {c.id for c in rubric.concepts}:
             return (*probe_question(parent, rubric, rest[6:]), pid)
+        if rest.startswith("ask-") and rest[4:] in {c.id for c in rubric.concepts}:
+            c = rubric.concept(rest[4:])  # the written prompt itself is restored from the session's state
+            return (*asked_question(parent, rubric, c.id, f"Tell me more about {c.name}."), pid)
         if rest.startswith("fix-") and rest[4:] in {m.id for m in rubric.misconceptions}:
             return (*corrective_question(parent, rubric, rest[4:]), pid)
     return None

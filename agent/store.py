@@ -462,6 +462,11 @@ class Store:
                 result = self._review(c, turn.question_id, rating, turn.created_at, turn.session_id, turn.index)
         return result
 
+    def set_judge(self, session_id: str, index: int, judge: dict[str, Any] | None) -> None:
+        """Attach an LLM judge result that arrived after the turn was committed."""
+        with self._tx() as c:
+            c.execute("UPDATE turns SET judge = ? WHERE session_id = ? AND idx = ?", (_json(judge), session_id, index))
+
     @staticmethod
     def _turn(row: sqlite3.Row | tuple) -> Turn:
         (sid, idx, qid, parent, prompt, section, topic, seed, answer, source, transcript, words, audio, _score,

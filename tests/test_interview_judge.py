@@ -1,0 +1,111 @@
+"""A follow-up written by the LLM judge: the real judge client against a local OpenAI-compatible server; the
+interview offers its follow-up only when it probes a concept of the rubric."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.bank import load_bank
+from agent.interview import Interview, SessionConfig
+from agent.policy import validate_proposal
+from agent.store import Store
+from tests.judge_server import JudgeServer, completion
+from tests.test_interview import BANK_DIR, Replay
+
+ANSWER = "Cross-entropy is minus the log of the probability the model gives to the true label."
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return load_bank([BANK_DIR], packaged=False)
+
+
+def reply(follow_up: str) -> str:
+    return json.dumps({
+        "concepts": [{"concept_id": "negative-log-prob", "verdict": "covered",
+                      "quote": "minus the log of the probability the model gives to the true label", "reason": "ok"},
+                     {"concept_id": "maximum-likelihood", "verdict": "missing", "quote": "", "reason": "absent"}],
+        "misconceptions": [], "grade": 3, "feedback": "Say why this is maximum likelihood.", "follow_up": follow_up,
+    })
+
+
+def session(bank, store: Store) -> Interview:
+    def half(q, r, a):
+        return {r.concepts[0].id: "covered"}, 3.0, []
+
+    iv = Interview(bank, SessionConfig(n_questions=2, section="A", judge=True), store, Replay(half))
+    iv.start()
+    iv.current = bank.questions["cross-entropy"]
+    iv.state.roots, iv.state.asked = ["cross-entropy"], ["cross-entropy"]
+    return iv
+
+
+def run_judge(bank, tmp_path: Path, follow_up: str):
+    from agent.grading.judge import Judge, JudgeConfig
+
+    with JudgeServer(lambda req, n: completion(reply(follow_up))) as srv:
+        judge = Judge(JudgeConfig(model="judge-test", base_url=srv.base_url, api_key="test-key", timeout_s=5,
+                                  backoff_s=0.05, cache_dir=tmp_path / "judge-cache"))
+        res = judge.judge(bank.questions["cross-entropy"], bank.rubrics["cross-entropy"], ANSWER)
+    assert res.ok, res.failure
+    return res
+
+
+def test_judge_follow_up_is_offered_and_resumed(bank, tmp_path: Path) -> None:
+    res = run_judge(bank, tmp_path, "Why is minimising this loss the same as maximum likelihood estimation?")
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv = session(bank, store)
+        iv.submit(ANSWER)
+        plain = iv.next_choices(3)
+        assert all("judge" not in c.reason for c in plain)  # no judge result yet
+        turn = iv.attach_judge(res)
+        assert store.turns(iv.session_id)[-1].judge["follow_up"] == res.follow_up == turn.judge["follow_up"]
+        choices = iv.next_choices(3)
+        assert choices[0] == plain[0]  # the policy's pick stays first
+        judge_choice = choices[1]
+        assert judge_choice.prompt == res.follow_up
+        assert judge_choice.concept == "maximum-likelihood"
+        assert judge_choice.reason == "the judge's follow-up on your answer, probing minimising it is maximum likelihood"
+        q = iv.advance(judge_choice)
+        assert q.id == "cross-entropy-ask-maximum-likelihood" and q.prompt == res.follow_up
+        sid = iv.session_id
+    with Store(tmp_path / "h.sqlite3") as store:
+        back = Interview.resume(bank, store, sid, Replay(lambda q, r, a: ({}, 1.0, [])))
+        assert back.current.prompt == res.follow_up
+        assert [c.id for c in back.rubric_for(back.current).concepts] == ["maximum-likelihood"]
+        t = back.submit("It maximises the likelihood of the labels.")
+        assert t.prompt == res.follow_up and t.parent_id == "cross-entropy"
+
+
+def test_judge_follow_up_off_the_rubric_is_rejected(bank, tmp_path: Path) -> None:
+    res = run_judge(bank, tmp_path, "What is your favourite colour, honestly?")
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv = session(bank, store)
+        iv.submit(ANSWER)
+        iv.attach_judge(res)
+        assert all("judge" not in c.reason for c in iv.next_choices(3))
+
+
+def test_judge_follow_up_needs_the_judge_setting(bank, tmp_path: Path) -> None:
+    res = run_judge(bank, tmp_path, "Why is minimising this loss the same as maximum likelihood estimation?")
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv = session(bank, store)
+        iv.config.judge = False
+        iv.submit(ANSWER)
+        iv.attach_judge(res)
+        assert all("judge" not in c.reason for c in iv.next_choices(3))
+
+
+def test_validate_proposal(bank) -> None:
+    q, r = bank.questions["softmax"], bank.rubrics["softmax"]
+    assert validate_proposal(q, r, "How does subtracting the max keep it numerically stable?") == "max-subtraction"
+    assert validate_proposal(q, r, q.prompt) is None  # the question again
+    assert validate_proposal(q, r, "Why?") is None
+    assert validate_proposal(q, r, "word " * 120) is None
+    assert validate_proposal(q, r, None) is None
+    # ties between equally matching concepts go to the one the answer was weak on
+    text = "Can you say more about the probability ranking?"
+    assert validate_proposal(q, r, text, weak=["preserves-order"]) == "preserves-order"
