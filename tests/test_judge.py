@@ -199,6 +199,19 @@ def test_server_without_structured_outputs_falls_back_to_json_mode(clm, make_jud
     assert again.ok and len(again.calls) == 1 and srv.requests[-1]["response_format"] == {"type": "json_object"}
 
 
+def test_model_that_rejects_temperature_is_asked_without_it(clm, make_judge) -> None:
+    q, r = clm
+
+    def handler(req: dict, n: int) -> Reply:
+        if "temperature" in req:
+            return error(400, "Unsupported value: 'temperature' does not support 0 with this model.")
+        return completion(GOOD)
+
+    with JudgeServer(handler) as srv:
+        res = make_judge(srv.base_url).judge(q, r, STRONG)
+    assert res.ok and [c.status for c in res.calls] == ["http 400", "ok"] and "temperature" not in srv.requests[1]
+
+
 # --------------------------------------------------------------------------- broken JSON, refusals
 
 

@@ -614,11 +614,13 @@ class _Attempt:
     retries: int = 0
     waited: float = 0.0
     invalid: int = 0
+    send_temperature: bool = True
     output: JudgeOutput | None = None
 
     def kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"model": self.judge.config.model, "messages": self.messages,
-                              "temperature": self.judge.config.temperature}
+        kw: dict[str, Any] = {"model": self.judge.config.model, "messages": self.messages}
+        if self.send_temperature:
+            kw["temperature"] = self.judge.config.temperature
         if self.mode == "json_schema":
             kw["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "viva_judgement", "strict": True, "schema": output_schema(self.rubric)}}
@@ -680,6 +682,11 @@ class _Attempt:
         if isinstance(exc, openai.APIStatusError):
             code = exc.status_code
             call.status = f"http {code}"
+            if code in (400, 422) and self.send_temperature and "temperature" in _short(exc).lower():
+                # some reasoning models accept only their default temperature
+                log.info("%s rejected temperature=%s; asking without it", cfg.endpoint, cfg.temperature)
+                self.send_temperature = False
+                return 0.0
             if code in (400, 404, 415, 422) and self.mode != "text" and _mentions_format(exc):
                 nxt = MODES[MODES.index(self.mode) + 1]
                 log.info("%s rejected response_format=%s; trying %s", cfg.endpoint, self.mode, nxt)
