@@ -94,24 +94,26 @@ class ResultScreen(Screen):
                 yield Static(t, id="flags")
             table: DataTable = DataTable(id="concepts", cursor_type="row", zebra_stripes=False)
             yield table
-            self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
-            yield Static(self.highlight, id="answer-hl")
-            if g.misconceptions:
-                yield Static(self._misconceptions(), id="misconceptions")
-            if g.feedback:
-                yield Static(Text("\n".join(f"• {line}" for line in g.feedback)), id="feedback")
             if self.insights:
                 summary, series = insight_lines(self.insights)
                 with Vertical(id="insights"):
                     yield Static(summary, id="insight-line")
                     if len(series) >= 2:
                         yield Sparkline(series, id="pace", summary_function=max)
+            self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
+            yield Static(self.highlight, id="answer-hl")
+            if g.misconceptions:
+                yield Static(self._misconceptions(), id="misconceptions")
+            if g.feedback:
+                yield Static(Text("\n".join(f"• {line}" for line in g.feedback)), id="feedback")
             yield Static(Text(self.question.model_answer), id="model-answer")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#model-answer").display = False
         self.query_one("#model-answer", Static).border_title = "model answer"
+        if self.insights:
+            self.query_one("#insights").border_title = "voice: pace over time"
         self.query_one("#answer-hl", Static).border_title = "your answer (evidence in each concept's colour)"
         table = self.query_one("#concepts", DataTable)
         table.add_columns(" ", "verdict", "concept", "demo")
