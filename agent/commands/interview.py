@@ -53,9 +53,22 @@ def cmd_interview(args: argparse.Namespace) -> int:
                         time_limit_s=args.time_limit * 60 if args.time_limit else None, seed=args.seed,
                         voice=False, judge=settings.judge, max_depth=args.depth)
     if not args.text and _tui_possible():
-        from tui.app import run_app
+        import inspect
 
-        return run_app() or 0
+        from tui import app as tui_app
+
+        params = inspect.signature(tui_app.run_app).parameters
+        if "options" in params:
+            from tui.services import SessionOptions
+
+            opts = SessionOptions(mode=cfg.mode, n_questions=cfg.n_questions, section=cfg.section, seed=cfg.seed,
+                                  judge=cfg.judge)
+            return tui_app.run_app(options=opts) or 0
+        chosen = (args.mode != "mock" or args.n or args.section or args.topic or args.seed or args.time_limit
+                  or args.depth is not None)
+        if not chosen:
+            return tui_app.run_app() or 0
+        print("viva: the app does not take these options; running in text mode", file=sys.stderr)
     store = open_store()
     iv = Interview(default_bank(), cfg, store=store)
     return run_text(iv, sys.stdin, sys.stdout)
