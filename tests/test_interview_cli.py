@@ -73,8 +73,15 @@ def test_text_mode_practice_retries(bank, tmp_path: Path) -> None:
         assert [(t.attempt, t.cold) for t in iv.turns] == [(1, True), (2, False)]
 
 
-def test_cli_history_json_and_forget(bank, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    with Store() as store:  # the settings' database (an isolated folder per test session)
+def test_cli_history_json_and_forget(bank, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.config import reset_settings
+
+    monkeypatch.setenv("VIVA_DATA_DIR", str(tmp_path / "data"))
+    reset_settings()
+    assert main(["resume", "--text"]) == 1
+    assert "no unfinished session to resume" in capsys.readouterr().err
+    with Store() as store:  # the settings' database
         iv, _ = text_session(bank, store, "half\n\nstrong\n\n", n_questions=1, seed=2)
     assert main(["history", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -93,7 +100,8 @@ def test_cli_history_json_and_forget(bank, tmp_path: Path, capsys: pytest.Captur
     assert main(["history", iv.session_id]) == 2
     assert "no session" in capsys.readouterr().err
     assert main(["forget"]) == 2
-    assert main(["resume", "--text"]) in (0, 1)  # nothing of ours left to resume; other tests' sessions may be
+    assert main(["history", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sessions"] == []
 
 
 # --------------------------------------------------------------------------- crash test
