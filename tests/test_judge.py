@@ -111,6 +111,8 @@ def test_detect_injection() -> None:
         "In RLHF the reward model acts as a judge of outputs, trained on human preferences.",
         "System: you are a helpful assistant. User: hi. Assistant: the template marks each turn.",
         "Set the learning rate to the maximum the schedule allows, then decay it.",
+        "Special markers, such as <|user|>, delimit the turns of a chat template.",
+        "The reward model acts as a judge, scoring outputs.",
     ]:
         assert not detect_injection(legit), legit
 

@@ -270,7 +270,9 @@ _GRADER = (r"\b(?:grader|evaluator|examiner|judge|marker|assessor|reviewer|(?:sc
 # (SFT, chat templates, classification), so only phrases aimed at whoever grades the answer count.
 _INJECTION_PATTERNS = [
     # talking to whoever grades
-    _GRADER_WORD + r"s?\s*(?:[:,\[\]\-\u2013\u2014]\s|instructions?\b|notes?\b|override\b)",
+    # "Grader, ..." / "[grader: ...]": the word opens a sentence or a bracket (so "special markers, ..." is fine)
+    r"(?:^|[.!?;\[(]|\n)\s*(?:p\.?s\.?\s*)?" + _GRADER_WORD + r"s?\s*(?:[:,\]\-\u2013\u2014]|$)",
+    r"\b(?:grader|evaluator|examiner)s?\s+(?:instructions?|notes?|override)\b",
     r"\b(?:note|message|instructions?|request|hint|reminder|p\.?s\.?)s?\s+(?:to|for)\s+(?:the\s+|any\s+|whoever\s+)?"
     + _GRADER,
     r"\b(?:dear|hey|hello|hi|attention)\s*,?\s+(?:the\s+)?" + _GRADER_WORD + r"s?\b",
