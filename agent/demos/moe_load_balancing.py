@@ -73,8 +73,8 @@ def run(device: str = "cpu") -> DemoResult:
             f"{collapsed.item():.3f} when every token goes to one expert. Trained on the task alone, the router "
             f"sends {100 * without.max().item():.0f}% of tokens to one expert (the one with a head start) and "
             f"{int((without < 0.05).sum())} experts starve: they get no tokens, so they never learn, so they never "
-            f"get tokens. With the auxiliary loss (alpha = {ALPHA}) every expert gets between "
-            f"{100 * with_aux.min().item():.0f}% and {100 * with_aux.max().item():.0f}%."
+            f"get tokens. With the auxiliary loss (alpha = {ALPHA}) every expert gets at least "
+            f"{100 * with_aux.min().item():.0f}% of the tokens (the busiest {100 * with_aux.max().item():.0f}%)."
         ),
         numbers={"aux, balanced": fmt(uniform.item()), "aux, collapsed": fmt(collapsed.item())},
         tables=[Table("fraction of tokens per expert after training", ["", *[f"expert {i}" for i in range(N)]], rows)],
