@@ -465,6 +465,12 @@ class Interview:
             return got[1]
         return self.rubric_for(self.current)
 
+    def skip_followup(self) -> Question | None:
+        """Decline the follow-ups offered after an answer: open a new topic (or end, when the topics are done)."""
+        self._require_current()
+        moves = [c for c in self.next_choices(12) if not c.is_follow_up]
+        return self.advance(moves[0] if moves else FollowUpChoice(None, None, None, END, "no follow-up wanted"))
+
     def skip(self) -> Question | None:
         """Leave the current question unanswered and open a new topic (None: the session is over)."""
         q = self._require_current()

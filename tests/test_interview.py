@@ -183,6 +183,17 @@ def test_skip_moves_to_a_new_topic_without_a_turn(bank, store: Store) -> None:
     assert len(iv.state.roots) == 2
 
 
+def test_skip_followup_opens_a_new_topic_or_ends(bank, store: Store) -> None:
+    iv = Interview(bank, SessionConfig(n_questions=2, seed=5), store, Replay(by_answer))
+    first = iv.start()
+    iv.submit("half")
+    assert iv.next_choices()[0].is_follow_up
+    q = iv.skip_followup()
+    assert iv.current_choice.kind == "new-topic" and q.id != first.id and iv.state.depth == 0
+    iv.submit("half")
+    assert iv.skip_followup() is None and iv.finished  # the second topic was the last
+
+
 def test_choosing_an_alternative(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(n_questions=3, seed=5), store, Replay(by_answer))
     iv.start()
