@@ -296,6 +296,11 @@ class Interview:
         return self._attempts == 0 and not self._hinted and not self._shown
 
     @property
+    def answered(self) -> bool:
+        """Whether the current question already has a recorded answer (e.g. just before a crash)."""
+        return self._attempts > 0
+
+    @property
     def can_retry(self) -> bool:
         return self.config.mode == "practice"
 

@@ -66,6 +66,22 @@ def test_text_mode_commands_and_end_of_input(bank, tmp_path: Path) -> None:
         assert len(iv2.turns) == 1 and "Stopped after 1 answer(s)" in out2
 
 
+def test_resume_between_an_answer_and_the_next_question(bank, tmp_path: Path) -> None:
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv = Interview(bank, SessionConfig(n_questions=2, seed=6), store, Replay(by_answer))
+        first = iv.start()
+        iv.submit("half")  # committed; the process dies before advance()
+        back = Interview.resume(bank, store, iv.session_id, Replay(by_answer))
+        assert back.answered and back.current.id == first.id
+        out = io.StringIO()
+        run_text(back, io.StringIO("strong\n\n"), out, resumed=True)
+        text = out.getvalue()
+        assert f"Your answer to {first.id} was saved." in text
+        assert [t.question_id for t in store.turns(iv.session_id)][0] == first.id
+        assert len(store.turns(iv.session_id)) == 2
+        assert store.turns(iv.session_id)[1].question_id != first.id
+
+
 def test_text_mode_practice_retries(bank, tmp_path: Path) -> None:
     with Store(tmp_path / "h.sqlite3") as store:
         iv, out = text_session(bank, store, "half\n\nstrong\n\n\n:quit\n", mode="practice", section="A")

@@ -181,6 +181,11 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
     out.flush()
     loaded = False
     eof = False
+    if resumed and iv.answered and iv.current is not None:  # stopped between an answer and the next question
+        out.write(f"Your answer to {iv.current.id} was saved.\n")
+        pick = iv.next_choices(3)[0]
+        out.write(f"\nThat's the end: {pick.reason}.\n" if pick.ends else f"Next ({pick.kind}): {pick.reason}\n")
+        iv.advance(pick)
     while iv.current is not None and not eof:
         _header(iv, out)
         answered = False
