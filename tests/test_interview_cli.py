@@ -82,6 +82,25 @@ def test_resume_between_an_answer_and_the_next_question(bank, tmp_path: Path) ->
         assert store.turns(iv.session_id)[1].question_id != first.id
 
 
+def test_grading_failure_keeps_the_answer_and_retries(bank, tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def flaky(q, r, a):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("model file unreadable")
+        return by_answer(q, r, a)
+
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv = Interview(bank, SessionConfig(n_questions=1, seed=2), store, Replay(flaky))
+        out = io.StringIO()
+        run_text(iv, io.StringIO("half\n\n\n:quit\n"), out)
+        text = out.getvalue()
+        assert "grading failed: RuntimeError: model file unreadable" in text and "Your answer is kept" in text
+        (t,) = store.turns(iv.session_id)
+        assert t.answer == "half" and calls["n"] == 2
+
+
 def test_text_mode_practice_retries(bank, tmp_path: Path) -> None:
     with Store(tmp_path / "h.sqlite3") as store:
         iv, out = text_session(bank, store, "half\n\nstrong\n\n\n:quit\n", mode="practice", section="A")

@@ -206,7 +206,9 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
                 out.write("  (loading the grader ...)\n")
                 out.flush()
                 loaded = True
-            turn = iv.submit(text)
+            turn = _grade_and_record(iv, text, stdin, out)
+            if turn is None:  # grading kept failing and the candidate moved on
+                break
             answered = True
             print_grade(turn, out)
             if eof or not iv.can_retry or turn.grade.score >= 4.5:
@@ -228,6 +230,27 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
     if iv.current is None:
         return _summary(iv, out)
     return _paused(iv, out)
+
+
+def _grade_and_record(iv: Interview, text: str, stdin: TextIO, out: TextIO) -> Turn | None:
+    """Grade and save an answer; when grading fails the answer is kept and the grading can be retried."""
+    from agent.errors import UserError
+
+    while True:
+        try:
+            grade = iv.grade(text)
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # the grader failed: say so, keep the answer, let the candidate decide
+            out.write(f"  grading failed: {type(e).__name__}: {e}\n  Your answer is kept. Press Enter to grade "
+                      "it again, or type :skip to move on.\n")
+            out.flush()
+            line = stdin.readline()
+            if not line or line.strip().lower() in (":skip", ":quit"):
+                out.write(f"  (unsaved answer: {_clip(text, 400)})\n")
+                return None
+            continue
+        return iv.record(text, grade)
 
 
 def _paused(iv: Interview, out: TextIO) -> int:
