@@ -1,5 +1,17 @@
 """Grading: the embedding + lexical concept grader (default), the optional LLM judge, their blend."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from agent.grading.base import Scorer, get_scorer, register, scorer_names
 
-__all__ = ["Scorer", "get_scorer", "register", "scorer_names"]
+if TYPE_CHECKING:
+    from agent.models import Grade, Question, Rubric
+
+__all__ = ["Scorer", "get_scorer", "grade_answer", "register", "scorer_names"]
+
+
+def grade_answer(question: Question, rubric: Rubric, answer: str, scorer: str = "embedding") -> Grade:
+    """Grade one answer with the named scorer (the process-wide instance; models load once)."""
+    return get_scorer(scorer).score(question, rubric, answer)

@@ -49,9 +49,10 @@ GRADER_VERSION = "1.0.0"
 A_FULL = 0.5  # weight of the plain cosine vs the cosine of the question-free remainders
 W_LEX = 0.5  # weight of lexical evidence (share of terms found)
 NEG_PENALTY = 0.08  # best pair disagrees in negation ("is connected" vs "is not connected")
-MID, TEMP = 0.62, 0.12  # logistic curve from z to the concept credit
+MID, TEMP = 0.74, 0.1  # logistic curve from z to the concept credit
 COVERED, PARTIAL = 0.6, 0.3  # credit thresholds for the verdict
-MIS_MIN, MIS_MARGIN = 0.5, 0.03  # misconception: similarity floor and margin over concepts/correction
+MIS_MIN, MIS_MARGIN = 0.65, 0.1  # misconception: similarity floor and margin over concepts/correction
+MIS_NEG_MARGIN = 0.25  # a negated claim closer than this to the concepts counts as the answer rejecting it
 MISCONCEPTION_CAP = 2.0
 ADVERSARIAL_CAP = 1.0
 OFF_TOPIC_REL = 0.3  # best plain cosine to any exemplar or the question below this: a different question
@@ -452,7 +453,9 @@ class EmbeddingScorer(Scorer):
             if s >= MIS_MIN and s >= concept_best_per_unit[ui] + MIS_MARGIN and s >= corr + MIS_MARGIN:
                 u = units[ui]
                 seg = w.text[u.start : u.end]
-                corrected = tx.rejects(seg) or (u.neg != m.exemplar_neg[xj])
+                sent = next((x for x in units if x.sent == u.sent and x.kind != "clause"), u)
+                corrected = tx.rejects(w.text[sent.start : sent.end]) or (
+                    u.neg != m.exemplar_neg[xj] and s - concept_best_per_unit[ui] < MIS_NEG_MARGIN)
                 hits.append(MisconceptionHit(
                     misconception_id=m.mis_id, claim=m.claim, correction=m.correction, similarity=round(s, 4),
                     evidence=Evidence(start=u.start, end=u.end, text=seg), corrected=corrected,

@@ -110,7 +110,7 @@ class Span:
     text: str
 
 
-_SENT_END_RE = re.compile(r"(?<=[.!?;])\s+|\n\s*\n|\n(?=\s*[-*•\d])")
+_SENT_END_RE = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
 _CLAUSE_RE = re.compile(
     r",\s+(?=(?:and|but|so|because|which|while|whereas|then|since|although|though|or)\b)"
     r"|\s+(?=(?:but|whereas|because|although|though|so that|which means)\b)"
@@ -119,10 +119,14 @@ _CLAUSE_RE = re.compile(
 )
 
 
+_EDGE_START = ",;:-–—*•\"'()"
+_EDGE_END = ",;:-–—*•\"'("
+
+
 def _trimmed(text: str, start: int, end: int) -> Span | None:
-    while start < end and text[start] in " \t\r\n,;:-–—*•\"'()":
+    while start < end and (text[start].isspace() or text[start] in _EDGE_START):
         start += 1
-    while end > start and text[end - 1] in " \t\r\n,;:-–—*•\"'(":
+    while end > start and (text[end - 1].isspace() or text[end - 1] in _EDGE_END):
         end -= 1
     if end <= start or not any(c.isalnum() for c in text[start:end]):
         return None
