@@ -190,6 +190,22 @@ def svg_goal(goal: Goal, width: int = 720) -> str:
             f'<text x="{left + pw}" y="{h + 20}" text-anchor="end" class="label">{goal.total}</text></svg>')
 
 
+def judge_line(turn: Turn) -> str | None:
+    """One line on the LLM judge's view of a turn, when it ran."""
+    j = turn.judge
+    if not isinstance(j, dict):
+        return None
+    if not j.get("ok"):
+        return f"judge: not used ({j.get('failure') or 'failed'})"
+    parts = [f"judge ({j.get('model', '?')}): {j.get('grade')}/5"]
+    if j.get("effective_grade") is not None and j.get("effective_grade") != j.get("grade"):
+        parts.append(f"capped to {j['effective_grade']} by its evidence")
+    line = ", ".join(parts)
+    if j.get("feedback"):
+        line += f" — {j['feedback']}"
+    return line
+
+
 # --------------------------------------------------------------------------- Markdown
 
 
@@ -254,6 +270,9 @@ def render_markdown(data: ReportData) -> str:
             ins = t.insights
             lines.append(f"- voice: {float(ins['wpm']):.0f} wpm, {ins.get('filler_count', 0)} fillers, "
                          f"{len(ins.get('pauses') or [])} long pauses")
+        judge = judge_line(t)
+        if judge:
+            lines.append(f"- {judge}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -346,6 +365,9 @@ def render_html(data: ReportData) -> str:
             ins = t.insights
             body.append(f"<p>voice: {float(ins['wpm']):.0f} wpm · {_esc(ins.get('filler_count', 0))} fillers · "
                         f"{len(ins.get('pauses') or [])} long pauses</p>")
+        judge = judge_line(t)
+        if judge:
+            body.append(f'<p class="judge">{_esc(judge)}</p>')
         body.append("</section>")
     title = f"viva session {s.id}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

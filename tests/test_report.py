@@ -59,6 +59,8 @@ def make_session(store: Store) -> str:
     store.add_turn(Turn(session_id=sid, index=1, question_id="softmax-probe-max-trick", parent_id="softmax",
                         prompt="One point your answer left out: subtracting the max.", section="A", topic="softmax",
                         seed=LOSS_SEED, answer=a2, grade=g2, cold=False, hinted=True,
+                        judge={"ok": True, "model": "judge-test", "grade": 2.0, "effective_grade": 1.0,
+                               "feedback": "Softmax couples the outputs."},
                         choice={"kind": "probe", "reason": "you did not mention subtracting the max"},
                         created_at=T0 + timedelta(minutes=3)))
     return sid
@@ -93,6 +95,7 @@ def test_markdown_report(store: Store) -> None:
     assert "- **misconception**: Softmax squashes each logit independently." in md
     assert "*follow-up (probe): you did not mention subtracting the max*" in md
     assert "*typed, not cold, hinted*" in md
+    assert "- judge (judge-test): 2.0/5, capped to 1.0 by its evidence — Softmax couples the outputs." in md
     assert re.search(r"- answer 1: \d+ wpm \(min \d+, max \d+\)", md)
 
 
@@ -128,6 +131,7 @@ def test_html_report_is_self_contained_with_charts_and_evidence(store: Store, tm
     assert 'class="v-missing">missing</td>' in page
     assert "follow-up (probe): you did not mention subtracting the max" in page
     assert page.count('<section class="turn"') == 2
+    assert "judge (judge-test): 2.0/5, capped to 1.0 by its evidence" in page
 
 
 def test_typed_only_session_says_there_is_no_pace(store: Store) -> None:
