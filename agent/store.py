@@ -431,36 +431,42 @@ class Store:
     # ---------------------------------------------------------------- turns
 
     def add_turn(self, turn: Turn, *, review: bool = True) -> Review | None:
-        """Commit a graded turn, its verdicts and (for the first attempt at a bank question) its review.
+        """Commit a graded turn, its verdicts and (for the first attempt at a bank question) its review,
+        in one transaction. Returns the spaced-repetition review when one was made."""
+        try:
+            with self._tx() as c:
+                return self._insert_turn(c, turn, review)
+        except sqlite3.IntegrityError:
+            if self._query("SELECT 1 FROM turns WHERE session_id = ? AND idx = ?", (turn.session_id, turn.index)):
+                raise StoreError(f"answer {turn.index + 1} of session {turn.session_id} is already saved (is the "
+                                 "session open in another viva?); `viva resume` picks it up from the history") from None
+            raise
 
-        Returns the spaced-repetition review when one was made.
-        """
+    def _insert_turn(self, c: sqlite3.Connection, turn: Turn, review: bool) -> Review | None:
         from agent import srs
 
         created = _iso(turn.created_at)
-        result = None
-        with self._tx() as c:
-            c.execute(
-                "INSERT INTO turns(session_id, idx, question_id, parent_id, prompt, section, topic, seed, answer, "
-                "source, transcript, words, audio_path, score, grade, insights, judge, cold, hinted, "
-                "model_answer_shown, attempt, choice, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (turn.session_id, turn.index, turn.question_id, turn.parent_id, turn.prompt, turn.section,
-                 turn.topic, turn.seed, turn.answer, turn.source, turn.transcript, _json(turn.words),
-                 turn.audio_path, turn.grade.score, turn.grade.model_dump_json(), _json(turn.insights),
-                 _json(turn.judge), int(turn.cold), int(turn.hinted), int(turn.model_answer_shown), turn.attempt,
-                 _json(turn.choice), created),
-            )
-            key = turn.parent_id or turn.question_id
-            c.executemany(
-                "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?)",
-                [(turn.session_id, turn.index, key, v.concept_id, v.name, v.verdict,
-                  VERDICT_CREDIT.get(v.verdict, 0.0), created) for v in turn.grade.verdicts],
-            )
-            if review and turn.parent_id is None and turn.attempt == 1:
-                rating = srs.grade_rating_value(turn.grade, cold=turn.cold, hinted=turn.hinted,
-                                                model_answer_shown=turn.model_answer_shown)
-                result = self._review(c, turn.question_id, rating, turn.created_at, turn.session_id, turn.index)
-        return result
+        c.execute(
+            "INSERT INTO turns(session_id, idx, question_id, parent_id, prompt, section, topic, seed, answer, "
+            "source, transcript, words, audio_path, score, grade, insights, judge, cold, hinted, "
+            "model_answer_shown, attempt, choice, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (turn.session_id, turn.index, turn.question_id, turn.parent_id, turn.prompt, turn.section,
+             turn.topic, turn.seed, turn.answer, turn.source, turn.transcript, _json(turn.words),
+             turn.audio_path, turn.grade.score, turn.grade.model_dump_json(), _json(turn.insights),
+             _json(turn.judge), int(turn.cold), int(turn.hinted), int(turn.model_answer_shown), turn.attempt,
+             _json(turn.choice), created),
+        )
+        key = turn.parent_id or turn.question_id
+        c.executemany(
+            "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?)",
+            [(turn.session_id, turn.index, key, v.concept_id, v.name, v.verdict,
+              VERDICT_CREDIT.get(v.verdict, 0.0), created) for v in turn.grade.verdicts],
+        )
+        if review and turn.parent_id is None and turn.attempt == 1:
+            rating = srs.grade_rating_value(turn.grade, cold=turn.cold, hinted=turn.hinted,
+                                            model_answer_shown=turn.model_answer_shown)
+            return self._review(c, turn.question_id, rating, turn.created_at, turn.session_id, turn.index)
+        return None
 
     def set_judge(self, session_id: str, index: int, judge: dict[str, Any] | None) -> None:
         """Attach an LLM judge result that arrived after the turn was committed."""
