@@ -139,7 +139,7 @@ def svg_pace(points: list[PacePoint], width: int = 720, height: int = 220) -> st
     if not points:
         return _svg_message("No spoken answers in this session: pace is measured on voice answers.", width,
                             chart_id="chart-pace")
-    left, right, top, bottom = 48, 16, 16, 32
+    left, right, top, bottom = 52, 16, 16, 40
     pw, ph = width - left - right, height - top - bottom
     t_max = max(p.t for p in points) or 1.0
     w_max = max(200.0, max(p.wpm for p in points) * 1.1)
@@ -159,8 +159,17 @@ def svg_pace(points: list[PacePoint], width: int = 720, height: int = 220) -> st
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" class="axisline"/>']
     for tick in range(0, int(w_max) + 1, 50):
         parts.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" class="axis">{tick}</text>')
-    parts.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" class="axis">'
-                 'talk time across the session (s)</text>')
+    step = _nice_step(t_max / 5)
+    tick = 0.0
+    while tick <= t_max + 1e-9:
+        parts.append(f'<line x1="{x(tick):.1f}" y1="{top + ph}" x2="{x(tick):.1f}" y2="{top + ph + 4}" '
+                     f'class="axisline"/><text x="{x(tick):.1f}" y="{top + ph + 15}" text-anchor="middle" '
+                     f'class="axis">{tick:g}</text>')
+        tick += step
+    parts.append(f'<text x="{left + pw / 2}" y="{height - 2}" text-anchor="middle" class="axis">'
+                 'talk time across the session (s)</text>'
+                 f'<text x="12" y="{top + ph / 2}" transform="rotate(-90 12 {top + ph / 2})" text-anchor="middle" '
+                 'class="axis">words per minute</text>')
     path = " ".join(f"{'M' if i == 0 else 'L'}{x(p.t):.1f},{y(p.wpm):.1f}" for i, p in enumerate(points))
     parts.append(f'<path d="{path}" class="line"/>')
     for p in points:
@@ -168,6 +177,16 @@ def svg_pace(points: list[PacePoint], width: int = 720, height: int = 220) -> st
                      f'<title>answer {p.turn}: {p.wpm:.0f} wpm at {p.t:.0f}s</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``raw``."""
+    import math
+
+    if raw <= 0:
+        return 1.0
+    mag = 10 ** math.floor(math.log10(raw))
+    return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
 
 
 def _svg_message(message: str, width: int, chart_id: str = "chart-concepts") -> str:
