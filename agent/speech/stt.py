@@ -188,7 +188,7 @@ def rubric_terms(question_id: str, bank: Any = None) -> list[str]:
 
 
 def hotword_string(terms: Iterable[str] | None) -> str | None:
-    """Terms -> the comma-separated hotword prompt, trimmed to MAX_HOTWORD_CHARS."""
+    """Terms -> the comma-separated hotword prompt ending in a period, trimmed to MAX_HOTWORD_CHARS."""
     if not terms:
         return None
     parts: list[str] = []
@@ -201,7 +201,9 @@ def hotword_string(terms: Iterable[str] | None) -> str | None:
             break
         parts.append(t)
         n += len(t) + 2
-    return ", ".join(parts) or None
+    # The closing period matters: without it Whisper tends to treat the first spoken word as a
+    # continuation of the term list and drop it (measured on the synthesised answer set).
+    return (", ".join(parts) + ".") if parts else None
 
 
 # --------------------------------------------------------------------------- transcription

@@ -1,0 +1,205 @@
+"""Transcription with the bundled Whisper tiny.en on audio synthesised by the tests (Piper and espeak-ng)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agent.errors import MissingExtra, UserError
+from agent.speech.insights import find_terms
+from tests.speech_fixtures import silence, synth, voice_set
+
+pytestmark = pytest.mark.slow
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    from agent.speech.stt import Transcriber
+
+    return Transcriber(model="bundled", device="cpu").load()
+
+
+@pytest.fixture(scope="module")
+def answers() -> dict[str, dict]:
+    return {a["id"]: a for a in voice_set()}
+
+
+@pytest.fixture(scope="module")
+def rope_audio(answers) -> np.ndarray:
+    return synth(answers["rope-1"]["text"])
+
+
+def test_piper_answers_keep_rubric_terms(transcriber, answers) -> None:
+    ids = ["rope-1", "electra-1", "z-loss-1", "clm-loss-3"]
+    found = total = 0
+    for i in ids:
+        a = answers[i]
+        tr = transcriber.transcribe(synth(a["text"]), hotwords=a["rubric_terms"])
+        hit = find_terms(tr.text, a["terms"])
+        found += len(hit)
+        total += len(a["terms"])
+        assert tr.words, i
+        assert all(w.end >= w.start for w in tr.words)
+    assert found / total >= 0.9, (found, total)
+
+
+def test_espeak_answer_is_understood(transcriber, answers) -> None:
+    a = answers["attention-1"]
+    audio = synth(a["text"], engine="espeak")
+    tr = transcriber.transcribe(audio, hotwords=a["rubric_terms"])
+    hit = find_terms(tr.text, a["terms"])
+    assert len(hit) >= len(a["terms"]) - 1, (tr.text, a["terms"])
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise", "quiet-noise"])
+def test_silence_and_noise_give_no_text_and_no_terms(transcriber, answers, kind: str) -> None:
+    rng = np.random.default_rng(0)
+    audio = {"silence": silence(6.0),
+             "noise": rng.normal(0, 0.2, 6 * SR).astype(np.float32),
+             "quiet-noise": rng.normal(0, 0.01, 6 * SR).astype(np.float32)}[kind]
+    terms = answers["z-loss-1"]["rubric_terms"]
+    tr = transcriber.transcribe(audio, hotwords=terms)
+    assert tr.text == ""
+    assert tr.words == []
+    assert find_terms(tr.text, terms) == []
+
+
+def test_word_timestamps_follow_the_audio(transcriber, rope_audio) -> None:
+    lead = 3.0
+    tr = transcriber.transcribe(np.concatenate([silence(lead), rope_audio]), offset_s=10.0)
+    first, last = tr.words[0], tr.words[-1]
+    assert 10.0 + lead - 0.5 <= first.start <= 10.0 + lead + 0.8
+    assert last.end <= 10.0 + lead + rope_audio.size / SR + 0.5
+    starts = [w.start for w in tr.words]
+    assert starts == sorted(starts)
+    assert tr.duration == pytest.approx(lead + rope_audio.size / SR, abs=0.01)
+
+
+def _write(path, audio: np.ndarray, sr: int, channels: int = 1, **kw) -> None:
+    from agent.speech.audio import resample
+
+    a = resample(audio, SR, sr)
+    if channels == 2:
+        a = np.stack([a, a * 0.8], axis=1)
+    sf.write(str(path), a, sr, **kw)
+
+
+@pytest.mark.parametrize(
+    ("name", "sr", "channels", "kw"),
+    [
+        ("stereo-44k.wav", 44_100, 2, {}),
+        ("mono-22k.flac", 22_050, 1, {}),
+        ("answer.ogg", 48_000, 1, {"format": "OGG", "subtype": "VORBIS"}),
+        ("answer.mp3", 44_100, 2, {"format": "MP3"}),
+    ],
+)
+def test_file_formats_rates_and_channels(transcriber, rope_audio, tmp_path, name, sr, channels, kw) -> None:
+    path = tmp_path / name
+    _write(path, rope_audio, sr, channels, **kw)
+    tr = transcriber.transcribe(path, hotwords=["RoPE", "rotary", "rotation"])
+    assert find_terms(tr.text, ["rotary", "rotation", "query"]) == ["rotary", "rotation", "query"], tr.text
+    assert tr.duration == pytest.approx(rope_audio.size / SR, abs=0.15)
+
+
+def test_truncated_wav_gives_what_is_there(transcriber, rope_audio, tmp_path) -> None:
+    full = tmp_path / "full.wav"
+    _write(full, rope_audio, SR)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])  # header says twice as long as the data
+    tr = transcriber.transcribe(cut)
+    assert tr.duration == pytest.approx(rope_audio.size / SR / 2, abs=0.2)
+    assert "rotary" in tr.text.lower() or "rope" in tr.text.lower()
+    header_only = tmp_path / "header.wav"
+    header_only.write_bytes(data[:44])
+    assert transcriber.transcribe(header_only).empty
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "folder", "text"])
+def test_bad_files_give_a_clear_error(transcriber, tmp_path, case: str) -> None:
+    path = tmp_path / f"{case}.wav"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "corrupt":
+        path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage" + bytes(range(256)) * 4)
+    elif case == "folder":
+        path.mkdir()
+    elif case == "text":
+        path = tmp_path / "notes.mp3"
+        path.write_text("this is not audio at all\n" * 50)
+    with pytest.raises(UserError) as e:
+        transcriber.transcribe(path)
+    msg = str(e.value)
+    assert str(path.name) in msg
+    assert any(k in msg for k in ("not found", "empty", "WAV", "folder"))
+
+
+def test_ten_minute_file(transcriber, answers, tmp_path) -> None:
+    """A 10-minute recording (mostly quiet room noise) decodes, is VAD-filtered and keeps absolute times."""
+    rng = np.random.default_rng(1)
+    total = 600.0
+    audio = rng.normal(0, 0.003, int(total * SR)).astype(np.float32)
+    pieces = {5.0: synth(answers["rope-1"]["text"]), 300.0: synth(answers["z-loss-1"]["text"]),
+              590.0: synth("That is my answer.")}
+    for t, p in pieces.items():
+        i = int(t * SR)
+        audio[i:i + p.size] += p[: audio.size - i]
+    path = tmp_path / "ten-minutes.flac"
+    sf.write(str(path), audio, SR)
+    tr = transcriber.transcribe(path, hotwords=answers["z-loss-1"]["rubric_terms"])
+    assert tr.duration == pytest.approx(total, abs=0.1)
+    z = [w for w in tr.words if "loss" in w.text.lower()]
+    assert z and all(299.5 <= w.start <= 300.0 + pieces[300.0].size / SR for w in z)
+    assert any("answer" in w.text.lower() and w.start >= 589.5 for w in tr.words)
+    assert any("rotary" in w.text.lower() and 4.5 <= w.start <= 15 for w in tr.words)
+
+
+def test_transcribe_for_question_uses_the_rubric(tmp_path) -> None:
+    from agent.speech.stt import rubric_terms, transcribe_for_question
+
+    terms = rubric_terms("clm-loss")
+    assert "cross-entropy" in terms and "maximum likelihood" in terms
+    path = tmp_path / "clm.wav"
+    sf.write(str(path), synth("The loss is the cross-entropy of the next token at every position, which is "
+                              "maximum likelihood."), SR)
+    text, tr, ins = transcribe_for_question(path, "clm-loss")
+    assert text == tr.text
+    assert {"cross-entropy", "next token", "every position", "maximum likelihood"} <= set(ins.terms_used)
+    assert ins.wpm > 80 and ins.words >= 12
+
+
+def test_cli_transcribe_json(tmp_path, capsys) -> None:
+    from agent.cli import main
+
+    path = tmp_path / "a.wav"
+    sf.write(str(path), synth("Perplexity is the exponential of the average cross-entropy."), SR)
+    assert main(["transcribe", str(path), "--json", "--question", "clm-loss"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "perplexity" in out["text"].lower()
+    assert out["words"] and out["words"][0]["start"] >= 0
+    assert "cross-entropy" in out["insights"]["terms_used"]
+    assert main(["transcribe", str(tmp_path / "nope.wav")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_unknown_model_name_says_how_to_get_it() -> None:
+    from agent.speech.stt import get_whisper
+
+    with pytest.raises(UserError, match="not available offline"):
+        get_whisper("no-such-size-xyz", "cpu")
+
+
+def test_missing_voice_extra_names_the_extra(monkeypatch) -> None:
+    import importlib.util
+
+    from agent.speech import audio
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "faster_whisper" else real(name, *a))
+    with pytest.raises(MissingExtra, match=r"viva\[voice\]"):
+        audio.require_voice("transcribing audio")
