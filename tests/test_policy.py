@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.bank import load_bank
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit
@@ -203,3 +205,66 @@ def test_drill_queue_order_and_reasons(bank) -> None:
     ch = pol.open_topics(PolicyState(), 3)
     assert [c.question_id for c in ch] == ["perplexity", "logits"]
     assert ch[0].reason == "due since x" and ch[1].reason == "next in the review queue"
+
+
+# --------------------------------------------------------------------------- session-level properties
+
+
+VERDICTS = ["covered", "partial", "missing"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 4), depth=st.integers(0, 3),
+       mode=st.sampled_from(["mock", "practice"]),
+       script=st.lists(st.tuples(st.floats(0, 5), st.lists(st.sampled_from(VERDICTS), min_size=3, max_size=3),
+                                 st.booleans(), st.booleans()), min_size=30, max_size=30))
+def test_any_grades_give_a_bounded_session_without_repeats(bank, seed, n, depth, mode, script) -> None:
+    """Whatever the grades, the policy never repeats a question, keeps to the depth limit, opens at most
+    n topics, ends, and does the same thing again for the same seed."""
+    from agent.grading.base import Scorer
+    from agent.interview import Interview, SessionConfig
+
+    class Scripted(Scorer):
+        name, version = "scripted", "1"
+
+        def __init__(self):
+            self.i = 0
+
+        def score(self, q, r, a):
+            score, vs, mis, skip = script[self.i % len(script)]
+            self.i += 1
+            verdicts = [ConceptVerdict(concept_id=c.id, name=c.name, weight=c.weight, verdict=vs[k % 3],
+                                       similarity=0.5) for k, c in enumerate(r.concepts)]
+            hits = [MisconceptionHit(misconception_id=m.id, claim=m.claim, correction=m.correction, similarity=0.9)
+                    for m in r.misconceptions[:1]] if mis else []
+            return Grade(question_id=q.id, score=score, display=round(score * 2) / 2, verdicts=verdicts,
+                         misconceptions=hits, grader_version="t", model="t")
+
+    def play() -> list[tuple[str, str]]:
+        iv = Interview(bank, SessionConfig(mode=mode, n_questions=n, seed=seed, max_depth=depth), None, Scripted())
+        q = iv.start()
+        seen = []
+        steps = 0
+        while q is not None:
+            steps += 1
+            assert steps <= 100, "the session does not end"
+            seen.append((q.id, iv.current_choice.kind))
+            assert iv.state.depth <= depth
+            if script[steps % len(script)][3]:
+                q = iv.skip()
+                continue
+            iv.submit("an answer")
+            for c in iv.next_choices(3):
+                assert c.reason
+                assert c.ends or c.question_id not in iv.state.asked
+            q = iv.advance()
+        assert iv.finished
+        assert len(iv.state.roots) <= n
+        if mode == "practice":
+            assert len({iv.question(qid).section for qid, _ in seen}) == 1
+        return seen
+
+    first = play()
+    ids = [q for q, _ in first]
+    assert len(ids) == len(set(ids))
+    assert first == play()
