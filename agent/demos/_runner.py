@@ -58,7 +58,7 @@ def run_in_child(names: list[str], device: str = "auto", *, do_run: bool = True,
         q: queue.Queue = queue.Queue()
         threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
         err_lines: list[str] = []
-        threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True).start()
+        threading.Thread(target=err_lines.extend, args=(proc.stderr,), daemon=True).start()
         ready = False
         deadline = time.monotonic() + IMPORT_GRACE_S
         try:

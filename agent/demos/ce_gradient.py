@@ -60,7 +60,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
         check_close("each row of the gradient sums to zero", g_sum.sum(-1), torch.zeros(N, device=device,
                     dtype=torch.float64), atol=1e-12),
         check("target entries are negative, the others positive, all within (-1, 1)",
-              bool((g_sum[torch.arange(N), y] < 0).all()) and bool((g_sum.abs() < 1).all())
+              bool((g_sum[torch.arange(N, device=device), y] < 0).all()) and bool((g_sum.abs() < 1).all())
               and bool((g_sum.scatter(1, y[:, None], 1.0) > 0).all()), ""),
     ]
     small = torch.randn(2, 5, device=device, dtype=torch.float64, requires_grad=True)

@@ -87,7 +87,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
                         and bool(torch.allclose(stable_ce(big, y).double(), ref, atol=1e-3)),
                         f"naive finite: {int(torch.isfinite(naive).sum())}/{N}"))
     spread = torch.randn(N, V, device=device) * 3  # the target sits 200 below: exp(-200) is 0 in float32
-    spread[torch.arange(N), y] = spread.min(-1).values - 200
+    spread[torch.arange(N, device=device), y] = spread.min(-1).values - 200
     under = naive_ce(spread, y)
     checks.append(check("float32 underflow: p -> 0 so naive -log p = inf, while log-sum-exp stays finite",
                         bool(torch.isinf(under).all()) and bool(torch.isfinite(stable_ce(spread, y)).all()),

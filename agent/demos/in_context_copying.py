@@ -24,8 +24,8 @@ T = 2 * MAX_LEN
 
 def make_model(device: str):
     import torch
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     class AttnOnly(nn.Module):
         """Token + learned position embeddings, LAYERS causal attention layers (no MLPs), unembedding."""
@@ -41,7 +41,7 @@ def make_model(device: str):
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
             B, T = ids.shape
             x = self.tok(ids) + self.pos(torch.arange(T, device=ids.device))
-            for qkv, out in zip(self.qkv, self.out):
+            for qkv, out in zip(self.qkv, self.out, strict=True):
                 q, k, v = qkv(x).view(B, T, 3, HEADS, DIM // HEADS).permute(2, 0, 3, 1, 4)
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
                 x = x + out(a.transpose(1, 2).reshape(B, T, DIM))  # residual stream, attention only
@@ -106,7 +106,7 @@ def run(device: str = "cpu") -> DemoResult:
     fresh_seed(0)
     model, history = train(device)
     _, first, second = history[-1]
-    floor = first_copy_floor(torch.randint(MIN_LEN, MAX_LEN + 1, (2000,)))
+    floor = first_copy_floor(torch.randint(MIN_LEN, MAX_LEN + 1, (2000,), device=device))
     rows = [[s, fmt(a), fmt(b)] for s, a, b in history]
     return DemoResult(
         narration=(

@@ -60,7 +60,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
 
     fresh_seed(seed)
     N, V = int(torch.randint(1, 40, (1,))), int(torch.randint(2, 200, (1,)))
-    eps = float(torch.rand(()) * 0.5)
+    eps = float(torch.rand(())) * 0.5
     z = torch.randn(N, V, device=device, dtype=torch.float64) * 3
     y = torch.randint(0, V, (N,), device=device)
     by_hand = -(smoothed_target(y, V, eps) * z.log_softmax(-1)).sum(-1).mean()

@@ -89,7 +89,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
         check_close("adaptive softmax is a normalised distribution over all V (logsumexp == 0)",
                     torch.logsumexp(logp, dim=1), torch.zeros(N, device=device), atol=1e-4,
                     what=f"V={V}, cutoffs {c1}, {c2}"),
-        check_close("its loss == -mean log_prob at the targets", out.loss, -logp[torch.arange(N), y].mean(), atol=1e-4),
+        check_close("its loss == -mean log_prob at the targets", out.loss, -logp[torch.arange(N, device=device), y].mean(), atol=1e-4),
         check("its head predicts the same class as the full log_prob", bool((adaptive.predict(h) == logp.argmax(1)).all()),
               ""),
     ]

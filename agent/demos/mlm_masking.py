@@ -8,7 +8,7 @@ selected.
 
 from __future__ import annotations
 
-from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt, fresh_seed
+from agent.demos._base import Check, DemoResult, Table, check, check_close, fresh_seed
 
 TITLE = "MLM masking: 15% selected, 80/10/10 mask/random/keep"
 CONCEPTS = ["mlm-15-percent", "80-10-10"]
@@ -57,7 +57,7 @@ def run(device: str = "cpu") -> DemoResult:
     ids = random_batch(256, 128, V, device)
     inputs, labels = mask_tokens(ids, V)
     st = split_stats(ids, inputs, labels)
-    rows = [[k, f"{100 * v:.2f}%", target] for (k, v), target in zip(st.items(), ["15%", "80%", "10%", "10%"])]
+    rows = [[k, f"{100 * v:.2f}%", target] for (k, v), target in zip(st.items(), ["15%", "80%", "10%", "10%"], strict=True)]
     return DemoResult(
         narration=(
             f"Over {ids.numel():,} tokens, {100 * st['selected']:.2f}% were selected for prediction; of those "

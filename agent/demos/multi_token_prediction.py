@@ -51,7 +51,6 @@ def run(device: str = "cpu") -> DemoResult:
 
     fresh_seed(0)
     words = "a b c d e f g h".split()
-    ids = torch.arange(8, device=device).unsqueeze(0)
     k = 3
     rows = [[f"head {i + 1}", " ".join(f"{words[t]}->{words[t + i + 1]}" for t in range(8 - i - 1)), 8 - i - 1]
             for i in range(k)]

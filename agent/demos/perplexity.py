@@ -103,7 +103,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
     V, N = int(torch.randint(2, 1000, (1,))), int(torch.randint(1, 100, (1,)))
     targets = torch.randint(0, V, (N,), device=device)
     logits = torch.randn(N, V, device=device) * 2
-    nll = -logits.log_softmax(-1)[torch.arange(N), targets]
+    nll = -logits.log_softmax(-1)[torch.arange(N, device=device), targets]
     checks = [
         check_close("PPL == exp(mean CE) == geometric mean of 1/p(target)", perplexity(logits, targets),
                     torch.exp(nll.mean()).item(), rtol=1e-5, what=f"V={V} N={N}"),

@@ -63,7 +63,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
     fresh_seed(seed)
     T, D = int(torch.randint(4, 30, (1,))), 16
     P = int(torch.randint(2, T - 1, (1,)))
-    w = [torch.randn(D, D, device=device, dtype=torch.float64) for _ in range(3)]
+    w = [torch.randn(D, D, device=device, dtype=torch.float64) / D**0.5 for _ in range(3)]
     x = torch.randn(T, D, device=device, dtype=torch.float64)
     allowed = prefix_lm_mask(T, P, device)
     out = attend(x, *w, allowed)

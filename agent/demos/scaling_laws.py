@@ -27,7 +27,7 @@ def fit_power_law(N, L):
     N = torch.as_tensor(N, dtype=torch.float64)
     L = torch.as_tensor(L, dtype=torch.float64)
     best = None
-    for c in torch.linspace(0.0, L.min().item() * 0.999, 400, dtype=torch.float64):
+    for c in torch.linspace(0.0, L.min().item() * 0.999, 400, dtype=torch.float64, device="cpu"):
         X = torch.stack([torch.ones_like(N), N.log()], 1)
         coef = torch.linalg.lstsq(X, (L - c).log().unsqueeze(1)).solution.squeeze(1)
         pred = coef[0].exp() * N ** coef[1] + c
@@ -52,7 +52,7 @@ def train_tiny_models(device: str, widths=(2, 4, 8, 16, 32, 64), steps: int = 20
     g = torch.Generator(device="cpu").manual_seed(3)
     teacher = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.Tanh(), torch.nn.Linear(64, 16))
     for p in teacher.parameters():
-        p.data = torch.randn(p.shape, generator=g) * 1.5
+        p.data = torch.randn(p.shape, generator=g, device="cpu") * 1.5
     teacher = teacher.to(device)
     x_test = torch.randn(2048, 8, generator=g).to(device)
     with torch.no_grad():
@@ -80,7 +80,7 @@ def run(device: str = "cpu") -> DemoResult:
     fresh_seed(0)
     Ns, Ls, floor = train_tiny_models(device)
     a, alpha, c = fit_power_law(Ns, Ls)
-    rows = [[n, fmt(v), fmt(a * n ** -alpha + c)] for n, v in zip(Ns, Ls)]
+    rows = [[n, fmt(v), fmt(a * n ** -alpha + c)] for n, v in zip(Ns, Ls, strict=True)]
     budgets = [["7B params", "7e9", f"{20 * 7e9:.3g}", f"{6 * 7e9 * 20 * 7e9:.3g}"]]
     for C in (1e21, 1e23, 1e25):
         N, D = compute_optimal(C)
@@ -104,8 +104,8 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
 
     fresh_seed(seed)
     a, alpha, c = (float(torch.empty(()).uniform_(lo, hi)) for lo, hi in ((50, 500), (0.2, 0.6), (0.5, 2.5)))
-    N = torch.logspace(3, 9, 12, dtype=torch.float64)
-    L = (a * N ** -alpha + c) * (1 + 0.002 * torch.randn(12, dtype=torch.float64))
+    N = torch.logspace(3, 9, 12, dtype=torch.float64, device="cpu")  # the fit is 12 numbers: CPU by design
+    L = (a * N ** -alpha + c) * (1 + 0.002 * torch.randn(12, dtype=torch.float64, device="cpu"))
     fa, falpha, fc = fit_power_law(N, L)
     checks = [check("the fit recovers a stated power law from noisy points",
                     abs(falpha - alpha) < 0.05 and abs(fc - c) < 0.05 * c,

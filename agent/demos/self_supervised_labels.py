@@ -73,7 +73,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
         x, y = clm_example(ids)
         ok_clm &= [*x, y[-1]] == ids and [x[0], *y] == ids and len(x) == len(y)
         mi, ml = mlm_example(ids, V, device)
-        ok_mlm &= [lab if lab != IGNORE else tok for tok, lab in zip(mi, ml)] == ids
+        ok_mlm &= [lab if lab != IGNORE else tok for tok, lab in zip(mi, ml, strict=True)] == ids
         n_mlm, n_tok = n_mlm + sum(lab != IGNORE for lab in ml), n_tok + len(ids)
         di, dt = denoise_example(ids, rng)
         ok_den &= rebuild(di, dt) == ids

@@ -29,7 +29,7 @@ def random_segmentation(n_items: int, n_segments: int, rng: random.Random) -> li
     """Split n_items into n_segments non-empty parts, uniformly at random (lengths sum to n_items)."""
     cuts = sorted(rng.sample(range(1, n_items), n_segments - 1))
     bounds = [0, *cuts, n_items]
-    return [b - a for a, b in zip(bounds, bounds[1:])]
+    return [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def noise_mask(length: int, rate: float, mean_span: float, rng: random.Random) -> list[bool]:
@@ -41,7 +41,7 @@ def noise_mask(length: int, rate: float, mean_span: float, rng: random.Random) -
     noise_lens = random_segmentation(n_noise, n_spans, rng)
     keep_lens = random_segmentation(length - n_noise, n_spans, rng)
     mask: list[bool] = []
-    for keep, noise in zip(keep_lens, noise_lens):
+    for keep, noise in zip(keep_lens, noise_lens, strict=True):
         mask += [False] * keep + [True] * noise
     return mask
 
@@ -49,7 +49,7 @@ def noise_mask(length: int, rate: float, mean_span: float, rng: random.Random) -
 def corrupt(tokens: list, mask: list[bool]) -> tuple[list, list]:
     """Input: each noise span -> one sentinel. Target: sentinel, span tokens, ..., closing sentinel."""
     inputs, target, k = [], [], 0
-    for i, (tok, is_noise) in enumerate(zip(tokens, mask)):
+    for i, (tok, is_noise) in enumerate(zip(tokens, mask, strict=True)):
         starts_span = is_noise and (i == 0 or not mask[i - 1])
         if starts_span:
             inputs.append(sentinel(k))

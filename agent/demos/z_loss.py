@@ -50,7 +50,7 @@ def train(device: str, coef: float, steps: int = 150, log_every: int = 30):
 def run(device: str = "cpu") -> DemoResult:
     fresh_seed(0)
     without, with_z = train(device, 0.0), train(device, COEF)
-    rows = [[a[0], fmt(a[1]), fmt(a[2]), fmt(b[1]), fmt(b[2])] for a, b in zip(without, with_z)]
+    rows = [[a[0], fmt(a[1]), fmt(a[2]), fmt(b[1]), fmt(b[2])] for a, b in zip(without, with_z, strict=True)]
     return DemoResult(
         narration=(
             f"The same classifier trained twice. Without z-loss, log Z drifts to {without[-1][2]:.2f} as the "
