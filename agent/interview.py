@@ -112,6 +112,7 @@ class Interview:
         self._hints_given = 0
         self._last_grade: Grade | None = None
         self._last_answer: str | None = None
+        self._judge: Any = None
         self.policy = self._make_policy()
 
     # ------------------------------------------------------------------ setup
@@ -308,6 +309,27 @@ class Interview:
         """Grade an answer to the current question (no side effects; safe to run in a worker thread)."""
         q = self._require_current()
         return self.scorer.score(q, self.rubric_for(q), answer)
+
+    def refine(self, answer: str, grade: Grade) -> Grade:
+        """The grade blended with the LLM judge's verdict when the session has the judge on (blocking; the
+        TUI runs the judge itself). A judge that is missing or fails leaves the grade as it was, and says so
+        in ``notice`` or the grade's notes."""
+        if not self.config.judge:
+            return grade
+        q = self._require_current()
+        try:
+            if self._judge is None:
+                from agent.grading.judge import Judge
+
+                self._judge = Judge()
+            return self._judge.refine(grade, q, self.rubric_for(q), answer)
+        except UserError as e:  # e.g. the judge extra is not installed
+            self.notice = f"LLM judge off: {e}"
+            self.config.judge = False
+        except Exception as e:  # the judge module reports endpoint failures itself; this is anything else
+            log.warning("LLM judge failed (%s); keeping the embedding grade", e)
+            self.notice = f"LLM judge failed ({type(e).__name__}); keeping the embedding grade"
+        return grade
 
     def record(self, answer: str, grade: Grade, *, source: str = "typed", transcript: str | None = None,
                insights: dict[str, Any] | None = None, audio_path: str | Path | None = None,

@@ -109,3 +109,43 @@ def test_validate_proposal(bank) -> None:
     # ties between equally matching concepts go to the one the answer was weak on
     text = "Can you say more about the probability ranking?"
     assert validate_proposal(q, r, text, weak=["preserves-order"]) == "preserves-order"
+
+
+SOFTMAX_REPLY = json.dumps({
+    "concepts": [{"concept_id": "normalises-to-distribution", "verdict": "covered",
+                  "quote": "outputs sum to one", "reason": "stated"},
+                 {"concept_id": "preserves-order", "verdict": "missing", "quote": "", "reason": "absent"},
+                 {"concept_id": "max-subtraction", "verdict": "missing", "quote": "", "reason": "absent"}],
+    "misconceptions": [], "grade": 2, "feedback": "Mention numerical stability.",
+    "follow_up": "Why subtract the largest logit before exponentiating, and what overflow does it avoid?",
+})
+
+
+def test_text_mode_with_the_judge(bank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from agent.commands.interview import run_text
+    from agent.config import reset_settings
+
+    with JudgeServer(lambda req, n: completion(SOFTMAX_REPLY)) as srv:
+        monkeypatch.setenv("VIVA_JUDGE_BASE_URL", srv.base_url)
+        monkeypatch.setenv("VIVA_JUDGE_API_KEY", "test-key")
+        monkeypatch.setenv("VIVA_JUDGE_MODEL", "judge-test")
+        monkeypatch.setenv("VIVA_CACHE_DIR", str(tmp_path / "cache"))
+        reset_settings()
+
+        def half(q, r, a):
+            return {r.concepts[0].id: "covered"}, 2.5, []
+
+        with Store(tmp_path / "h.sqlite3") as store:
+            iv = Interview(bank, SessionConfig(n_questions=1, topic="softmax and logits", judge=True), store,
+                           Replay(half))
+            out = io.StringIO()
+            run_text(iv, io.StringIO("Softmax makes the outputs sum to one.\n\n:quit\n"), out)
+            text = out.getvalue()
+            (t,) = store.turns(iv.session_id)
+        assert len(srv.requests) == 1
+    assert t.question_id == "softmax" and t.judge["ok"] and t.judge["grade"] == 2
+    assert t.grade.extra["judge"]["follow_up"].startswith("Why subtract the largest logit")
+    assert "(asking the LLM judge ...)" in text and "judge (judge-test): 2" in text
+    assert "the judge's follow-up on your answer, probing subtracting the max for numerical stability" in text

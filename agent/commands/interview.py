@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the question order (default 0)")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN", help="end after this many minutes")
     p.add_argument("--depth", type=int, default=None, help="follow-ups per topic (default: mock 2, practice 3)")
+    p.add_argument("--judge", action="store_true",
+                   help="refine each grade with the LLM judge (settings: judge_model, judge_base_url)")
     p.set_defaults(func=cmd_interview)
 
 
@@ -51,7 +53,7 @@ def cmd_interview(args: argparse.Namespace) -> int:
     cfg = SessionConfig(mode=args.mode, n_questions=args.n or settings.questions_per_session,
                         section=args.section, topic=args.topic,
                         time_limit_s=args.time_limit * 60 if args.time_limit else None, seed=args.seed,
-                        voice=False, judge=settings.judge, max_depth=args.depth)
+                        voice=False, judge=args.judge or settings.judge, max_depth=args.depth)
     if not args.text and _tui_possible():
         import inspect
 
@@ -65,7 +67,7 @@ def cmd_interview(args: argparse.Namespace) -> int:
                                   judge=cfg.judge)
             return tui_app.run_app(options=opts) or 0
         chosen = (args.mode != "mock" or args.n or args.section or args.topic or args.seed or args.time_limit
-                  or args.depth is not None)
+                  or args.depth is not None or args.judge)
         if not chosen:
             return tui_app.run_app() or 0
         print("viva: the app does not take these options; running in text mode", file=sys.stderr)
@@ -140,6 +142,11 @@ def print_grade(turn: Turn, out: TextIO) -> None:
         out.write(f"  flags: {', '.join(g.flags)}\n")
     for line in g.feedback:
         out.write(f"  * {line}\n")
+    from agent.report import judge_line
+
+    judged = judge_line(turn)
+    if judged:
+        out.write(f"  {judged}\n")
     out.flush()
 
 
@@ -220,11 +227,15 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
             iv.skip()
             out.write("  skipped.\n")
             continue
-        pick = iv.next_choices(3)[0]
+        choices = iv.next_choices(3)
+        pick = choices[0]
         if pick.ends:
             out.write(f"\nThat's the end: {pick.reason}.\n")
         else:
             out.write(f"\nNext ({pick.kind}): {pick.reason}\n")
+        for alt in choices[1:]:
+            what = "end here" if alt.ends else f"{alt.kind}: {alt.question.prompt if alt.question else ''}"
+            out.write(f"  also possible ({_clip(what, 100)}): {alt.reason}\n")
         if iv.advance(pick) is None:
             break
     if iv.current is None:
@@ -239,6 +250,13 @@ def _grade_and_record(iv: Interview, text: str, stdin: TextIO, out: TextIO) -> T
     while True:
         try:
             grade = iv.grade(text)
+            if iv.config.judge:
+                out.write("  (asking the LLM judge ...)\n")
+                out.flush()
+                grade = iv.refine(text, grade)
+                if iv.notice and iv.notice.startswith("LLM judge"):
+                    out.write(f"  {iv.notice}\n")
+                    iv.notice = None
         except (UserError, KeyboardInterrupt):
             raise
         except Exception as e:  # the grader failed: say so, keep the answer, let the candidate decide
