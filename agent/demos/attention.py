@@ -14,7 +14,8 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Scaled dot-product attention by hand equals F.scaled_dot_product_attention"
 CONCEPTS = ["scaled-dot-product-attention", "multi-head-shapes", "causal-mask"]
-QUESTIONS = ["clm-no-bidirectional"]
+QUESTIONS = ["clm-no-bidirectional", "attention-bottlenecks", "attention-long-context",
+    "multi-head-attention"]
 
 
 def attention(q, k, v, causal: bool = False):
@@ -70,7 +71,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
     import torch.nn.functional as F
 
     fresh_seed(seed)
-    B, H, T, d = (int(torch.randint(1, n, (1,))) for n in (4, 5, 20, 33))
+    B, H, T, d = (int(torch.randint(lo, hi, (1,))) for lo, hi in ((1, 4), (1, 5), (4, 20), (1, 33)))
     q, k, v = (torch.randn(B, H, T, d, device=device) for _ in range(3))
     checks = [
         check_close("hand-written == F.scaled_dot_product_attention", attention(q, k, v),

@@ -11,7 +11,8 @@ from agent.demos._base import Check, DemoResult, Table, check, fmt, fresh_seed
 
 TITLE = "Causal mask: earlier outputs cannot see later tokens"
 CONCEPTS = ["causal-mask", "no-future-leakage"]
-QUESTIONS = ["clm-no-bidirectional"]
+QUESTIONS = ["clm-no-bidirectional", "causal-masking", "causal-vs-bidirectional-mask",
+    "causal-vs-prefix-efficiency", "masking-inference-speed", "qf-modern-default"]
 
 VOCAB, DIM, HEADS, LAYERS = 50, 32, 4, 2
 

@@ -12,7 +12,8 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "The gradient of cross-entropy is softmax minus one-hot"
 CONCEPTS = ["softmax-minus-onehot"]
-QUESTIONS = ["ce-gradient", "why-cross-entropy"]
+QUESTIONS = ["ce-gradient", "why-cross-entropy", "fused-cross-entropy", "ntp-cross-entropy",
+    "softmax-cross-entropy"]
 
 
 def analytic_grad(z, y):

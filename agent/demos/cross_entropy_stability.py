@@ -15,7 +15,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Cross-entropy stability: softmax-then-log overflows, log-sum-exp does not"
 CONCEPTS = ["log-sum-exp", "fused-cross-entropy", "numerical-stability"]
-QUESTIONS = ["log-sum-exp", "why-cross-entropy", "fused-cross-entropy"]
+QUESTIONS = ["log-sum-exp", "why-cross-entropy", "fused-cross-entropy", "softmax-cross-entropy"]
 
 
 def naive_ce(z, y):

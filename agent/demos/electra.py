@@ -13,7 +13,8 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "ELECTRA: replaced-token detection puts loss on every position"
 CONCEPTS = ["replaced-token-detection", "all-positions-loss", "sample-efficiency"]
-QUESTIONS = ["electra", "electra-efficiency"]
+QUESTIONS = ["electra", "electra-efficiency", "mlm-train-test-mismatch", "qf-electra-paper",
+    "ssl-other-tasks"]
 
 VOCAB, DIM, MASK, IGNORE, LAMBDA = 40, 32, 0, -100, 50.0
 

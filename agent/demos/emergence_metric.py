@@ -15,7 +15,8 @@ from agent.demos._base import Check, DemoResult, Table, check, fmt, fresh_seed
 
 TITLE = "Emergence as a metric artefact: smooth per-token accuracy, sharp exact match"
 CONCEPTS = ["exact-match-artefact", "smooth-per-token-metric"]
-QUESTIONS = ["emergence"]
+QUESTIONS = ["emergence-guaranteed", "emergence-metric-artifact", "emergence-task-decomposition",
+    "emergent-abilities", "next-token-prediction", "scale-generalisation"]
 
 K = 10  # answer length in tokens
 

@@ -16,7 +16,7 @@ from agent.demos._base import Check, DemoResult, Table, check, fmt, fresh_seed
 
 TITLE = "In-context copying: a two-layer attention-only model learns induction"
 CONCEPTS = ["induction-heads", "in-context-learning"]
-QUESTIONS = ["clm-in-context-learning"]
+QUESTIONS = ["clm-in-context-learning", "positions-multi-head", "ssl-generalisation"]
 
 VOCAB, MIN_LEN, MAX_LEN, DIM, HEADS, LAYERS = 32, 6, 12, 64, 4, 2
 T = 2 * MAX_LEN

@@ -15,7 +15,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "InfoNCE with in-batch negatives is cross-entropy over similarities"
 CONCEPTS = ["in-batch-negatives", "infonce-temperature"]
-QUESTIONS = ["contrastive-losses"]
+QUESTIONS = ["contrastive-losses", "ssl-other-tasks"]
 
 
 def infonce(a, b, tau: float):

@@ -14,7 +14,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Label smoothing and temperature: target and output distributions"
 CONCEPTS = ["label-smoothing", "temperature"]
-QUESTIONS = ["why-cross-entropy"]
+QUESTIONS = ["why-cross-entropy", "label-smoothing", "temperature-ambiguity"]
 
 
 def smoothed_target(y, V: int, eps: float):

@@ -14,7 +14,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Large vocabularies: adaptive softmax and sampled softmax"
 CONCEPTS = ["adaptive-softmax", "sampled-softmax", "softmax-cost"]
-QUESTIONS = ["large-vocab-softmax", "fused-cross-entropy"]
+QUESTIONS = ["large-vocab-softmax", "fused-cross-entropy", "vocab-size-tradeoffs"]
 
 
 def sampled_softmax_loss(logits, target: int, K: int, repeats: int):

@@ -15,7 +15,7 @@ from agent.demos.span_corruption import corrupt, noise_mask, spans_of
 
 TITLE = "Mixture of denoisers (UL2): R, S and X corruption"
 CONCEPTS = ["r-denoiser", "s-denoiser", "x-denoiser", "mode-switching"]
-QUESTIONS = ["mixture-of-denoisers"]
+QUESTIONS = ["mixture-of-denoisers", "pretraining-tasks"]
 
 # name, mode token, rate, mean span (None for the sequential denoiser)
 DENOISERS = [

@@ -12,7 +12,8 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fres
 
 TITLE = "MLM masking: 15% selected, 80/10/10 mask/random/keep"
 CONCEPTS = ["mlm-15-percent", "80-10-10"]
-QUESTIONS = ["mlm", "bert-masking"]
+QUESTIONS = ["mlm", "bert-masking", "causal-vs-bidirectional-mask", "mlm-sample-efficiency",
+    "mlm-train-test-mismatch", "qf-bert-mask-ratio"]
 
 IGNORE = -100
 CLS, SEP, MASK, N_SPECIAL = 0, 1, 2, 3  # ids below N_SPECIAL are special tokens

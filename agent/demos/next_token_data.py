@@ -11,7 +11,9 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Next-token data: shift by one, loss = mean NLL"
 CONCEPTS = ["next-token-cross-entropy", "every-position", "chain-rule-likelihood"]
-QUESTIONS = ["clm-loss", "clm-loss-code", "why-cross-entropy"]
+QUESTIONS = ["clm-loss", "clm-loss-code", "why-cross-entropy", "causal-mask-efficiency",
+    "mlm-sample-efficiency", "next-token-prediction", "ntp-cross-entropy", "pretraining-tasks",
+    "qf-modern-default", "ssl-definition"]
 
 TEXT = "the cat sat on the mat and the dog sat on the log"
 

@@ -13,7 +13,7 @@ from agent.demos._base import Check, DemoResult, Table, check, fresh_seed
 
 TITLE = "Next-sentence prediction: balanced positive and negative pairs"
 CONCEPTS = ["nsp-pairs", "sentence-order-prediction"]
-QUESTIONS = ["nsp"]
+QUESTIONS = ["nsp", "nsp-removed"]
 
 DOCS = [
     ["The cat sat on the mat.", "It purred quietly.", "Then it fell asleep in the sun."],

@@ -11,7 +11,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Padding: ignore_index=-100 equals a mask-weighted mean"
 CONCEPTS = ["padding-mask", "ignore-index"]
-QUESTIONS = ["clm-padding"]
+QUESTIONS = ["clm-padding", "clm-loss-code"]
 
 IGNORE = -100
 PAD_ID = 0

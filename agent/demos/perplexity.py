@@ -14,7 +14,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Perplexity is exp(mean cross-entropy); bits per character compare tokenizers"
 CONCEPTS = ["perplexity-definition", "uniform-perplexity", "bits-per-character"]
-QUESTIONS = ["perplexity", "perplexity-tokenizers"]
+QUESTIONS = ["perplexity", "perplexity-tokenizers", "vocab-size-tradeoffs"]
 
 
 def perplexity(logits, targets) -> float:

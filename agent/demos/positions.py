@@ -14,7 +14,8 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "Positions: attention is permutation-equivariant without them; RoPE encodes offsets"
 CONCEPTS = ["permutation-equivariance", "sinusoidal-positions", "rope-relative"]
-QUESTIONS = ["clm-no-bidirectional"]
+QUESTIONS = ["clm-no-bidirectional", "absolute-vs-relative-positions", "positional-encoding",
+    "rope-long-context"]
 
 
 def self_attention(x, w_q, w_k, w_v):

@@ -11,7 +11,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fres
 
 TITLE = "PrefixLM: bidirectional prefix, causal target"
 CONCEPTS = ["prefix-lm-mask", "loss-on-target-only"]
-QUESTIONS = ["prefix-lm"]
+QUESTIONS = ["prefix-lm", "causal-vs-prefix-efficiency", "prefix-lm-adoption"]
 
 IGNORE = -100
 

@@ -15,7 +15,8 @@ from agent.demos._base import Check, DemoResult, Table, check, fmt, fresh_seed
 
 TITLE = "Scaling laws: fit L(N) = a N^-alpha + c; compute-optimal split C = 6ND"
 CONCEPTS = ["power-law-fit", "chinchilla-20-tokens", "compute-6nd"]
-QUESTIONS = ["scaling-laws"]
+QUESTIONS = ["chinchilla-scaling", "clm-dominance", "kaplan-scaling", "kaplan-vs-chinchilla",
+    "model-size-next-token", "scaling-law-definition", "scaling-laws-purpose", "ssl-scale"]
 
 TOKENS_PER_PARAM = 20.0
 

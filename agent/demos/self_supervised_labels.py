@@ -16,7 +16,8 @@ from agent.demos.span_corruption import corrupt, noise_mask, rebuild
 
 TITLE = "Self-supervised labels: CLM, MLM and denoising targets from one sentence"
 CONCEPTS = ["clm-targets", "mlm-targets", "denoising-targets", "no-human-labels"]
-QUESTIONS = ["clm-loss", "mlm", "span-corruption"]
+QUESTIONS = ["clm-loss", "mlm", "span-corruption", "denoising-autoencoding", "pretraining-tasks",
+    "ssl-definition"]
 
 SENTENCE = "the model learns to predict words from the words around them in plain unlabelled text"
 

@@ -11,7 +11,7 @@ from agent.demos._base import Check, DemoResult, Table, check, check_close, fmt,
 
 TITLE = "SFT prompt masking: only response tokens carry loss"
 CONCEPTS = ["prompt-masking", "response-only-loss"]
-QUESTIONS = ["sft-prompt-mask"]
+QUESTIONS = ["sft-prompt-mask", "instruction-formats", "instruction-tuning", "ssl-vs-sft"]
 
 IGNORE = -100
 
@@ -66,7 +66,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
     import torch.nn.functional as F
 
     fresh_seed(seed)
-    V, P, R = int(torch.randint(5, 100, (1,))), int(torch.randint(1, 20, (1,))), int(torch.randint(1, 20, (1,)))
+    V, P, R = int(torch.randint(5, 100, (1,))), int(torch.randint(2, 20, (1,))), int(torch.randint(1, 20, (1,)))
     ids, labels = sft_labels(torch.randint(0, V, (P,), device=device), torch.randint(0, V, (R,), device=device))
     logits = torch.randn(P + R, V, device=device, requires_grad=True)
     loss = shifted_loss(logits, labels)

@@ -14,7 +14,8 @@ from agent.demos._base import Check, DemoResult, Table, check, fresh_seed
 
 TITLE = "Span corruption (T5): sentinels in the input, spans in the target"
 CONCEPTS = ["sentinel-tokens", "mean-span-length"]
-QUESTIONS = ["span-corruption", "span-corruption-example"]
+QUESTIONS = ["span-corruption", "span-corruption-example", "denoising-autoencoding", "pretraining-tasks",
+    "qf-t5-objective", "ssl-other-tasks"]
 
 TEXT = ("Thank you for inviting me to your party last week . The music was loud but the food was great and "
         "we stayed until midnight talking about old times . Next month it is our turn , so keep the second "
