@@ -329,6 +329,12 @@ def test_connection_refused(clm, make_judge) -> None:
     assert not res.ok and res.failure_kind == "connection" and url in res.failure and "refused" in res.failure
 
 
+async def test_connection_refused_async(clm, make_judge) -> None:
+    q, r = clm
+    [res] = await make_judge(closed_port_url()).judge_many([(q, r, STRONG)])
+    assert not res.ok and res.failure_kind == "connection" and "connection refused" in res.failure
+
+
 def test_no_key_makes_no_request(clm, make_judge, monkeypatch) -> None:
     q, r = clm
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

@@ -93,3 +93,81 @@ def test_unreachable_judge_leaves_the_real_grade_alone(clm, embedding, tmp_path)
     g = scorer_for(closed_port_url(), tmp_path, embedding).score(q, r, s.answer)
     assert g.score == base.score and g.verdicts == base.verdicts and g.grader == base.grader
     assert g.notes == [*base.notes, g.notes[-1]] and "refused" in g.notes[-1]
+
+
+# --------------------------------------------------------------------------- the commands, end to end
+
+
+@pytest.fixture
+def judge_env(monkeypatch, tmp_path):
+    from agent.config import reset_settings
+
+    monkeypatch.setenv("VIVA_JUDGE_API_KEY", "test-key")
+    monkeypatch.setenv("VIVA_JUDGE_MODEL", "judge-test")
+    monkeypatch.setenv("VIVA_CACHE_DIR", str(tmp_path / "cache"))
+    reset_settings()
+    yield tmp_path
+    reset_settings()
+
+
+def _good_reply(req: dict, n: int):
+    from tests.judge_server import answer_of
+
+    ans = answer_of(req)
+    if "FAIL500" in ans:
+        from tests.judge_server import error
+
+        return error(500, "overloaded")
+    schema = req["response_format"]["json_schema"]["schema"]
+    ids = schema["properties"]["concepts"]["items"]["properties"]["concept_id"]["enum"]
+    words = " ".join(ans.split()[:4])
+    return completion(judgement({i: ("partial", words) for i in ids}, 2.5))
+
+
+def test_viva_score_judge_json(clm, embedding, judge_env, capsys) -> None:
+    from agent.cli import main
+
+    q, r, samples = clm
+    with JudgeServer(_good_reply) as srv:
+        rc = main(["score", "clm-loss", samples["strong"].answer, "--judge", "--judge-base-url", srv.base_url,
+                   "--json"])
+    assert rc == 0 and len(srv.requests) == 1
+    g = __import__("json").loads(capsys.readouterr().out)
+    assert g["grader"] == "blend" and g["extra"]["judge"]["ok"] and g["extra"]["judge"]["grade"] == 2.5
+    assert g["extra"]["blend"]["judge"] == 2.5
+
+
+def test_viva_score_judge_unreachable_keeps_the_grade(clm, embedding, judge_env, capsys) -> None:
+    from agent.cli import main
+    from tests.judge_server import closed_port_url
+
+    rc = main(["score", "clm-loss", clm[2]["strong"].answer, "--judge", "--judge-base-url", closed_port_url()])
+    out = capsys.readouterr()
+    assert rc == 0
+    assert "embedding grade stands" in out.out and "refused" in out.out
+    assert "0 of 1 answers judged" in out.err and "1 kept the embedding grade" in out.err
+
+
+def test_viva_eval_judge_with_partial_failure(embedding, judge_env, capsys) -> None:
+    import json
+
+    from agent.cli import main
+
+    lines = [
+        {"question": "What does dropout do?", "reference_answer": "It randomly zeroes activations during training "
+         "to reduce co-adaptation and overfitting.", "student_answer": a, "score": s, "max_score": 5}
+        for a, s in [("It zeroes random activations while training, which regularises the network.", 5),
+                     ("It makes the model faster at inference. FAIL500", 1),
+                     ("Randomly drops units during training so they cannot co-adapt.", 5),
+                     ("No idea.", 0)]
+    ]
+    path = judge_env / "answers.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    with JudgeServer(_good_reply) as srv:
+        rc = main(["eval", str(path), "--judge", "--concurrency", "2", "--judge-base-url", srv.base_url,
+                   "--json", "--judge-model", "judge-test", "--no-progress"])
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    j = summary["judge"]
+    assert j["total"] == 4 and j["failed"] == 1 and j["kinds"] == {"server_error": 1}
+    assert srv.max_inflight <= 2

@@ -677,9 +677,7 @@ class _Attempt:
             return None
         if isinstance(exc, openai.APIConnectionError):
             call.status = "connection error"
-            cause = exc.__cause__ or exc.__context__
-            detail = "connection refused" if "refused" in str(cause).lower() else f"{type(cause).__name__ if cause else 'connection error'}"
-            self._fail("connection", f"could not reach the judge at {cfg.endpoint} ({detail})")
+            self._fail("connection", f"could not reach the judge at {cfg.endpoint} ({_connect_detail(exc)})")
             return None
         if isinstance(exc, openai.APIStatusError):
             code = exc.status_code
@@ -728,6 +726,22 @@ class _Attempt:
         self.result.failure_kind = kind
         self.result.failure = reason
         return True
+
+
+def _connect_detail(exc: BaseException) -> str:
+    """The root cause of a connection failure in words: 'connection refused', 'name not resolved' ..."""
+    seen: set[int] = set()
+    x: BaseException | None = exc
+    last = exc
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        last = x
+        if isinstance(x, ConnectionRefusedError) or "refused" in str(x).lower():
+            return "connection refused"
+        if "name or service not known" in str(x).lower() or "nodename nor servname" in str(x).lower():
+            return "host name not resolved"
+        x = x.__cause__ or x.__context__
+    return str(last) or type(last).__name__
 
 
 def _mentions_format(exc: Any) -> bool:
