@@ -248,7 +248,9 @@ class Interview:
         self._drill_queue()
         first = self.policy.first(self.state)
         if first is None or first.question is None:
-            raise InterviewError(self.notice or "no question to ask; check the section/topic filters")
+            if self.config.mode == "drill":  # nothing to review is not a failure
+                raise InterviewError(self.notice or "nothing to review", exit_code=0)
+            raise InterviewError("no question to ask; check the section/topic filters")
         if self.store is not None:
             info = self.store.create_session(self.config.mode, self.config.to_dict(), session_id=self.session_id,
                                              now=self.started_at)

@@ -271,6 +271,16 @@ def test_drill_takes_due_questions_first(bank, store: Store) -> None:
     assert drill.advance() is None  # depth 0 in drill and n=1
 
 
+def test_drill_with_nothing_left_to_review(bank, store: Store) -> None:
+    clock = Clock()
+    run(Interview(bank, SessionConfig(mode="drill", n_questions=10), store, Replay(by_answer), clock=clock),
+        lambda i, q: "strong")
+    assert len(store.scheduled()) == len(bank.questions)  # every question reviewed, none due yet
+    with pytest.raises(InterviewError, match="come back later") as e:
+        Interview(bank, SessionConfig(mode="drill"), store, Replay(by_answer), clock=clock).start()
+    assert e.value.exit_code == 0
+
+
 def test_bad_config_says_what_to_do(bank) -> None:
     with pytest.raises(UserError, match="no question matches section 'Z'"):
         Interview(bank, SessionConfig(section="Z"))
