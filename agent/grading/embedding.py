@@ -55,7 +55,7 @@ MIS_MIN, MIS_MARGIN = 0.65, 0.1  # misconception: similarity floor and margin ov
 MIS_NEG_MARGIN = 0.25  # a negated claim closer than this to the concepts counts as the answer rejecting it
 MISCONCEPTION_CAP = 2.0
 ADVERSARIAL_CAP = 1.0
-OFF_TOPIC_REL = 0.3  # best plain cosine to any exemplar or the question below this: a different question
+OFF_TOPIC_REL = 0.5  # nothing covered and best plain cosine to any exemplar/the question below this: off topic
 MAX_SENTENCES = 160  # sentences encoded per answer (long answers: the rest is still searched for terms)
 WINDOW_MAX_SENTENCES, WINDOW_MAX_WORDS = 3, 80  # short multi-sentence answers are also compared whole
 
@@ -488,7 +488,7 @@ class EmbeddingScorer(Scorer):
         if content and (not novel or (len(novel) <= 2 and len(novel) / len(set(map(tx.stem, content))) <= 0.25
                                       and rel_q >= 0.75)):
             caps.append(("restatement", "the answer restates the question"))
-        if content and max(relevance, rel_q) < OFF_TOPIC_REL and not any(v.verdict != "missing" for v in verdicts):
+        if content and max(relevance, rel_q) < OFF_TOPIC_REL and not any(v.verdict == "covered" for v in verdicts):
             caps.append(("off_topic", "the answer does not address this question"))
         if not content and not caps:
             caps.append(("no_content", "the answer has no content words"))
