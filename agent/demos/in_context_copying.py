@@ -79,7 +79,7 @@ def first_copy_floor(lengths) -> float:
     return sum(terms) / len(terms)
 
 
-def train(device: str, steps: int = 250, batch: int = 64, log_every: int = 50):
+def train(device: str, steps: int = 200, batch: int = 64, log_every: int = 50):
     import torch
     import torch.nn.functional as F
 

@@ -67,7 +67,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
     import torch.nn.functional as F
 
     fresh_seed(seed)
-    B, D = int(torch.randint(2, 40, (1,))), int(torch.randint(2, 64, (1,)))
+    B, D = int(torch.randint(2, 40, (1,))), int(torch.randint(16, 64, (1,)))
     tau = float(torch.empty(()).uniform_(0.03, 1.0))
     a, b = torch.randn(B, D, device=device, dtype=torch.float64), torch.randn(B, D, device=device, dtype=torch.float64)
     checks = [check_close("InfoNCE == cross-entropy over the similarity matrix, by hand", infonce(a, b, tau),

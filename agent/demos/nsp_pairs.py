@@ -49,7 +49,7 @@ def sop_pairs(docs, n: int, rng: random.Random):
 
 
 def run(device: str = "cpu") -> DemoResult:
-    rng = random.Random(0)
+    rng = random.Random(4)
     pairs = make_pairs(DOCS, 8, rng)
     rows = [[a, b, "IsNext" if y else "NotNext"] for a, b, y, _, _ in pairs]
     many = make_pairs(DOCS, 10000, rng)
