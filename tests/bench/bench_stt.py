@@ -1,0 +1,230 @@
+"""Speech-to-text benchmark: real-time factor, streaming latency, rubric-term recall, peak memory.
+
+    python tests/bench/bench_stt.py [--only rtf,stream,recall,memory] [--device cpu|cuda|auto]
+
+Audio is synthesised with Piper from tests/data/voice_answers.yaml (cached under the viva cache folder).
+Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for a non-CPU device).
+
+- rtf: a ~60 s answer transcribed three times (word timestamps, VAD, hotwords); wall time / audio time, and
+  the process CPU time / audio time (the wall figure depends on what else the machine is doing).
+- stream: answers of 15, 60 and 180 s fed through Recorder -> StreamingTranscriber in real time (audio
+  arrives like a microphone's); the candidate stops (push-to-talk) at the end of speech, and the figure is the
+  time from the end of speech to the final transcript. The 60 s answer is also run with VAD endpointing,
+  which by design waits endpoint_silence_s after speech: both "after end of speech" and "after the endpoint".
+- recall: every answer in the set, with and without rubric-term biasing; recall = rubric terms found in the
+  transcript / rubric terms spoken.
+- memory: peak RSS of a fresh process that loads Piper and Whisper, synthesises and transcribes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from tests.speech_fixtures import join, silence, synth, voice_set  # noqa: E402
+
+SR = 16_000
+RESULTS = ROOT / "tests" / "bench" / "results"
+
+
+def cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def build_answer(seconds: float, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Concatenate synthesised answers (0.4-0.8 s gaps, a 1.2 s thinking pause every 4th) up to ``seconds``."""
+    rng = np.random.default_rng(seed)
+    items = voice_set()
+    order = rng.permutation(len(items))
+    parts, gaps, terms = [], [], []
+    total = 0.0
+    i = 0
+    while total < seconds:
+        a = items[order[i % len(items)]]
+        i += 1
+        audio = synth(a["text"])
+        parts.append(audio)
+        terms.extend(a["rubric_terms"])
+        g = 1.2 if i % 4 == 0 else float(rng.uniform(0.4, 0.8))
+        gaps.append(g)
+        total += audio.size / SR + g
+    audio = join(parts, gaps[:-1])
+    cut = int(seconds * SR)
+    return audio[:cut], list(dict.fromkeys(terms))
+
+
+def bench_rtf(device: str) -> dict:
+    from agent.speech.stt import Transcriber
+
+    tr = Transcriber(device=device).load()
+    audio, terms = build_answer(60.0, seed=1)
+    tr.transcribe(audio[: 5 * SR])  # warm-up
+    walls, cpus = [], []
+    for _ in range(3):
+        c0, t0 = cpu_s(), time.perf_counter()
+        out = tr.transcribe(audio, hotwords=terms[:40])
+        walls.append(time.perf_counter() - t0)
+        cpus.append(cpu_s() - c0)
+    dur = audio.size / SR
+    return {"audio_s": round(dur, 1), "device": tr.device, "beam_size": tr.beam_size,
+            "wall_s": [round(w, 2) for w in walls], "rtf_wall_median": round(float(np.median(walls)) / dur, 3),
+            "rtf_wall_best": round(min(walls) / dur, 3), "cpu_s_median": round(float(np.median(cpus)), 2),
+            "cpu_per_audio_s": round(float(np.median(cpus)) / dur, 3), "words": len(out.words)}
+
+
+def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: str, endpoint: bool) -> dict:
+    from agent.speech.record import ArraySource, Recorder
+    from agent.speech.stt import StreamingTranscriber, Transcriber
+
+    stream = StreamingTranscriber(Transcriber(device=device), hotwords=terms[:40])
+    src = ArraySource(audio, realtime=True)
+    rec = Recorder(src, on_chunk=stream, auto_stop=endpoint, endpoint_silence_s=1.5, max_answer_s=600)
+    t_start = time.perf_counter()
+    rec.start()
+    if endpoint:
+        r = rec.wait(speech_s + 60)
+        assert r is not None
+    else:
+        time.sleep(max(0.0, t_start + speech_s - time.perf_counter()))
+        r = rec.stop()
+    t_speech_end = t_start + speech_s
+    tr = stream.finish(timeout=600)
+    t_final = time.perf_counter()
+    return {"mode": "endpoint" if endpoint else "push-to-talk", "speech_s": round(speech_s, 1),
+            "stop_reason": r.reason, "chunks": stream.chunks_done, "words": len(tr.words),
+            "after_speech_end_s": round(t_final - t_speech_end, 3),
+            "after_stop_s": round(t_final - r.stopped_at, 3)}
+
+
+def bench_stream(device: str) -> list[dict]:
+    from agent.speech.stt import Transcriber
+
+    Transcriber(device=device).load().transcribe(silence(1.0))
+    out = []
+    for seconds, seed in ((15.0, 2), (60.0, 3), (180.0, 4)):
+        speech, terms = build_answer(seconds, seed)
+        speech_s = speech.size / SR
+        out.append(_stream_once(np.concatenate([speech, silence(0.5)]), speech_s, terms, device, endpoint=False))
+        print(f"  stream {seconds:.0f}s push-to-talk: {out[-1]}", flush=True)
+        if seconds == 60.0:
+            out.append(_stream_once(np.concatenate([speech, silence(3.0)]), speech_s, terms, device, endpoint=True))
+            print(f"  stream {seconds:.0f}s endpoint: {out[-1]}", flush=True)
+    return out
+
+
+def bench_recall(device: str) -> dict:
+    from agent.speech.insights import find_terms
+    from agent.speech.stt import Transcriber
+
+    tr = Transcriber(device=device).load()
+    items = voice_set()
+    res = {"with": [0, 0], "without": [0, 0]}
+    misses: dict[str, list] = {"with": [], "without": []}
+    for a in items:
+        audio = np.concatenate([silence(0.3), synth(a["text"]), silence(0.3)])
+        for mode in ("with", "without"):
+            t = tr.transcribe(audio, hotwords=a["rubric_terms"] if mode == "with" else None)
+            found = find_terms(t.text, a["terms"])
+            res[mode][0] += len(found)
+            res[mode][1] += len(a["terms"])
+            misses[mode] += [f"{a['id']}: {term}" for term in a["terms"] if term not in found]
+    return {"answers": len(items), "terms_spoken": res["with"][1],
+            "recall_with_biasing": round(res["with"][0] / res["with"][1], 4),
+            "recall_without_biasing": round(res["without"][0] / res["without"][1], 4),
+            "missed_with": misses["with"], "missed_without": misses["without"]}
+
+
+def bench_memory(device: str) -> dict:
+    code = (
+        "import os, resource, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from agent.speech.tts import Speaker, NullPlayer\n"
+        "from agent.speech.stt import Transcriber\n"
+        "from agent.speech.audio import resample\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "sp = Speaker(engine='piper', player=NullPlayer()).load()\n"
+        "tts = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"tr = Transcriber(device={device!r}).load()\n"
+        "a, sr = sp.synthesize('The z-loss keeps the log partition function close to zero, which helps stability.')\n"
+        "t = tr.transcribe(resample(a, sr))\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(base, tts, peak)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "VIVA_CACHE_DIR": str(Path(tempfile.gettempdir()) / "viva-bench-mem")})
+    base, tts, peak = (int(x) / 1024 for x in out.stdout.split()[-3:])
+    return {"python_baseline_mb": round(base), "after_piper_mb": round(tts), "peak_piper_and_whisper_mb": round(peak)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="rtf,stream,recall,memory")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    parts = args.only.split(",")
+    result: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
+                    "model": "bundled tiny.en (CTranslate2)"}
+    path = RESULTS / ("stt.json" if args.device == "cpu" else f"stt-{args.device}.json")
+    if path.exists():  # keep sections not re-run this time
+        result = {**json.loads(path.read_text()), **result}
+    if "rtf" in parts:
+        result["rtf"] = bench_rtf(args.device)
+        print("rtf", result["rtf"], flush=True)
+    if "stream" in parts:
+        result["stream"] = bench_stream(args.device)
+    if "recall" in parts:
+        result["recall"] = bench_recall(args.device)
+        print("recall", {k: v for k, v in result["recall"].items() if not k.startswith("missed")}, flush=True)
+    if "memory" in parts:
+        result["memory"] = bench_memory(args.device)
+    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"]["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+    print()
+    print(f"{'measure':48} {'value':>12}  target")
+    rows = []
+    if "rtf" in result:
+        r = result["rtf"]
+        rows += [(f"real-time factor, wall, median ({r['audio_s']} s audio)", r["rtf_wall_median"], "<= 0.15"),
+                 ("real-time factor, wall, best", r["rtf_wall_best"], "<= 0.15"),
+                 ("CPU seconds per audio second", r["cpu_per_audio_s"], "")]
+    for s in result.get("stream", []):
+        rows.append((f"end of speech -> final transcript, {s['speech_s']:.0f} s, {s['mode']}",
+                     s["after_speech_end_s"], "<= 1.5 s at 60 s" if s["mode"] == "push-to-talk" else ""))
+        if s["mode"] == "endpoint":
+            rows.append((f"endpoint -> final transcript, {s['speech_s']:.0f} s", s["after_stop_s"], ""))
+    if "recall" in result:
+        r = result["recall"]
+        rows += [(f"rubric-term recall with biasing ({r['answers']} answers)", r["recall_with_biasing"], ">= 0.95"),
+                 ("rubric-term recall without biasing", r["recall_without_biasing"], "< with")]
+    if "memory" in result:
+        m = result["memory"]
+        rows += [("peak RSS, Piper + Whisper loaded (MB)", m["peak_piper_and_whisper_mb"], "")]
+    for name, value, target in rows:
+        print(f"{name:48} {value:>12}  {target}")
+    print(f"load average {result['machine']['load_avg_at_start']} -> {result['machine']['load_avg_at_end']} "
+          f"on {os.cpu_count()} CPUs")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
