@@ -100,7 +100,7 @@ def test_items_follow_the_authoring_rules(bank) -> None:
         if not r.misconceptions:
             problems.append(f"{q.id}: no misconception")
         for m in r.misconceptions:
-            if not 2 <= len(m.exemplars) <= 4:
+            if not 2 <= len(m.exemplars) <= 3:
                 problems.append(f"{q.id}/{m.id}: {len(m.exemplars)} misconception exemplars (want 2-3)")
         kinds = Counter(s.kind for s in r.samples)
         for kind in ("strong", "good", "vague", "misconception", "adversarial"):
