@@ -79,7 +79,7 @@ def first_copy_floor(lengths) -> float:
     return sum(terms) / len(terms)
 
 
-def train(device: str, steps: int = 200, batch: int = 64, log_every: int = 50):
+def train(device: str, steps: int = 150, batch: int = 64, log_every: int = 50):
     import torch
     import torch.nn.functional as F
 
@@ -141,7 +141,7 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
         gap = (model(ids)[:, :j] - model(changed)[:, :j]).abs().max().item()
     checks.append(check("causal: outputs before a changed token do not move", gap < 1e-5,
                         f"token {j} changed, max change before it {gap:.2e}"))
-    model, history = train(device, steps=200, log_every=200)
+    model, history = train(device, steps=150, log_every=150)
     ids, lengths = repeated_batch(256, device)
     first, second = halves_loss(model, ids, lengths)
     floor = first_copy_floor(lengths)
