@@ -189,7 +189,7 @@ class Recorder:
                  on_chunk: Callable[[np.ndarray, float], None] | None = None,
                  on_stop: Callable[[Recording], None] | None = None, endpoint_silence_s: float | None = None,
                  max_answer_s: float | None = None, auto_stop: bool = True, chunk_pause_s: float = 0.35,
-                 min_chunk_s: float = 1.5, max_chunk_s: float = 20.0, threshold: float = 0.5):
+                 min_chunk_s: float = 4.0, max_chunk_s: float = 20.0, threshold: float = 0.5):
         from agent.config import get_settings
 
         s = get_settings()

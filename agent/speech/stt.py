@@ -243,7 +243,11 @@ class Transcriber:
         return self
 
     def transcribe(self, audio: AudioInput, hotwords: Iterable[str] | None = None, offset_s: float = 0.0,
-                   prompt: str | None = None, vad_filter: bool = True) -> Transcript:
+                   prompt: str | None = None, vad_filter: bool = True, chunk: bool = False) -> Transcript:
+        """Transcribe a file or array. ``chunk=True`` is for short endpointed pieces (under 30 s) while
+        streaming: one decoding pass without timestamp tokens and without temperature fallback, which
+        avoids the extra windows (and "thank you" hallucinations) Whisper spends on a chunk's trailing
+        silence; word timestamps are still computed."""
         t0 = time.perf_counter()
         samples = load_audio(audio)
         duration = samples.size / SAMPLE_RATE
@@ -252,6 +256,10 @@ class Transcriber:
         if samples.size < SAMPLE_RATE // 10:  # under 0.1 s: nothing to recognise
             tr.elapsed_s = time.perf_counter() - t0
             return tr
+        chunk_options: dict[str, Any] = {}
+        if chunk and duration <= 29.0:
+            chunk_options = {"temperature": 0.0, "without_timestamps": True,
+                             "max_new_tokens": min(200, int(duration * 8) + 16)}
         segments, info = self.model.transcribe(
             samples,
             language="en",
@@ -262,6 +270,7 @@ class Transcriber:
             hotwords=hotword_string(terms),
             initial_prompt=prompt,
             condition_on_previous_text=False,
+            **chunk_options,
         )
         for s in segments:
             text = s.text.strip()
@@ -322,7 +331,7 @@ class StreamingTranscriber:
             audio, start = item
             try:
                 part = self.transcriber.transcribe(audio, hotwords=self.hotwords, offset_s=start,
-                                                   prompt=self._context())
+                                                   prompt=self._context(), chunk=True)
             except BaseException as e:  # keep the worker alive; finish() reports it
                 log.exception("streaming transcription failed on a chunk at %.2fs", start)
                 self._error = e
