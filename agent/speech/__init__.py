@@ -1,0 +1,23 @@
+"""The voice pipeline: speak the question, record the answer, transcribe it, measure how it was said.
+
+Modules (each documents its API in its docstring; heavy libraries load inside functions):
+
+- ``tts``: ``Speaker`` (Piper, espeak-ng fallback, none): ``speak(text)`` streams sentence by sentence,
+  ``stop()``, ``prefetch(text)``, disk cache under ``<cache_dir>/tts``; no output device -> said once.
+- ``record``: ``Recorder`` (push-to-talk ``start()``/``stop()``, VAD endpointing, ``max_answer_s``, level
+  callback, ``on_chunk`` hand-off while recording), ``MicrophoneSource`` / ``ArraySource``,
+  ``RecorderUnavailable`` (no microphone or PortAudio: show the message, keep typing available).
+- ``stt``: ``Transcriber`` (faster-whisper, rubric hotwords, word timestamps), ``StreamingTranscriber``,
+  ``Transcript``/``Segment``/``Word``, ``rubric_terms``, ``transcribe_for_question``.
+- ``insights``: pace, fillers, pauses, hedges, talk time, rubric terms used (pure functions).
+- ``audio``: ``load_audio`` (files and arrays -> 16 kHz mono, clear errors), ``require_voice``.
+
+A typical spoken turn in the app (all in worker threads)::
+
+    speaker.speak(question.prompt)
+    stream = StreamingTranscriber(transcriber, hotwords=rubric_terms(question.id), on_segment=show)
+    rec = Recorder(on_chunk=stream, on_level=meter, on_stop=...)  # RecorderUnavailable -> typing only
+    rec.start(); recording = rec.wait()          # or rec.stop() on push-to-talk release
+    transcript = stream.finish()
+    insights = compute_insights(transcript.words, terms=rubric_terms(question.id), duration=recording.duration)
+"""
