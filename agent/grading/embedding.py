@@ -332,10 +332,10 @@ class EmbeddingScorer(Scorer):
                            "the rest was not graded")
         text = w.text
         w.injection = [(m.start(), m.end()) for m in INJECTION_RE.finditer(text)]
-        spans = tx.word_spans(text)
-        w.answer_stems = {tx.stem(x) for _, _, x in spans if x not in tx.STOPWORDS}
+        index = tx.TermIndex(text)
+        w.answer_stems = {tx.stem(x) for _, _, x in index.spans if x not in tx.STOPWORDS}
         for term in p.all_terms:
-            hit = tx.find_term(text, term, spans)
+            hit = index.find(term)
             if hit:
                 w.term_hits[term] = hit
         sents = tx.sentences(text)

@@ -205,8 +205,11 @@ def clean_for_embedding(text: str) -> str:
 # --------------------------------------------------------------------------- fuzzy term matching
 
 
+_NON_ALNUM = re.compile(r"[^a-z0-9]")
+
+
 def _squash(s: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", s.lower())
+    return _NON_ALNUM.sub("", s.lower())
 
 
 _PHON_SUBS = [
@@ -363,3 +366,60 @@ def clean_with_map(text: str, repairs: list[tuple[int, int, str]] = ()) -> tuple
         res.pop(0)
         rmap.pop(0)
     return "".join(res), rmap
+
+
+class TermIndex:
+    """Exact and fuzzy term look-ups over one text; the word windows are built once, so many terms
+    can be searched in a long answer quickly."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.spans = word_spans(text)
+        self._buckets: dict[str, list[tuple[str, int, int, int]]] | None = None
+
+    def _windows(self) -> dict[str, list[tuple[str, int, int, int]]]:
+        if self._buckets is None:
+            b: dict[str, list[tuple[str, int, int, int]]] = {}
+            sp = self.spans
+            sq = [_NON_ALNUM.sub("", w) for _, _, w in sp]
+            for i in range(len(sp)):
+                cand = ""
+                for n in range(1, 5):
+                    if i + n > len(sp):
+                        break
+                    cand += sq[i + n - 1]
+                    if cand:
+                        b.setdefault(cand[0], []).append((cand, n, sp[i][0], sp[i + n - 1][1]))
+            self._buckets = b
+        return self._buckets
+
+    def find(self, term: str) -> TermHit | None:
+        hit = find_term(self.text, term, self.spans, fuzzy=False)
+        if hit is not None:
+            return hit
+        key = _squash(term)
+        if len(key) < 5:
+            return None
+        n_term_words = max(1, len(re.split(r"[\s\-_]+", term.strip())))
+        lo_n, hi_n = max(1, n_term_words - 1), min(n_term_words + 2, 4)
+        tkey = phonetic(term)
+        slack = max(2, len(key) // 3)
+        best: tuple[float, int, int] | None = None
+        for cand, n, start, end in self._windows().get(key[0], ()):
+            if n < lo_n or n > hi_n or abs(len(cand) - len(key)) > slack:
+                continue
+            r = _near_score(cand, key, tkey)
+            if r >= 0.84 and (best is None or r > best[0]):
+                best = (r, start, end)
+        return TermHit(term, best[1], best[2], False) if best else None
+
+
+@lru_cache(maxsize=262144)
+def _near_score(cand: str, key: str, tkey: str) -> float:
+    r = _ratio(cand, key)
+    pk = phonetic(cand)
+    if len(tkey) >= 3 and pk == tkey:
+        return max(r, 0.9)
+    if len(tkey) >= 3:
+        return max(r, 0.5 * r + 0.5 * _ratio(pk, tkey))
+    return r
