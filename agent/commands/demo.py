@@ -137,9 +137,9 @@ def _execute(names: list[str], args: argparse.Namespace, do_run: bool, do_verify
         n_bad = sum(1 for r in reports for c in r.checks if not c.passed)
         console.print(f"{len(reports)} demos, {n_checks} checks: {n_bad} failed checks, "
                       f"{sum(1 for r in reports if r.error)} demos with errors")
-        if failed:
-            seeds = {r.seed for r in failed if r.seed is not None}
-            console.print(f"reproduce with --seed {' / '.join(map(str, sorted(seeds)))}" if seeds else "")
+        seeds = sorted({r.seed for r in failed if r.seed is not None})
+        if seeds:
+            console.print(f"reproduce with --seed {' / '.join(map(str, seeds))}")
     return 1 if failed else 0
 
 

@@ -67,10 +67,11 @@ def run_in_child(names: list[str], device: str = "auto", *, do_run: bool = True,
                     line = q.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     name = pending.pop(0)
-                    what = "starting the demo process" if not ready else f"{name}"
-                    yield RunReport(name=name, device=device,
-                                    error=f"timed out after {timeout:g} s ({what}); "
-                                          f"raise the limit with --timeout")
+                    if ready:
+                        msg = f"timed out after {timeout:g} s; raise the limit with --timeout"
+                    else:
+                        msg = f"the demo process did not start within {IMPORT_GRACE_S:g} s (importing torch)"
+                    yield RunReport(name=name, device=device, error=msg)
                     break
                 if line is None:  # the child died (crash, out of memory ...)
                     proc.wait()
