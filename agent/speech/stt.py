@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 # faster-whisper turns hotwords into prompt tokens; keep the list well under its prompt budget.
 MAX_HOTWORD_CHARS = 600
+# streaming: queued chunks are merged into one Whisper window up to this length
+MERGE_MAX_S = 28.0
 
 
 @dataclass
@@ -302,6 +304,7 @@ class StreamingTranscriber:
         self._error: BaseException | None = None
         self._finished = False
         self.chunks_done = 0
+        self.chunks_merged = 0
         self._thread = threading.Thread(target=self._run, name="viva-stt-stream", daemon=True)
         self._thread.start()
 
@@ -323,9 +326,33 @@ class StreamingTranscriber:
         text = self._result.text
         return text[-200:] if text else None
 
-    def _run(self) -> None:
+    def _next(self, carry: list) -> tuple[np.ndarray, float] | None:
+        """The next chunk to transcribe. When the worker has fallen behind (a slow or busy CPU), queued
+        chunks that follow each other are merged up to MERGE_MAX_S, so each Whisper window (a fixed cost,
+        whatever the chunk's length) covers as much speech as possible and the backlog shrinks."""
+        item = carry.pop() if carry else self._queue.get()
+        if item is None:
+            return None
+        audio, start = item
+        parts = [audio]
+        end = start + audio.size / SAMPLE_RATE
         while True:
-            item = self._queue.get()
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None or abs(nxt[1] - end) > 1e-3 or end - start + nxt[0].size / SAMPLE_RATE > MERGE_MAX_S:
+                carry.append(nxt)
+                break
+            parts.append(nxt[0])
+            end = nxt[1] + nxt[0].size / SAMPLE_RATE
+            self.chunks_merged += 1
+        return (np.concatenate(parts) if len(parts) > 1 else audio), start
+
+    def _run(self) -> None:
+        carry: list = []
+        while True:
+            item = self._next(carry)
             if item is None:
                 return
             audio, start = item

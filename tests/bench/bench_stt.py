@@ -94,6 +94,7 @@ def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: s
     stream = StreamingTranscriber(Transcriber(device=device), hotwords=terms[:40])
     src = ArraySource(audio, realtime=True)
     rec = Recorder(src, on_chunk=stream, auto_stop=endpoint, endpoint_silence_s=1.5, max_answer_s=600)
+    c0 = cpu_s()
     t_start = time.perf_counter()
     rec.start()
     if endpoint:
@@ -106,7 +107,9 @@ def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: s
     tr = stream.finish(timeout=600)
     t_final = time.perf_counter()
     return {"mode": "endpoint" if endpoint else "push-to-talk", "speech_s": round(speech_s, 1),
-            "stop_reason": r.reason, "chunks": stream.chunks_done, "words": len(tr.words),
+            "stop_reason": r.reason, "chunks": stream.chunks_done, "merged": stream.chunks_merged,
+            "words": len(tr.words), "cpu_per_audio_s": round((cpu_s() - c0) / speech_s, 3),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
             "after_speech_end_s": round(t_final - t_speech_end, 3),
             "after_stop_s": round(t_final - r.stopped_at, 3)}
 
