@@ -162,3 +162,20 @@ def test_portaudio_missing_gives_recorder_unavailable(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails like a missing PortAudio
     with pytest.raises(RecorderUnavailable, match="PortAudio"):
         MicrophoneSource()
+
+
+def test_streaming_merges_a_backlog_of_chunks(sentences) -> None:
+    from agent.speech.insights import find_terms
+    from agent.speech.stt import StreamingTranscriber, Transcriber
+
+    stream = StreamingTranscriber(Transcriber(device="cpu"), hotwords=["rotary", "relative position"])
+    t = 0.0
+    for s in sentences:  # all three arrive at once: the worker is busy with the first, so 2 and 3 merge
+        piece = np.concatenate([s, silence(0.4)])
+        stream.feed(piece, t)
+        t += piece.size / SR
+    tr = stream.finish(timeout=120)
+    assert stream.chunks_done + stream.chunks_merged == 3 and stream.chunks_merged >= 1
+    assert find_terms(tr.text, ["rotary", "relative position", "frequency"]) == [
+        "rotary", "relative position", "frequency"], tr.text
+    assert tr.duration == pytest.approx(t, abs=0.01)
