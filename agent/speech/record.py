@@ -162,7 +162,12 @@ class StreamingVad:
     """Silero VAD (the model faster-whisper ships) run frame by frame with its state carried over."""
 
     def __init__(self) -> None:
-        from faster_whisper.vad import get_vad_model
+        try:
+            from faster_whisper.vad import get_vad_model
+        except ImportError as e:
+            from agent.errors import MissingExtra
+
+            raise MissingExtra("voice", "faster-whisper", "voice answers") from e
 
         self.session = get_vad_model().session
         self.reset()
