@@ -282,6 +282,16 @@ def test_declared_questions_exist_in_the_bank(bank) -> None:
     assert {n: qs for n, qs in missing.items() if qs} == {}
 
 
+def test_lookups_for_the_app() -> None:
+    from agent.demos import demos_for_question, info, source
+
+    assert "next_token_data" in demos_for_question("clm-loss")
+    assert demos_for_question("no-such-question") == []
+    assert source("causal_mask") == (DEMOS_DIR / "causal_mask.py").read_text(encoding="utf-8")
+    i = info("causal_mask")
+    assert i.title == load("causal_mask").TITLE and i.path.name == "causal_mask.py"
+
+
 def test_rubric_demo_links_resolve(bank) -> None:
     linked = {c.demo for r in bank.rubrics.values() for c in r.concepts if c.demo}
     assert linked <= set(EXPECTED)

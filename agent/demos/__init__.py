@@ -22,7 +22,7 @@ from typing import Any
 from agent.demos._base import Check, DemoResult
 
 __all__ = ["Check", "DemoResult", "DemoInfo", "RunReport", "demo_names", "load", "info", "source",
-           "resolve_device", "run_demo", "verify_demo", "demos_for_question"]
+           "resolve_device", "run_demo", "verify_demo", "demos_for_question", "warm_up"]
 
 REQUIRED = ("TITLE", "CONCEPTS", "QUESTIONS", "run", "verify")
 
@@ -102,6 +102,14 @@ def _set_threads() -> None:
     want = int(os.environ.get("VIVA_DEMO_THREADS", "0")) or 1
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
+
+
+def warm_up() -> None:
+    """Pay torch's one-time costs before any demo is timed: the import, and the first optimizer's
+    construction (it imports torch's compiler hooks: seconds on a laptop, once per process)."""
+    import torch
+
+    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
 
 
 @dataclass

@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from agent.demos import RunReport
 
 READY = "__viva_demo_ready__"
-IMPORT_GRACE_S = 120.0  # importing torch in a cold process can take a while on a busy laptop
+IMPORT_GRACE_S = 120.0  # starting torch in a cold process can take a while on a busy laptop
 
 
 def _child_main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
-    import torch  # noqa: F401 - imported once, before the clock for the first demo starts
+    from agent.demos import report, warm_up
 
-    from agent.demos import report
+    warm_up()  # torch's one-time start-up happens before the clock for the first demo starts
     from agent.errors import UserError
 
     print(READY, flush=True)
@@ -70,7 +70,7 @@ def run_in_child(names: list[str], device: str = "auto", *, do_run: bool = True,
                     if ready:
                         msg = f"timed out after {timeout:g} s; raise the limit with --timeout"
                     else:
-                        msg = f"the demo process did not start within {IMPORT_GRACE_S:g} s (importing torch)"
+                        msg = f"the demo process did not start within {IMPORT_GRACE_S:g} s (starting torch)"
                     yield RunReport(name=name, device=device, error=msg)
                     break
                 if line is None:  # the child died (crash, out of memory ...)
