@@ -97,11 +97,13 @@ def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: s
     c0 = cpu_s()
     t_start = time.perf_counter()
     rec.start()
+    c_end = None
     if endpoint:
         r = rec.wait(speech_s + 60)
         assert r is not None
     else:
         time.sleep(max(0.0, t_start + speech_s - time.perf_counter()))
+        c_end = cpu_s()
         r = rec.stop()
     t_speech_end = t_start + speech_s
     tr = stream.finish(timeout=600)
@@ -111,7 +113,9 @@ def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: s
             "words": len(tr.words), "cpu_per_audio_s": round((cpu_s() - c0) / speech_s, 3),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             "after_speech_end_s": round(t_final - t_speech_end, 3),
-            "after_stop_s": round(t_final - r.stopped_at, 3)}
+            "after_stop_s": round(t_final - r.stopped_at, 3),
+            # CPU work left at the end of speech: about the latency on an otherwise idle machine
+            "cpu_after_speech_end_s": round(cpu_s() - c_end, 3) if c_end is not None else None}
 
 
 def bench_stream(device: str) -> list[dict]:
@@ -210,6 +214,8 @@ def main() -> int:
     for s in result.get("stream", []):
         rows.append((f"end of speech -> final transcript, {s['speech_s']:.0f} s, {s['mode']}",
                      s["after_speech_end_s"], "<= 1.5 s at 60 s" if s["mode"] == "push-to-talk" else ""))
+        if s.get("cpu_after_speech_end_s") is not None:
+            rows.append((f"  CPU s of work left at end of speech, {s['speech_s']:.0f} s", s["cpu_after_speech_end_s"], ""))
         if s["mode"] == "endpoint":
             rows.append((f"endpoint -> final transcript, {s['speech_s']:.0f} s", s["after_stop_s"], ""))
     if "recall" in result:
