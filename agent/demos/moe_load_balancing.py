@@ -87,12 +87,8 @@ def verify(device: str = "cpu", seed: int | None = None) -> list[Check]:
     fresh_seed(seed)
     N, T = int(torch.randint(2, 16, (1,))), 64 * int(torch.randint(1, 20, (1,)))
     balanced = torch.eye(N, device=device).repeat(T // N + 1, 1)[:T] * 1e-4  # argmax cycles over experts
-    f_even = torch.full((N,), 1.0 / N, device=device)
-    checks = [check_close("balanced routing, uniform probabilities: aux == 1",
-                          load_balancing_loss(balanced), (N * (torch.bincount(balanced.argmax(-1), minlength=N)
-                                                                / T * f_even).sum()), atol=1e-3,
-                          what=f"N={N}") ,
-              check_close("... which is about 1", load_balancing_loss(balanced), 1.0, atol=0.05)]
+    checks = [check_close("balanced routing with near-uniform probabilities: aux == 1",
+                          load_balancing_loss(balanced), 1.0, atol=1e-3, what=f"N={N}, {T} tokens")]
     hot = torch.zeros(T, N, device=device)
     hot[:, int(torch.randint(0, N, (1,)))] = 50.0
     checks.append(check_close("collapsed routing (one expert, certain): aux == N", load_balancing_loss(hot), float(N),
