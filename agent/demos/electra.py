@@ -55,7 +55,10 @@ def run(device: str = "cpu") -> DemoResult:
     gen, disc = make_models(device)
     ids = torch.randint(1, VOCAB, (1, 16), device=device)
     out = electra_step(ids, gen, disc, rate=0.25)  # a higher rate, so one short row shows a few replacements
-    row = lambda t: [str(v) for v in t[0].tolist()]  # noqa: E731
+
+    def row(t) -> list[str]:
+        return [str(v) for v in t[0].tolist()]
+
     full = electra_step(torch.randint(1, VOCAB, (256, 128), device=device), gen, disc)
     frac_mlm = full["selected"].float().mean().item()
     return DemoResult(

@@ -38,12 +38,14 @@ def denoise_example(ids: list[int], rng: random.Random):
 
 
 def run(device: str = "cpu") -> DemoResult:
-    fresh_seed(1)
+    fresh_seed(11)
     words = SENTENCE.split()
     vocab = ["[CLS]", "[SEP]", "[MASK]", *sorted(set(words))]
     ids = [vocab.index(w) for w in words]
-    say = lambda xs: " ".join(vocab[i] if isinstance(i, int) and i >= 0 else ("_" if i == IGNORE else str(i))  # noqa: E731
-                              for i in xs)
+
+    def say(tokens) -> str:  # ids -> words; sentinels stay as they are; "_" marks "no label here"
+        return " ".join("_" if t == IGNORE else vocab[t] if isinstance(t, int) else t for t in tokens)
+
     x, y = clm_example(ids)
     mi, ml = mlm_example(ids, len(vocab), device)
     di, dt = denoise_example(ids, random.Random(3))
