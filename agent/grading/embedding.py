@@ -68,7 +68,14 @@ INJECTION_RE = re.compile(
     r"model|llm|assistant)\b"
     r"|\b(?:dear|hey|hi)\s+(?:grader|evaluator|examiner|marker)\b"
     r"|\byou\s+(?:must|should|will)\s+(?:give|award|grade|mark|score|rate)\b"
-    r"|\bsystem\s+prompt\b|\bas an ai\b|\bthis answer (?:is|deserves) (?:perfect|correct|full marks)\b",
+    r"|\bsystem\s+prompt\b|\bas an ai\b|\bthis answer (?:is|deserves) (?:perfect|correct|full marks)\b"
+    r"|\b(?:give|award|assign|return|output|grade)\b[^.!?\n]{0,30}\b(?:5|five|10|ten|100)\s*(?:/|out of)\s*"
+    r"(?:5|five|10|ten|100)\b"
+    r"|\b(?:you must|please)\s+(?:return|output|give|award|grade|mark|score|rate)\b"
+    r"|\b(?:return|output)\s+(?:a\s+|the\s+)?(?:score|grade|mark)\b"
+    r"|\b(?:assistant|ai|model|grader|you)\b[^.!?\n]{0,12}\b(?:grading|evaluating|scoring|marking)\s+this\b"
+    r"|(?:^|\n)\s*(?:system|assistant|user|grader)\s*:"
+    r"|\bregardless of (?:the\s+)?(?:content|answer|rubric|quality)\b",
     re.I,
 )
 DONT_KNOW_RE = re.compile(
@@ -389,7 +396,10 @@ class EmbeddingScorer(Scorer):
             whole = u.kind != "clause"
             uf[i] = _pool(vecs, offs, None if whole else u.clean_span, [])
             ur[i] = _pool(vecs, offs, None if whole else u.clean_span, qranges[u.sent])
-        eligible = np.array([u.novel and not u.excluded for u in units], dtype=bool)
+        # bank rubrics: a unit made only of the question's own words earns nothing. Ad-hoc references
+        # (external data) restate the question themselves, so there the question-free half of the
+        # similarity does that job instead.
+        eligible = np.array([(u.novel or p.adhoc) and not u.excluded for u in units], dtype=bool)
         cos_f = uf @ p.full.T if len(units) else np.zeros((0, len(p.full)), np.float32)
         cos_r = ur @ p.res.T if len(units) else np.zeros((0, len(p.full)), np.float32)
         sim = A_FULL * cos_f + (1 - A_FULL) * cos_r  # (U, X)
