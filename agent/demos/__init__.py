@@ -109,7 +109,7 @@ def warm_up() -> None:
     construction (it imports torch's compiler hooks: seconds on a laptop, once per process)."""
     import torch
 
-    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
+    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1, device="cpu"))])
 
 
 @dataclass
