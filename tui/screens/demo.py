@@ -13,9 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, RichLog, Static
+from textual.widgets import Footer, RichLog, Static
 
 from tui.messages import DemoFinished, DemoLine
+from tui.widgets.status import TitleBar
 
 
 class DemoScreen(Screen):
@@ -38,7 +39,7 @@ class DemoScreen(Screen):
         except Exception as e:
             self.info = None
             self.app.notify(str(e), severity="error")
-        yield Header()
+        yield TitleBar()
         title = self.info.title if self.info else self.demo_name
         yield Static(Text(title, style="bold"), id="d-title")
         with Horizontal(id="demo"):

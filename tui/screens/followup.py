@@ -9,8 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
+
+from tui.widgets.status import TitleBar
 
 KIND_STYLE = {"prerequisite": "yellow", "deeper": "cyan", "contrast": "magenta", "probe": "green",
               "due": "orange1", "next": "white", "fix": "red"}
@@ -44,7 +46,7 @@ class FollowUpScreen(Screen):
 
     def compose(self) -> ComposeResult:
         iv = self.app.interview
-        yield Header()
+        yield TitleBar()
         with VerticalScroll(id="followup"):
             done = len(getattr(iv, "turns", []) or [])
             total = getattr(getattr(iv, "config", None), "n_questions", None)

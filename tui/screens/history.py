@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from tui.services import Progress
 from tui.widgets.meters import BarChart, grade_colour
+from tui.widgets.status import TitleBar
 
 
 def mastery_bar(level: float, width: int = 10) -> Text:
@@ -39,7 +40,7 @@ class HistoryScreen(Screen):
             self.app.notify(f"The history could not be read: {e}", severity="error")
             self.progress = Progress()
         p = self.progress
-        yield Header()
+        yield TitleBar()
         with VerticalScroll(id="history"):
             goal = Text()
             goal.append("Cold answers: ", style="bold")

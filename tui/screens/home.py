@@ -7,10 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label, RadioButton, RadioSet, Select, Static, Switch
+from textual.widgets import Button, Footer, Label, RadioButton, RadioSet, Select, Static, Switch
 
 from tui.services import SessionOptions
-from tui.widgets.status import StatusLine
+from tui.widgets.status import StatusLine, TitleBar
 
 MODES = [("mock", "Mock interview"), ("practice", "Practice a topic"), ("drill", "Drill what is due")]
 COUNTS = [1, 3, 5, 8, 10, 15]
@@ -24,7 +24,7 @@ class HomeScreen(Screen):
 
     def compose(self) -> ComposeResult:
         opts = self.app.options
-        yield Header()
+        yield TitleBar()
         with VerticalScroll(id="home"):
             yield Static("[b]viva[/b]  mock interviews for machine-learning roles, graded offline against "
                          "key-concept rubrics.", id="intro")

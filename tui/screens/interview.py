@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TextArea
+from textual.widgets import Footer, Static, TextArea
 
 from tui.messages import (
     AudioLevel,
@@ -26,7 +26,7 @@ from tui.messages import (
 )
 from tui.services import Unavailable
 from tui.widgets.meters import LevelMeter
-from tui.widgets.status import StatusLine
+from tui.widgets.status import StatusLine, TitleBar
 
 
 def fmt_elapsed(seconds: float) -> str:
@@ -59,7 +59,7 @@ class InterviewScreen(Screen):
 
     def compose(self) -> ComposeResult:
         q = self.interview.current
-        yield Header()
+        yield TitleBar()
         with VerticalScroll(id="interview"):
             with Horizontal(id="q-bar"):
                 yield Static(self._meta(q), id="q-meta")

@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets import DataTable, Footer, Sparkline, Static
 
 from tui.widgets.evidence import VERDICT_STYLE, concept_colour, highlighted_answer
 from tui.widgets.meters import GradeGauge, grade_colour
+from tui.widgets.status import TitleBar
 
 
 def _num(d: dict[str, Any], *keys: str) -> float | None:
@@ -78,7 +79,7 @@ class ResultScreen(Screen):
 
     def compose(self) -> ComposeResult:
         g = self.grade
-        yield Header()
+        yield TitleBar()
         with VerticalScroll(id="result"):
             yield Static(Text(self.question.prompt, style="bold"), id="r-question")
             with Horizontal(id="r-grade-bar"):

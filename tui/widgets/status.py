@@ -27,3 +27,19 @@ class StatusLine(Static):
             t.append(f"{name} ")
             t.append(f"{icon} {st}", style=colour)
         self.update(t)
+
+
+class TitleBar(Static):
+    """A one-line title docked at the top (static: safe when screens switch quickly)."""
+
+    DEFAULT_CSS = """
+    TitleBar { dock: top; height: 1; background: $panel; color: $text; text-style: bold; content-align: center middle; }
+    """
+
+    def __init__(self, subtitle: str = "", **kw) -> None:
+        super().__init__(**kw)
+        self.subtitle = subtitle
+
+    def on_mount(self) -> None:
+        title = f"{self.app.title} — {self.subtitle or self.app.sub_title}"
+        self.update(title)

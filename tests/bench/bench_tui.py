@@ -1,0 +1,211 @@
+"""TUI benchmark: time to the first screen after `viva` starts, and submit-to-result for a typed answer.
+
+Run: ``python tests/bench/bench_tui.py [--runs N]``. Prints a table and writes tests/bench/results/tui.json.
+
+* first screen: `viva` is started in a pseudo-terminal (100x30) and the clock stops when the home screen's
+  "Start" button has been written to the terminal. Targets: <= 0.5 s.
+* typed answer: the app runs headless with the real back end (bank, embedding grader, interview, SQLite
+  history in a temporary folder); once the grader is warm and the question's rubric prepared, the clock runs
+  from pressing ctrl+s to the result screen's first refresh after mounting (its first paint). Target: <= 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import pty
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+TARGET_FIRST_PAINT_S = 0.5
+TARGET_SUBMIT_S = 0.3
+
+ANSWERS = [
+    "The loss is the cross-entropy between the model's predicted distribution and the actual next token, "
+    "averaged over every position; the targets are the inputs shifted by one, and by the chain rule this is "
+    "maximum likelihood of the sequence.",
+    "You shift the labels by one, flatten the logits and targets, and apply cross-entropy at every position, "
+    "ignoring padding.",
+    "I think it is about predicting tokens and making the loss smaller with gradient descent.",
+]
+
+
+def first_paint_once(env: dict[str, str], timeout: float = 20.0) -> float:
+    exe = shutil.which("viva") or sys.executable
+    argv = [exe] if exe.endswith("viva") else [sys.executable, "-m", "agent.cli"]
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.environ.update(env)
+        os.execv(argv[0], argv)
+    t0 = time.perf_counter()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    buf = b""
+    elapsed = float("nan")
+    try:
+        while time.perf_counter() - t0 < timeout:
+            r, _, _ = select.select([fd], [], [], 0.01)
+            if r:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                buf += chunk
+                if b"Start" in buf:
+                    elapsed = time.perf_counter() - t0
+                    break
+    finally:
+        try:
+            os.write(fd, b"\x11")  # ctrl+q
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                r, _, _ = select.select([fd], [], [], 0.05)
+                if r:
+                    try:
+                        os.read(fd, 65536)
+                    except OSError:
+                        pass
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        finally:
+            os.close(fd)
+    return elapsed
+
+
+def python_startup_s(runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+async def submit_latencies(n: int) -> tuple[list[float], list[float], float]:
+    """(submit-to-result seconds, grade-only seconds, grader warm-up seconds) over ``n`` answers."""
+    from textual.pilot import Pilot
+
+    from tui.app import VivaApp
+    from tui.screens.followup import FollowUpScreen
+    from tui.screens.interview import InterviewScreen
+    from tui.screens.result import ResultScreen
+    from tui.services import Services, SessionOptions
+
+    app = VivaApp(Services(), load_settings=False, options=SessionOptions(n_questions=n + 1, seed=0))
+    lat: list[float] = []
+    grade_only: list[float] = []
+
+    async def until(pilot: Pilot, cond, timeout: float = 300.0, step: float = 0.002) -> None:
+        deadline = time.perf_counter() + timeout
+        while not cond():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("condition not reached")
+            await asyncio.sleep(step)
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.perf_counter()
+        await until(pilot, lambda: app.model_state["grader"][0] in ("ready", "failed"))
+        warm = time.perf_counter() - t0
+        if app.model_state["grader"][0] != "ready":
+            raise RuntimeError(f"grader failed: {app.model_state['grader'][1]}")
+        await pilot.press("ctrl+s")
+        for i in range(n):
+            await until(pilot, lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted)
+            scr = app.screen
+            await until(pilot, lambda: scr.prepared)
+            scr.query_one("#answer").text = ANSWERS[i % len(ANSWERS)]
+            await pilot.pause()
+            t_submit = time.perf_counter()
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted)
+            shown: list[float] = []
+            app.screen.call_after_refresh(lambda: shown.append(time.perf_counter()))
+            await until(pilot, lambda: bool(shown))  # the result screen's first paint
+            lat.append(shown[0] - t_submit)
+            grade_only.append(app.screen.seconds or 0.0)
+            if i == n - 1:
+                break
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, (FollowUpScreen, InterviewScreen)))
+            if isinstance(app.screen, FollowUpScreen):
+                # a bank question keeps every answer on a full rubric
+                choices = app.screen.choices
+                pick = next((c for c in choices if not c.ends and c.question is not None
+                             and c.question.id in app.services.bank().rubrics), None)
+                if pick is None:
+                    break
+                app.interview.advance(pick)
+                app.show_question()
+    return lat, grade_only, warm
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7, help="start-ups and answers to time")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tmp = Path(tempfile.mkdtemp(prefix="viva-bench-tui-"))
+    env = {"VIVA_DATA_DIR": str(tmp / "data"), "VIVA_CACHE_DIR": os.environ.get("VIVA_CACHE_DIR", str(tmp / "cache")),
+           "VIVA_CONFIG": str(tmp / "config.toml"), "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color"}
+    os.environ.update({k: v for k, v in env.items() if k != "TERM"})
+
+    first_paint_once(env)  # one untimed start to warm the file cache
+    paints = [first_paint_once(env) for _ in range(args.runs)]
+    base = python_startup_s()
+    lat, grade_only, warm = asyncio.run(submit_latencies(args.runs))
+
+    def stats(xs: list[float]) -> dict[str, float]:
+        xs = [x for x in xs if x == x]
+        return {"median_s": round(statistics.median(xs), 4), "min_s": round(min(xs), 4),
+                "max_s": round(max(xs), 4), "n": len(xs)}
+
+    out = {
+        "first_screen": {**stats(paints), "target_s": TARGET_FIRST_PAINT_S,
+                         "met": statistics.median(paints) <= TARGET_FIRST_PAINT_S,
+                         "python_startup_s": round(base, 4)},
+        "typed_submit_to_result": {**stats(lat), "target_s": TARGET_SUBMIT_S,
+                                   "met": statistics.median(lat) <= TARGET_SUBMIT_S},
+        "grade_call_only": stats(grade_only),
+        "grader_warmup_s": round(warm, 2),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load_avg_1m": round(os.getloadavg()[0], 2), "platform": platform.platform()},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "tui.json").write_text(json.dumps(out, indent=2) + "\n")
+
+    rows = [("first screen after `viva` starts", out["first_screen"], TARGET_FIRST_PAINT_S),
+            ("typed answer: submit -> result shown", out["typed_submit_to_result"], TARGET_SUBMIT_S),
+            ("  of which the grade call", out["grade_call_only"], None)]
+    print(f"{'measure':40} {'median':>8} {'min':>8} {'max':>8} {'n':>3} {'target':>7}  met")
+    for name, st, target in rows:
+        met = "" if target is None else ("yes" if st["median_s"] <= target else "NO")
+        tgt = "" if target is None else f"{target:.2f}s"
+        print(f"{name:40} {st['median_s']:8.3f} {st['min_s']:8.3f} {st['max_s']:8.3f} {st['n']:3d} {tgt:>7}  {met}")
+    print(f"python -c pass: {base:.3f}s; grader warm-up in the app: {warm:.1f}s; "
+          f"load average {out['machine']['load_avg_1m']} on {os.cpu_count()} CPUs")
+    print(f"wrote {RESULTS / 'tui.json'}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent.parent))
+    sys.exit(main())
