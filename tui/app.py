@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from textual import work
@@ -17,12 +18,22 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tui.messages import JudgeFailed, JudgeReady, ModelStatus, Notice
+from tui.messages import GradeFailed, GradeReady, JudgeFailed, JudgeReady, ModelStatus, Notice
 from tui.services import Services, SessionOptions
 
 log = logging.getLogger(__name__)
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
+
+
+@dataclass
+class GradeRequest:
+    answer: str
+    source: str
+    transcript: str | None
+    insights: dict | None
+    audio_path: str | None
+    t0: float
 
 
 class VivaApp(App):
@@ -50,6 +61,7 @@ class VivaApp(App):
         self.first_paint: float | None = None
         self._keys = 0
         self.grade_lock = threading.Lock()
+        self._pending: Any = None
         self.theme = THEMES["dark"]
 
     # ------------------------------------------------------------------ start-up
@@ -150,6 +162,73 @@ class VivaApp(App):
             self.post_message(JudgeFailed(key, str(e)))
             return
         self.post_message(JudgeReady(key, result))
+
+    # ------------------------------------------------------------------ grading (app-level: it outlives the screen)
+    def submit_answer(self, answer: str, source: str = "typed", *, transcript: str | None = None,
+                      insights: dict | None = None, audio_path: str | None = None) -> None:
+        """Show the result screen at once ("grading…") and grade in a worker; the grade fills it in."""
+        from tui.screens.result import ResultScreen
+
+        iv = self.interview
+        question = iv.current
+        try:
+            rubric = iv.rubric_for(question)
+        except Exception:  # an inline follow-up without a rubric: the grader says what it can
+            rubric = None
+        screen = ResultScreen(question=question, rubric=rubric, answer=answer, insights=insights)
+        self._pending = screen
+        self.grade_answer(GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter()),
+                          screen)
+        self.switch_screen(screen)
+
+    @work(thread=True, exclusive=True, group="grade")
+    def grade_answer(self, req: GradeRequest, screen: Any) -> None:
+        try:
+            with self.grade_lock:
+                grade = self.interview.grade(req.answer)
+        except Exception as e:
+            self.post_message(GradeFailed(req.answer, f"{type(e).__name__}: {e}"))
+            return
+        self.post_message(GradeReady(req.answer, grade, req.source, req.transcript, req.insights, req.audio_path,
+                                     time.perf_counter() - req.t0))
+
+    def on_grade_ready(self, msg: GradeReady) -> None:
+        iv = self.interview
+        screen = self._pending
+        if iv is None or screen is None:
+            return
+        question, rubric = screen.question, screen.rubric
+        kw: dict[str, Any] = {"source": msg.source}
+        if msg.transcript is not None:
+            kw["transcript"] = msg.transcript
+        if msg.insights is not None:
+            kw["insights"] = msg.insights
+        if msg.audio_path is not None:
+            kw["audio_path"] = msg.audio_path
+        try:
+            turn = iv.record(msg.answer, msg.grade, **kw)
+        except Exception as e:  # the grade is still shown; the history write failure is said
+            self.say_once("store", f"Could not save the answer to the history: {e}", "error")
+            turn = None
+        key = self.next_key()
+        judge_state = "off"
+        if self.options.judge and rubric is not None and not self.services.judge_available():
+            self.run_judge(key, question, rubric, msg.answer, msg.grade)
+            judge_state = "waiting"
+        if screen.is_mounted:
+            screen.set_judge_state(key, judge_state)
+            screen.fill(msg.grade, turn, msg.seconds)
+        else:
+            screen.judge_key, screen.judge_state = key, judge_state
+            screen.grade, screen.turn, screen.seconds = msg.grade, turn, msg.seconds
+
+    def on_grade_failed(self, msg: GradeFailed) -> None:
+        screen = self._pending
+        self.notify(f"Grading failed: {msg.error}", severity="error")
+        if screen is not None and screen.is_mounted:
+            screen.show_failure(msg.error)
+        elif screen is not None:
+            screen.failed = msg.error
 
     # ------------------------------------------------------------------ navigation
     def start_session(self, options: SessionOptions) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ from textual.widgets import Footer, Static, TextArea
 
 from tui.messages import (
     AudioLevel,
-    GradeFailed,
-    GradeReady,
     Notice,
     TranscriptDone,
     TranscriptSegment,
@@ -45,8 +42,9 @@ class InterviewScreen(Screen):
         Binding("escape", "leave", "Leave"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, prefill: str = "") -> None:
         super().__init__()
+        self.prefill = prefill
         self.started = 0.0
         self.busy = False
         self.recording: threading.Event | None = None
@@ -86,7 +84,10 @@ class InterviewScreen(Screen):
         self.set_interval(1.0, self._tick)
         self.query_one("#hint").display = False
         self.query_one("#level").display = bool(self.app.options.voice)
-        self.query_one("#answer", TextArea).focus()
+        ta = self.query_one("#answer", TextArea)
+        if self.prefill:
+            ta.text = self.prefill
+        ta.focus()
         if self.app.options.voice:
             self.speak(self.interview.current.prompt)
         self.prepare_grader()
@@ -135,57 +136,7 @@ class InterviewScreen(Screen):
                 insights: dict | None = None, audio_path: str | None = None) -> None:
         self.busy = True
         self.query_one("#answer", TextArea).read_only = True
-        state = self.app.model_state.get("grader", ("", ""))[0]
-        wait = "grading…" if state == "ready" else "grading… (the grader's model is still loading)"
-        self._voice_line(Text(wait, style="cyan"))
-        self.grade_answer(answer, source, transcript, insights, audio_path, time.perf_counter())
-
-    @work(thread=True, exclusive=True, group="grade")
-    def grade_answer(self, answer: str, source: str, transcript: str | None, insights: dict | None,
-                     audio_path: str | None, t0: float) -> None:
-        try:
-            with self.app.grade_lock:
-                grade = self.interview.grade(answer)
-        except Exception as e:
-            self.post_message(GradeFailed(answer, f"{type(e).__name__}: {e}"))
-            return
-        self.post_message(GradeReady(answer, grade, source, transcript, insights, audio_path,
-                                     time.perf_counter() - t0))
-
-    def on_grade_failed(self, msg: GradeFailed) -> None:
-        self.busy = False
-        self.query_one("#answer", TextArea).read_only = False
-        self._voice_line(Text(f"grading failed: {msg.error} — your answer is kept; try ctrl+s again.",
-                              style="red"))
-        self.app.notify(f"Grading failed: {msg.error}", severity="error")
-
-    def on_grade_ready(self, msg: GradeReady) -> None:
-        from tui.screens.result import ResultScreen
-
-        iv = self.interview
-        question = iv.current
-        rubric = _rubric_for(self.app, question)
-        kw: dict[str, Any] = {"source": msg.source}
-        if msg.transcript is not None:
-            kw["transcript"] = msg.transcript
-        if msg.insights is not None:
-            kw["insights"] = msg.insights
-        if msg.audio_path is not None:
-            kw["audio_path"] = msg.audio_path
-        try:
-            turn = iv.record(msg.answer, msg.grade, **kw)
-        except Exception as e:  # the grade is still shown; the history write failure is said
-            self.app.say_once("store", f"Could not save the answer to the history: {e}", "error")
-            turn = None
-        key = self.app.next_key()
-        if self.app.options.judge and rubric is not None and not self.app.services.judge_available():
-            self.app.run_judge(key, question, rubric, msg.answer, msg.grade)
-            judge_state = "waiting"
-        else:
-            judge_state = "off"
-        self.app.switch_screen(ResultScreen(question=question, rubric=rubric, answer=msg.answer,
-                                            grade=msg.grade, turn=turn, judge_key=key, judge_state=judge_state,
-                                            insights=msg.insights, seconds=msg.seconds))
+        self.app.submit_answer(answer, source, transcript=transcript, insights=insights, audio_path=audio_path)
 
     # ------------------------------------------------------------------ spoken answer
     def action_talk(self) -> None:
@@ -296,14 +247,3 @@ class InterviewScreen(Screen):
             self.recording.set()
         self.app.interview = None
         self.app.pop_screen()
-
-
-def _rubric_for(app: Any, question: Any) -> Any:
-    iv = app.interview
-    fn = getattr(iv, "rubric_for", None)
-    if callable(fn):
-        return fn(question)
-    r = getattr(iv, "rubric", None)
-    if r is not None and not callable(r):
-        return r
-    return app.services.rubric(question)

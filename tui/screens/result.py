@@ -55,14 +55,17 @@ def insight_lines(ins: dict[str, Any]) -> tuple[Text, list[float]]:
 class ResultScreen(Screen):
     BINDINGS = [
         Binding("n", "next", "Next"),
+        Binding("e", "edit", "Edit", show=False),
         Binding("m", "model_answer", "Model answer"),
         Binding("d", "demo", "Run demo"),
         Binding("escape", "leave", "Home"),
     ]
 
-    def __init__(self, *, question: Any, rubric: Any, answer: str, grade: Any, turn: Any = None,
+    def __init__(self, *, question: Any, rubric: Any, answer: str, grade: Any = None, turn: Any = None,
                  judge_key: int = 0, judge_state: str = "off", insights: dict | None = None,
                  seconds: float | None = None) -> None:
+        """``grade=None`` shows the screen at once with "grading…"; :meth:`fill` adds the grade when it comes
+        (the screen is built while the grader works)."""
         super().__init__()
         self.question = question
         self.rubric = rubric
@@ -73,40 +76,30 @@ class ResultScreen(Screen):
         self.judge_state = judge_state
         self.insights = insights
         self.seconds = seconds
+        self.failed: str | None = None
+        self.highlight = Text(answer)
         self.demos: dict[str, str] = {}
         if rubric is not None:
             self.demos = {c.id: c.demo for c in rubric.concepts if c.demo}
 
     def compose(self) -> ComposeResult:
-        g = self.grade
         yield TitleBar()
         with VerticalScroll(id="result"):
             yield Static(Text(self.question.prompt, style="bold"), id="r-question")
             with Horizontal(id="r-grade-bar"):
-                yield GradeGauge(g.display, "grade", id="grade")
+                yield GradeGauge(0.0, "grade", id="grade")
                 yield Static(self._judge_text(), id="judge")
-            flags = [f for f in g.flags]
-            if flags or g.notes:
-                t = Text()
-                if flags:
-                    t.append("flags: " + ", ".join(flags), style="yellow")
-                for note in g.notes:
-                    t.append(("\n" if t.plain else "") + f"note: {note}", style="grey62")
-                yield Static(t, id="flags")
-            table: DataTable = DataTable(id="concepts", cursor_type="row", zebra_stripes=False)
-            yield table
+            yield Static("", id="flags")
+            yield DataTable(id="concepts", cursor_type="row", zebra_stripes=False)
             if self.insights:
                 summary, series = insight_lines(self.insights)
                 with Vertical(id="insights"):
                     yield Static(summary, id="insight-line")
                     if len(series) >= 2:
                         yield Sparkline(series, id="pace", summary_function=max)
-            self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
             yield Static(self.highlight, id="answer-hl")
-            if g.misconceptions:
-                yield Static(self._misconceptions(), id="misconceptions")
-            if g.feedback:
-                yield Static(Text("\n".join(f"• {line}" for line in g.feedback)), id="feedback")
+            yield Static("", id="misconceptions")
+            yield Static("", id="feedback")
             yield Static(Text(self.question.model_answer), id="model-answer")
         yield Footer()
 
@@ -116,17 +109,63 @@ class ResultScreen(Screen):
         if self.insights:
             self.query_one("#insights").border_title = "voice: pace over time"
         self.query_one("#answer-hl", Static).border_title = "your answer (evidence in each concept's colour)"
+        self.query_one("#misconceptions").display = False
+        self.query_one("#feedback").display = False
+        self.query_one("#concepts", DataTable).add_columns(" ", "verdict", "concept", "demo")
+        if self.grade is not None:
+            self.fill(self.grade, self.turn, self.seconds)
+        elif self.failed is not None:
+            self.show_failure(self.failed)
+        else:
+            gauge = self.query_one("#grade", GradeGauge)
+            gauge.display = False
+            self.query_one("#flags", Static).update(Text("grading…", style="cyan"))
+
+    def fill(self, grade: Any, turn: Any = None, seconds: float | None = None) -> None:
+        """Show ``grade``: gauge, flags and notes, one row per concept, evidence, misconceptions, feedback."""
+        self.grade, self.turn, self.seconds = grade, turn, seconds
+        g = grade
+        gauge = self.query_one("#grade", GradeGauge)
+        gauge.score = g.display
+        gauge.display = True
+        t = Text()
+        if g.flags:
+            t.append("flags: " + ", ".join(g.flags), style="yellow")
+        for note in g.notes:
+            t.append(("\n" if t.plain else "") + f"note: {note}", style="grey62")
+        flags = self.query_one("#flags", Static)
+        flags.update(t)
+        flags.display = bool(t.plain)
         table = self.query_one("#concepts", DataTable)
-        table.add_columns(" ", "verdict", "concept", "demo")
-        for i, v in enumerate(self.grade.verdicts):
+        table.clear()
+        for i, v in enumerate(g.verdicts):
             mark, colour = VERDICT_STYLE.get(v.verdict, ("?", "white"))
             demo = self.demos.get(v.concept_id)
             table.add_row(Text("██", style=concept_colour(i)), Text(f"{mark} {v.verdict}", style=colour),
                           Text(v.name, overflow="ellipsis"), Text(f"▶ {demo}" if demo else "", style="cyan"),
                           key=v.concept_id)
+        self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
+        self.query_one("#answer-hl", Static).update(self.highlight)
+        mis = self.query_one("#misconceptions", Static)
+        if g.misconceptions:
+            mis.update(self._misconceptions())
+        mis.display = bool(g.misconceptions)
+        fb = self.query_one("#feedback", Static)
+        if g.feedback:
+            fb.update(Text("\n".join(f"• {line}" for line in g.feedback)))
+        fb.display = bool(g.feedback)
         table.focus()
         if self.judge_state == "waiting" and self.judge_key in self.app.judge_results:
             self.show_judge(self.judge_key)
+
+    def show_failure(self, error: str) -> None:
+        self.failed = error
+        self.query_one("#flags", Static).update(
+            Text(f"grading failed: {error}\nyour answer is kept: press e to edit and submit it again", style="red"))
+
+    def set_judge_state(self, key: int, state: str) -> None:
+        self.judge_key, self.judge_state = key, state
+        self.query_one("#judge", Static).update(self._judge_text())
 
     def _misconceptions(self) -> Text:
         t = Text()
@@ -180,6 +219,8 @@ class ResultScreen(Screen):
 
     # ------------------------------------------------------------------ actions
     def action_model_answer(self) -> None:
+        if self.grade is None:
+            return  # revealing it before the answer is recorded would mark the attempt not cold
         box = self.query_one("#model-answer", Static)
         if not box.display:
             iv = self.app.interview
@@ -196,6 +237,8 @@ class ResultScreen(Screen):
             self.query_one("#result", VerticalScroll).scroll_to_widget(box)
 
     def action_demo(self) -> None:
+        if self.grade is None:
+            return
         table = self.query_one("#concepts", DataTable)
         cid = None
         if table.row_count:
@@ -214,9 +257,19 @@ class ResultScreen(Screen):
         if name:
             self.app.action_demo(name)
 
+    def action_edit(self) -> None:
+        """After a failed grade: back to the question with the answer kept."""
+        if self.failed is None:
+            return
+        from tui.screens.interview import InterviewScreen
+
+        self.app.switch_screen(InterviewScreen(prefill=self.answer))
+
     def action_next(self) -> None:
         from tui.screens.followup import FollowUpScreen
 
+        if self.grade is None:
+            return  # still grading
         iv = self.app.interview
         if iv is None or getattr(iv, "finished", False):
             self.app.session_over()
