@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui_fakes import FakeServices  # noqa: E402
 
@@ -210,7 +212,7 @@ async def test_run_demo_streams_output_and_checks(bank, tmp_path: Path) -> None:
     app, _ = make_app(bank, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         app.action_demo("causal_mask")
-        await wait_for(pilot, lambda: isinstance(app.screen, DemoScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, DemoScreen) and app.screen.is_mounted)
         await pilot.press("r")
         await wait_for(pilot, lambda: app.screen.finished is not None)
         checks = str(app.screen.query_one("#checks").render())
@@ -281,3 +283,22 @@ def test_first_paint_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.slow
+async def test_real_demo_runs_in_a_child_process(tmp_path: Path) -> None:
+    """The demo screen with the real back end: torch runs in a child process, checks stream back."""
+    from tui.screens.demo import DemoScreen
+    from tui.services import Services
+
+    app = VivaApp(Services(), clock=lambda: 0.0, load_settings=False, warm=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_demo("causal_mask")
+        await wait_for(pilot, lambda: isinstance(app.screen, DemoScreen) and app.screen.is_mounted)
+        assert "TITLE" in app.screen.info.source
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen.finished is not None, tries=6000)
+        scr = app.screen
+        assert scr.finished == 0
+        assert scr.checks and all(ok for _, ok, _ in scr.checks)
+        assert f"{len(scr.checks)}/{len(scr.checks)} checks passed" in str(scr.query_one("#d-state").render())

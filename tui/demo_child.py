@@ -24,6 +24,8 @@ def main(argv: list[str]) -> int:
 
     t0 = time.perf_counter()
     try:
+        import torch  # noqa: F401 - imported before "ready", so the screen can say what it is waiting for
+
         dev = resolve_device(device)
         _emit("ready", device=dev, import_s=round(time.perf_counter() - t0, 3))
         result, run_s = run_demo(name, dev)
