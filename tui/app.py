@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -37,7 +38,7 @@ class GradeRequest:
 
 
 class VivaApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "viva"
     SUB_TITLE = "mock interviews for ML roles"
     BINDINGS = [
@@ -65,10 +66,12 @@ class VivaApp(App):
         self.theme = THEMES["dark"]
 
     # ------------------------------------------------------------------ start-up
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen:
         from tui.screens.home import HomeScreen
 
-        self.push_screen(HomeScreen())
+        return HomeScreen()  # the first screen is the home screen itself: one screen to build before paint
+
+    def on_mount(self) -> None:
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
@@ -294,7 +297,7 @@ class VivaApp(App):
             self.push_screen(HistoryScreen())
 
     def action_home(self) -> None:
-        while len(self.screen_stack) > 2:
+        while len(self.screen_stack) > 1:
             self.pop_screen()
 
     def action_toggle_theme(self) -> None:

@@ -77,7 +77,5 @@ class HistoryScreen(Screen):
     def action_back(self) -> None:
         if self.back_home:
             self.app.action_home()
-            if len(self.app.screen_stack) > 1 and self.app.screen is self:
-                self.app.pop_screen()
         else:
             self.app.pop_screen()
