@@ -160,16 +160,24 @@ def bench_memory(device: str) -> dict:
     code = (
         "import os, resource, sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "def hwm():\n"
+        "    try:\n"  # VmHWM is this process's peak; ru_maxrss would include the parent's before exec
+        "        for line in open('/proc/self/status'):\n"
+        "            if line.startswith('VmHWM:'):\n"
+        "                return int(line.split()[1])\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "from agent.speech.tts import Speaker, NullPlayer\n"
         "from agent.speech.stt import Transcriber\n"
         "from agent.speech.audio import resample\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "base = hwm()\n"
         "sp = Speaker(engine='piper', player=NullPlayer()).load()\n"
-        "tts = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "tts = hwm()\n"
         f"tr = Transcriber(device={device!r}).load()\n"
         "a, sr = sp.synthesize('The z-loss keeps the log partition function close to zero, which helps stability.')\n"
         "t = tr.transcribe(resample(a, sr))\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "peak = hwm()\n"
         "print(base, tts, peak)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
