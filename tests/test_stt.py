@@ -203,3 +203,23 @@ def test_missing_voice_extra_names_the_extra(monkeypatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "faster_whisper" else real(name, *a))
     with pytest.raises(MissingExtra, match=r"viva\[voice\]"):
         audio.require_voice("transcribing audio")
+
+
+def test_cli_score_audio(tmp_path, capsys) -> None:
+    from agent.cli import main
+
+    path = tmp_path / "answer.wav"
+    text = ("It's the cross-entropy of the next token at every position. The targets are the inputs shifted by one, "
+            "and by the chain rule the sum is the negative log-likelihood, so minimising it is maximum likelihood.")
+    sf.write(str(path), np.concatenate([silence(0.3), synth(text)]), SR)
+    assert main(["score", "clm-loss", "--audio", str(path), "--json"]) == 0
+    cap = capsys.readouterr()
+    grade = json.loads(cap.out)
+    assert "transcript:" in cap.err and "cross-entropy" in cap.err.lower()
+    covered = {v["concept_id"] for v in grade["verdicts"] if v["verdict"] == "covered"}
+    assert "next-token-cross-entropy" in covered, grade["verdicts"]
+    assert main(["score", "clm-loss", "some typed answer", "--audio", str(path)]) == 2
+    quiet = tmp_path / "quiet.wav"
+    sf.write(str(quiet), silence(3.0), SR)
+    assert main(["score", "clm-loss", "--audio", str(quiet)]) == 2
+    assert "no speech found" in capsys.readouterr().err

@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("question_id", nargs="?", metavar="QUESTION_ID", help="a bank question id (see `viva bank list`)")
     p.add_argument("answer", nargs="?", metavar="ANSWER", help="the answer text ('-' reads stdin)")
     p.add_argument("--file", "-f", metavar="F", help="read the answer from this UTF-8 text file")
+    p.add_argument("--audio", metavar="FILE",
+                   help="a spoken answer (WAV, FLAC, MP3, OGG): transcribed, biased to the rubric's terms, then graded")
     p.add_argument("--question", dest="question_text", metavar="TEXT", help="ad hoc: the question text")
     p.add_argument("--reference", action="append", metavar="TEXT", help="ad hoc: a reference answer (repeatable)")
     p.add_argument("--concept", action="append", metavar="TEXT",
@@ -68,9 +70,31 @@ def _read_stdin() -> str:
         raise UserError(f"stdin: not valid UTF-8 (byte {e.start}); send UTF-8 text") from None
 
 
+def _transcribe_audio(args: argparse.Namespace) -> str:
+    """Transcribe ``--audio`` (biased to the bank question's rubric terms); the transcript and voice
+    insights go to stderr so that ``--json`` output stays clean."""
+    from agent.errors import UserError
+    from agent.speech.audio import require_voice
+
+    require_voice("scoring a spoken answer")
+    from agent.speech.stt import transcribe_for_question
+
+    qid = None if args.question_text else args.question_id
+    text, tr, ins = transcribe_for_question(args.audio, qid)
+    if not text:
+        raise UserError(f"no speech found in {args.audio} ({tr.duration:.1f} s of audio); check the recording")
+    print(f"transcript: {text}", file=sys.stderr)
+    print(f"voice: {ins.summary()}", file=sys.stderr)
+    return text
+
+
 def _answer(args: argparse.Namespace, positional: str | None) -> str:
     from agent.errors import UserError
 
+    if getattr(args, "audio", None):
+        if args.file or positional is not None:
+            raise UserError("give the answer once: --audio FILE, --file F or an argument")
+        return _transcribe_audio(args)
     if args.file and positional not in (None,):
         raise UserError("give the answer once: as an argument or with --file, not both")
     if args.file:
