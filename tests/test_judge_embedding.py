@@ -171,3 +171,21 @@ def test_viva_eval_judge_with_partial_failure(embedding, judge_env, capsys) -> N
     j = summary["judge"]
     assert j["total"] == 4 and j["failed"] == 1 and j["kinds"] == {"server_error": 1}
     assert srv.max_inflight <= 2
+
+
+def test_viva_grade_judge(bank, embedding, judge_env, capsys) -> None:
+    import json
+
+    from agent.cli import main
+
+    n = len(bank.rubrics["clm-loss"].samples)
+    with JudgeServer(_good_reply) as srv:
+        rc = main(["grade", "--question", "clm-loss", "--judge", "--concurrency", "3", "--judge-base-url",
+                   srv.base_url, "--json", "-"])
+    assert rc in (0, 1)  # the judge's canned 2.5 need not fit every band; the run itself must complete
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["judge"]["total"] == n and payload["judge"]["ok"] == n and payload["judge"]["failed"] == 0
+    assert len(srv.requests) == n and 1 <= srv.max_inflight <= 3
+    # the injection sample cannot be lifted by the judge's 2.5
+    inj = next(r for r in payload["results"] if r["sample_id"] == "injection")
+    assert inj["grade"] <= 1.0 and "injection" in inj["flags"]

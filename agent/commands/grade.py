@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from agent.commands._judge_opts import add_judge_args, judge_scorer, summarize, summary_json
+
 ORDER = 20
 
 
@@ -22,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="OUT", help="write the full results as JSON ('-' for stdout)")
     p.add_argument("--junit", metavar="OUT.xml", help="write JUnit XML for CI systems")
     p.add_argument("--all", action="store_true", help="show every sample, not only failures and known misses")
+    add_judge_args(p)
     p.set_defaults(func=cmd_grade)
 
 
@@ -65,7 +68,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         bank.question(qid)  # unknown id -> suggestions
     console = Console(stderr=args.json == "-")
     with console.status("loading the grader and grading samples ..."):
-        suite = run_suite(bank, get_scorer("embedding"), qids or None, args.section)
+        scorer = judge_scorer(args, base=get_scorer("embedding")) or get_scorer("embedding")
+        suite = run_suite(bank, scorer, qids or None, args.section)
     if not suite.results:
         raise UserError("no sample answers matched (check --question/--section or the PATH)")
 
@@ -96,9 +100,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
         f"{rho if rho is None else f'{rho:.3f}'} | max misconception grade {s['max_misconception_grade']} | "
         f"max adversarial grade {s['max_adversarial_grade']}"
     )
+    judge_summary = summarize([r.grade for r in suite.results])
+    for line in judge_summary.lines() if judge_summary is not None else []:
+        console.print(line, highlight=False, markup=False)
     if args.json:
         payload = {
             "summary": s,
+            "judge": summary_json(judge_summary),
             "results": [
                 {"question_id": r.question_id, "sample_id": r.sample.id, "kind": r.sample.kind,
                  "band": list(r.sample.band), "grade": r.grade.score, "display": r.grade.display,
