@@ -35,11 +35,13 @@ def rope_audio(answers) -> np.ndarray:
 
 
 def test_piper_answers_keep_rubric_terms(transcriber, answers) -> None:
-    ids = ["rope-1", "electra-1", "z-loss-1", "clm-loss-3"]
+    # the full set (48 answers) is measured by tests/bench/bench_stt.py; these are a spread of topics
+    ids = ["rope-1", "electra-2", "z-loss-1", "clm-loss-3", "fine-tuning-3"]
     found = total = 0
     for i in ids:
         a = answers[i]
-        tr = transcriber.transcribe(synth(a["text"]), hotwords=a["rubric_terms"])
+        audio = np.concatenate([silence(0.3), synth(a["text"]), silence(0.3)])  # as recorded: room around it
+        tr = transcriber.transcribe(audio, hotwords=a["rubric_terms"])
         hit = find_terms(tr.text, a["terms"])
         found += len(hit)
         total += len(a["terms"])
