@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,17 @@ def synth(text: str, engine: str = "piper", cache_dir: Path | None = None) -> np
     from agent.speech.tts import NullPlayer, Speaker
 
     sp = Speaker(engine=engine, player=NullPlayer(), lead_words=0, cache_dir=cache_dir)
+    if engine == "piper":
+        sp._engine, sp._engine_loaded = _piper_deterministic(), True  # the same text gives the same audio
     audio, sr = sp.synthesize(text)
     return resample(audio, sr, 16_000)
+
+
+@functools.lru_cache(maxsize=1)
+def _piper_deterministic():
+    from agent.speech.tts import PiperEngine
+
+    return PiperEngine(deterministic=True)
 
 
 def silence(seconds: float) -> np.ndarray:

@@ -114,13 +114,20 @@ def load_piper(voice: str = "bundled") -> PiperVoice:
 class PiperEngine:
     name = "piper"
 
-    def __init__(self, voice: str = "bundled"):
+    def __init__(self, voice: str = "bundled", deterministic: bool = False):
         self.voice = load_piper(voice)
-        self.voice_id = f"piper:{voice}"
+        self.voice_id = f"piper:{voice}" + (":deterministic" if deterministic else "")
         self.sample_rate = int(self.voice.config.sample_rate)
+        self.syn_config = None
+        if deterministic:
+            # Piper samples noise at inference; without it (and a little slower, which keeps it clear)
+            # the same text always gives the same audio: reproducible test audio.
+            from piper import SynthesisConfig
+
+            self.syn_config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.2)
 
     def synth(self, text: str) -> np.ndarray:
-        parts = [c.audio_float_array for c in self.voice.synthesize(text)]
+        parts = [c.audio_float_array for c in self.voice.synthesize(text, syn_config=self.syn_config)]
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
 
 
