@@ -458,15 +458,21 @@ class Interview:
         return FollowUpChoice(derived, derived.prompt, concept, "probe",
                               f"{source}, probing {rubric.concept(concept).name}")
 
-    def attach_judge(self, judge: dict[str, Any] | Any) -> Turn | None:
+    def attach_judge(self, judge: dict[str, Any] | Any, index: int | None = None) -> Turn | None:
         """Attach an LLM judge result (a dict or a model with ``model_dump``) that arrived after the answer
-        was recorded; it is saved with the turn, and its follow-up may be offered by ``next_choices``."""
+        was recorded; it is saved with the turn (the last one, or the turn numbered ``index``), and its
+        follow-up may be offered by ``next_choices``."""
         if not self.turns:
             return None
         if hasattr(judge, "model_dump"):
             judge = judge.model_dump(mode="json")
-        last = self.turns[-1].model_copy(update={"judge": judge})
-        self.turns[-1] = last
+        pos = len(self.turns) - 1
+        if index is not None:
+            pos = next((i for i, t in enumerate(self.turns) if t.index == index), -1)
+            if pos < 0:
+                return None
+        last = self.turns[pos].model_copy(update={"judge": judge})
+        self.turns[pos] = last
         if self.store is not None:
             self.store.set_judge(last.session_id, last.index, judge)
         return last

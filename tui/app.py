@@ -35,6 +35,8 @@ class GradeRequest:
     insights: dict | None
     audio_path: str | None
     t0: float
+    interview: Any = None  # the session the answer belongs to (kept even if the user leaves the screen)
+    screen: Any = None
 
 
 class VivaApp(App):
@@ -63,6 +65,9 @@ class VivaApp(App):
         self._keys = 0
         self.grade_lock = threading.Lock()
         self._pending: Any = None
+        self._judge_turns: dict[int, tuple[Any, int]] = {}  # judge key -> (interview, turn index)
+        self._resume: Any = None
+        self._autostart = False
         self.theme = THEMES["dark"]
 
     # ------------------------------------------------------------------ start-up
@@ -80,6 +85,26 @@ class VivaApp(App):
             self.load_user_settings()
         if self.warm:
             self.warm_grader()
+        if self._resume is not None:
+            iv, self._resume = self._resume, None
+            self.resume_session(iv)
+        elif self._autostart:
+            self._autostart = False
+            self.start_session(self.options)
+
+    def resume_session(self, iv: Any) -> None:
+        """Continue an interrupted session (``viva resume``): its current question, or the follow-up choice
+        when the question was answered just before the interruption."""
+        from tui.screens.interview import InterviewScreen
+
+        self.interview = iv
+        self.notify(f"Resuming session {iv.session_id}: {len(iv.turns)} answer(s) so far.", timeout=6)
+        if getattr(iv, "answered", False):
+            from tui.screens.followup import FollowUpScreen
+
+            self.push_screen(FollowUpScreen(list(iv.next_choices(3))))
+            return
+        self.push_screen(InterviewScreen())
 
     @work(thread=True, exclusive=True, group="settings")
     def load_user_settings(self) -> None:
@@ -118,6 +143,8 @@ class VivaApp(App):
         self.model_state[msg.name] = (msg.state, msg.detail)
         from tui.widgets.status import StatusLine
 
+        if not self.screen_stack:  # the app is shutting down
+            return
         for line in self.screen.query(StatusLine):
             line.refresh_state()
         if msg.state == "failed":
@@ -139,8 +166,23 @@ class VivaApp(App):
         self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
         return True
 
+    def _attach_judge(self, key: int, judge: dict[str, Any]) -> None:
+        """Save a judge result that arrived after its turn was recorded (Interview.attach_judge), so it is in
+        the history and its follow-up can be offered by the next choices."""
+        got = self._judge_turns.pop(key, None)
+        if got is None:
+            return
+        iv, index = got
+        try:
+            iv.attach_judge(judge, index=index)
+        except Exception as e:  # the verdict is still shown; the history write failure is said
+            self.say_once("store-judge", f"Could not save the judge's verdict to the history: {e}", "error")
+
     def on_judge_ready(self, msg: JudgeReady) -> None:
         self.judge_results[msg.turn_key] = msg.result
+        raw = msg.result.get("result")
+        self._attach_judge(msg.turn_key, raw if isinstance(raw, dict) else
+                           {k: v for k, v in msg.result.items() if k != "grade"})
         if msg.result.get("error"):
             self.say_once("judge-failed", f"The LLM judge could not be used ({msg.result['error']}); "
                                           "showing the embedding grade.")
@@ -148,6 +190,7 @@ class VivaApp(App):
 
     def on_judge_failed(self, msg: JudgeFailed) -> None:
         self.judge_results[msg.turn_key] = {"error": msg.error}
+        self._attach_judge(msg.turn_key, {"ok": False, "failure": msg.error})
         self.say_once("judge-failed", f"The LLM judge failed ({msg.error}); showing the embedding grade.")
         self._forward_judge(msg.turn_key)
 
@@ -180,26 +223,29 @@ class VivaApp(App):
             rubric = None
         screen = ResultScreen(question=question, rubric=rubric, answer=answer, insights=insights)
         self._pending = screen
-        self.grade_answer(GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter()),
-                          screen)
+        self.grade_answer(GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter(),
+                                       iv, screen), screen)
         self.switch_screen(screen)
 
-    @work(thread=True, exclusive=True, group="grade")
+    @work(thread=True, group="grade")
     def grade_answer(self, req: GradeRequest, screen: Any) -> None:
+        # not exclusive: a newer submission must not cancel the grading (and so the saving) of an older one
         try:
             with self.grade_lock:
-                grade = self.interview.grade(req.answer)
+                grade = req.interview.grade(req.answer)
         except Exception as e:
-            self.post_message(GradeFailed(req.answer, f"{type(e).__name__}: {e}"))
+            self.post_message(GradeFailed(req.answer, f"{type(e).__name__}: {e}", req))
             return
         self.post_message(GradeReady(req.answer, grade, req.source, req.transcript, req.insights, req.audio_path,
-                                     time.perf_counter() - req.t0))
+                                     time.perf_counter() - req.t0, req))
 
     def on_grade_ready(self, msg: GradeReady) -> None:
-        iv = self.interview
-        screen = self._pending
+        req = msg.request
+        iv = req.interview if req is not None else self.interview
+        screen = req.screen if req is not None else self._pending
         if iv is None or screen is None:
             return
+        left = iv is not self.interview  # the user left the session while the answer was being graded
         question, rubric = screen.question, screen.rubric
         kw: dict[str, Any] = {"source": msg.source}
         if msg.transcript is not None:
@@ -215,10 +261,16 @@ class VivaApp(App):
             turn = None
         key = self.next_key()
         judge_state = "off"
+        if turn is not None:
+            self._judge_turns[key] = (iv, turn.index)
+        if left:
+            saved = "saved to the history" if turn is not None else "NOT saved (see the error above)"
+            self.notify(f"Your answer to the question you left was graded {msg.grade.display:g}/5 and {saved}; "
+                        f"`viva resume {iv.session_id}` continues that session.", timeout=10)
         if self.options.judge and rubric is not None and not self.services.judge_available():
             self.run_judge(key, question, rubric, msg.answer, msg.grade)
             judge_state = "waiting"
-        if screen.is_mounted:
+        if screen.is_mounted and screen in self.screen_stack:
             screen.set_judge_state(key, judge_state)
             screen.fill(msg.grade, turn, msg.seconds)
         else:
@@ -226,9 +278,9 @@ class VivaApp(App):
             screen.grade, screen.turn, screen.seconds = msg.grade, turn, msg.seconds
 
     def on_grade_failed(self, msg: GradeFailed) -> None:
-        screen = self._pending
+        screen = msg.request.screen if msg.request is not None else self._pending
         self.notify(f"Grading failed: {msg.error}", severity="error")
-        if screen is not None and screen.is_mounted:
+        if screen is not None and screen.is_mounted and screen in self.screen_stack:
             screen.show_failure(msg.error)
         elif screen is not None:
             screen.failed = msg.error
@@ -326,6 +378,13 @@ class VivaApp(App):
                                 lambda n=name: self.action_demo(n), discover=False)
 
 
-def run_app() -> int:
-    VivaApp().run()
+def run_app(options: SessionOptions | None = None, interview: Any = None) -> int:
+    """Open the app. With ``options`` (``viva interview --mode ...``) a session with them starts at once;
+    with ``interview`` (``viva resume``) that session continues."""
+    app = VivaApp(options=options)
+    if interview is not None:
+        app._resume = interview
+    elif options is not None:
+        app._autostart = True
+    app.run()
     return 0

@@ -35,12 +35,14 @@ class GradeReady(Message):
     insights: dict[str, Any] | None = None
     audio_path: str | None = None
     seconds: float = 0.0
+    request: Any = None  # the app's GradeRequest: which interview and screen the grade belongs to
 
 
 @dataclass
 class GradeFailed(Message):
     answer: str
     error: str
+    request: Any = None
 
 
 @dataclass

@@ -1,0 +1,89 @@
+"""TUI follow-ups: an answer graded after the user left is still saved; late judge verdicts reach the history;
+`viva interview` options and `viva resume` open the app on that session."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_tui import answer_for, make_app, start, wait_for  # noqa: E402
+
+from agent.store import Store  # noqa: E402
+from tui.services import SessionOptions  # noqa: E402
+
+
+async def test_escape_while_grading_still_records_the_turn(bank, tmp_path: Path) -> None:
+    app, svc = make_app(bank, tmp_path)
+    gate = threading.Event()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        await wait_for(pilot, lambda: app.screen.prepared)
+        real = iv.grade
+
+        def slow_grade(answer: str):
+            gate.wait(10)
+            return real(answer)
+
+        iv.grade = slow_grade
+        qid = iv.current.id
+        app.screen.query_one("#answer").text = answer_for(iv)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        await pilot.press("escape")  # leave while the grade is still being computed
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        assert app.interview is None
+        assert Store(tmp_path / "history.sqlite3").turns(iv.session_id) == []
+        gate.set()
+        await wait_for(pilot, lambda: len(iv.turns) == 1)
+        turns = Store(tmp_path / "history.sqlite3").turns(iv.session_id)
+        assert [t.question_id for t in turns] == [qid]
+        assert turns[0].grade.display == iv.turns[0].grade.display
+
+
+async def test_late_judge_result_is_saved_with_its_turn(bank, tmp_path: Path) -> None:
+    verdict = {"ok": True, "score": 4.0, "feedback": "names the shift", "follow_up": None}
+    app, svc = make_app(bank, tmp_path, judge={"score": 4.0, "rationale": "names the shift", "result": verdict},
+                        options=SessionOptions(n_questions=3, judge=True))
+    svc.judge_gate.clear()  # the judge answers only after the turn is recorded
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        app.screen.query_one("#answer").text = answer_for(iv)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(iv.turns) == 1)
+        store = Store(tmp_path / "history.sqlite3")
+        assert store.turns(iv.session_id)[0].judge is None
+        svc.judge_gate.set()
+        await wait_for(pilot, lambda: iv.turns[0].judge is not None)
+        assert iv.turns[0].judge == verdict
+        assert store.turns(iv.session_id)[0].judge == verdict
+
+
+async def test_options_start_the_session_at_once(bank, tmp_path: Path) -> None:
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(mode="practice", n_questions=1, seed=3))
+    app._autostart = True
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "InterviewScreen")
+        iv = svc.interviews[0]
+        assert (iv.config.mode, iv.config.n_questions, iv.config.seed) == ("practice", 1, 3)
+
+
+async def test_resume_opens_the_sessions_current_question(bank, tmp_path: Path) -> None:
+    from agent.interview import Interview, SessionConfig
+
+    store = Store(tmp_path / "history.sqlite3")
+    first = Interview(bank, SessionConfig(n_questions=3, seed=1), store=store)
+    first.start()
+    qid = first.current.id
+    resumed = Interview.resume(bank, Store(tmp_path / "history.sqlite3"), first.session_id)
+    app, svc = make_app(bank, tmp_path)
+    app._resume = resumed
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "InterviewScreen" and app.screen.is_mounted
+                       and bool(app.screen.query("#prompt")))
+        assert app.interview is resumed
+        assert app.interview.current.id == qid
+        assert resumed.current.prompt[:20] in str(app.screen.query_one("#prompt").render())
