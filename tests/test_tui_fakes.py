@@ -88,7 +88,8 @@ class FakeServices(Services):
                 return super().score(q, r, a)
 
         cfg = SessionConfig(mode=opts.mode, n_questions=opts.n_questions, section=opts.section, seed=opts.seed,
-                            voice=opts.voice, judge=opts.judge)
+                            voice=opts.voice, judge=opts.judge,
+                            time_limit_s=opts.time_limit_min * 60 if opts.time_limit_min else None)
         iv = Interview(self._bank, cfg, store=self.store(), scorer=Counting(), clock=lambda: FIXED)
         self.interviews.append(iv)
         return iv

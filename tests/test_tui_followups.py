@@ -87,3 +87,30 @@ async def test_resume_opens_the_sessions_current_question(bank, tmp_path: Path) 
         assert app.interview is resumed
         assert app.interview.current.id == qid
         assert resumed.current.prompt[:20] in str(app.screen.query_one("#prompt").render())
+
+
+async def test_time_limit_from_home_ends_after_the_current_answer(bank, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from test_tui_fakes import FIXED
+
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=5))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HomeScreen" and app.screen.is_mounted)
+        app.screen.query_one("#limit").value = 10
+        await pilot.pause()
+        await start(pilot)
+        iv = svc.interviews[0]
+        assert iv.config.time_limit_s == 600
+        iv.clock = lambda: FIXED + timedelta(minutes=11)  # the limit has passed while answering
+        app.screen._tick()
+        assert "time-up-" + iv.session_id in app._said
+        assert "left" in str(app.screen.query_one("#elapsed").render())
+        app.screen.query_one("#answer").text = answer_for(iv)
+        await pilot.press("ctrl+s")  # the current answer can still be submitted
+        await wait_for(pilot, lambda: len(iv.turns) == 1 and app.screen.grade is not None)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HistoryScreen")
+        assert iv.finished
+        info = Store(tmp_path / "history.sqlite3").session(iv.session_id)
+        assert info.finished and info.n_turns == 1

@@ -35,6 +35,8 @@ class SessionOptions:
     voice: bool = False
     judge: bool = False
     seed: int = 0
+    time_limit_min: float | None = None  # mock mode: end the session after this many minutes
+    topic: str | None = None
 
 
 @dataclass
@@ -147,7 +149,8 @@ class Services:
         from agent.interview import Interview, SessionConfig
 
         cfg = SessionConfig(mode=opts.mode, n_questions=opts.n_questions, section=opts.section,
-                            seed=opts.seed, voice=opts.voice, judge=opts.judge)
+                            seed=opts.seed, voice=opts.voice, judge=opts.judge, topic=opts.topic,
+                            time_limit_s=opts.time_limit_min * 60 if opts.time_limit_min else None)
         return Interview(self.bank(), cfg, store=self.store())
 
     # ------------------------------------------------------------------ judge

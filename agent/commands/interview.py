@@ -64,7 +64,7 @@ def cmd_interview(args: argparse.Namespace) -> int:
             from tui.services import SessionOptions
 
             opts = SessionOptions(mode=cfg.mode, n_questions=cfg.n_questions, section=cfg.section, seed=cfg.seed,
-                                  judge=cfg.judge)
+                                  judge=cfg.judge, topic=cfg.topic, time_limit_min=args.time_limit)
             return tui_app.run_app(options=opts) or 0
         chosen = (args.mode != "mock" or args.n or args.section or args.topic or args.seed or args.time_limit
                   or args.depth is not None or args.judge)

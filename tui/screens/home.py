@@ -14,6 +14,7 @@ from tui.widgets.status import StatusLine, TitleBar
 
 MODES = [("mock", "Mock interview"), ("practice", "Practice a topic"), ("drill", "Drill what is due")]
 COUNTS = [1, 3, 5, 8, 10, 15]
+LIMITS = [10, 15, 20, 30, 45, 60]  # optional mock-interview time limit, minutes
 
 
 class HomeScreen(Screen):
@@ -40,6 +41,11 @@ class HomeScreen(Screen):
                     yield Label("Questions")
                     yield Select([(str(n), n) for n in COUNTS], value=opts.n_questions if opts.n_questions
                                  in COUNTS else 5, id="count", allow_blank=False)
+                    yield Label("Time limit")
+                    limit = int(opts.time_limit_min) if opts.time_limit_min else None
+                    kw = {"value": limit} if limit in LIMITS else {}
+                    yield Select([(f"{n} min", n) for n in LIMITS], prompt="No limit", id="limit",
+                                 allow_blank=True, **kw)
                 with Vertical(classes="field"):
                     yield Label("Voice")
                     yield Switch(value=opts.voice, id="voice")
@@ -80,7 +86,9 @@ class HomeScreen(Screen):
         mode = btn.name if btn is not None and btn.name else "mock"
         section = self.query_one("#section", Select).value
         count = self.query_one("#count", Select).value
+        limit = self.query_one("#limit", Select).value
         return SessionOptions(mode=mode, section=section if isinstance(section, str) else None,
+                              time_limit_min=float(limit) if isinstance(limit, int) else None,
                               n_questions=int(count) if isinstance(count, int) else 5,
                               voice=self.query_one("#voice", Switch).value,
                               judge=self.query_one("#judge", Switch).value, seed=self.app.options.seed)

@@ -106,7 +106,17 @@ class InterviewScreen(Screen):
         self.prepared = True
 
     def _tick(self) -> None:
-        self.query_one("#elapsed", Static).update(fmt_elapsed(self.app.clock() - self.started))
+        iv = self.interview
+        limit = getattr(getattr(iv, "config", None), "time_limit_s", None)
+        if iv is None or not limit:
+            self.query_one("#elapsed", Static).update(fmt_elapsed(self.app.clock() - self.started))
+            return
+        left = limit - float(getattr(iv, "elapsed_s", 0.0))
+        self.query_one("#elapsed", Static).update(Text(f"{fmt_elapsed(left)} left", style="red" if left <= 60
+                                                       else ""))
+        if left <= 0:
+            self.app.say_once(f"time-up-{iv.session_id}", "Time is up: submit this answer (ctrl+s) and the "
+                              "session ends with a summary.", "warning")
 
     def _voice_line(self, text: str | Text) -> None:
         self.query_one("#voice-line", Static).update(text)

@@ -274,6 +274,11 @@ class ResultScreen(Screen):
         if iv is None or getattr(iv, "finished", False):
             self.app.session_over()
             return
+        if getattr(iv, "time_up", False):  # the time limit ran out: this answer was the last
+            iv.finish()
+            self.app.notify("Time is up: the session is over.", timeout=6)
+            self.app.session_over()
+            return
         try:
             choices = list(iv.next_choices(3))
         except Exception as e:  # no follow-up policy answer: the session moves on without one
