@@ -88,7 +88,7 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
     t = Tmux(tmp_path)
     t.start(shutil.which("viva"), env)
     try:
-        t.wait(r"Start\s+\(ctrl\+s\)", 30)
+        t.wait(r"\^s Start", 30)  # the footer binding: visible whatever the pane height
         t.wait(r"grader ● ready", 240)  # the real embedding model, loaded in a worker
         t.keys("C-s")
         pane = t.wait(r"Question 1/\d", 30)
