@@ -79,7 +79,9 @@ def _question_on_screen(pane: str, bank):
 
 
 def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
-    from agent.speech.tts import Speaker
+    import soundfile as sf
+
+    from tests.speech_fixtures import synth
 
     env = {k: os.environ[k] for k in ("VIVA_CONFIG", "VIVA_DATA_DIR", "VIVA_CACHE_DIR", "PATH", "HOME")
            if k in os.environ}
@@ -110,7 +112,8 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
         # ---- spoken answer from a file: synthesised with Piper, transcribed by Whisper in the app
         spoken = ("The loss is the cross entropy between the predicted distribution and the next token, "
                   "averaged over every position in the sequence.")
-        wav = Speaker(engine="piper").save(spoken, tmp_path / "spoken.wav")
+        wav = tmp_path / "spoken.wav"  # Piper without sampling noise: the same audio every run
+        sf.write(str(wav), synth(spoken), 16_000)
         t.keys("C-o")
         t.wait(r"Answer from an audio file", 20)
         t.type(str(wav))
