@@ -4,9 +4,9 @@ authoring rules (follow-ups into the bank graph, misconceptions, the five sample
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
+
+from tests.bank_rules import authoring_problems, item_problems, orphans, seed_questions, with_spoken_sample
 
 SEED_004 = "004_b452a9f71ccb03d9.txt"
 SEED_001 = "001_3b57cec908a67744.txt"
@@ -49,20 +49,13 @@ ALL = {SEED_004: SEED_004_ITEMS, SEED_001: SEED_001_ITEMS}
 
 
 def _mine(bank):
-    return [q for q in bank.questions.values() if q.source.seed in ALL]
+    return seed_questions(bank, ALL)
 
 
 @pytest.mark.parametrize("seed", sorted(ALL))
 def test_every_seed_item_has_its_question(bank, seed: str) -> None:
-    by_item = {q.source.item: q for q in bank.questions.values() if q.source.seed == seed}
-    missing = sorted(set(ALL[seed]) - set(by_item))
-    assert not missing, f"{seed}: no question for items {missing}"
-    extra = sorted(set(by_item) - set(ALL[seed]))
-    assert not extra, f"{seed}: questions cite items not in the list: {extra}"
-    for item, (qid, section) in ALL[seed].items():
-        q = by_item[item]
-        assert q.id == qid, f"{seed} item {item} is {q.id!r}, expected the fixed id {qid!r}"
-        assert q.section == section, f"{qid}: section {q.section!r}, expected {section!r}"
+    problems = item_problems(bank, seed, ALL[seed])
+    assert not problems, "\n".join(problems)
 
 
 def test_quick_fire_items_are_tagged_and_short(bank) -> None:
@@ -75,51 +68,13 @@ def test_quick_fire_items_are_tagged_and_short(bank) -> None:
 
 
 def test_items_follow_the_authoring_rules(bank) -> None:
-    problems = []
-    for q in _mine(bank):
-        r = bank.rubric(q.id)
-        concept_ids = {c.id for c in r.concepts}
-        if not 1 <= len(q.follow_ups) <= 3:
-            problems.append(f"{q.id}: {len(q.follow_ups)} follow-ups (want 1-3)")
-        for fu in q.follow_ups:
-            if fu.question is None:
-                problems.append(f"{q.id}: inline follow-up; link a bank question")
-            elif fu.question not in bank.questions:
-                problems.append(f"{q.id}: follow-up {fu.question!r} is not in the bank")
-            if fu.concept not in concept_ids:
-                problems.append(f"{q.id}: follow-up probes unknown concept {fu.concept!r}")
-        if set(q.key_concepts) - concept_ids:
-            problems.append(f"{q.id}: key concepts not in the rubric")
-        if not 2 <= len(r.concepts) <= 5:
-            problems.append(f"{q.id}: {len(r.concepts)} concepts (want 2-5)")
-        for c in r.concepts:
-            if len(c.exemplars) < 4:
-                problems.append(f"{q.id}/{c.id}: {len(c.exemplars)} exemplars (want >= 4)")
-            if not c.terms:
-                problems.append(f"{q.id}/{c.id}: no terms")
-        if not r.misconceptions:
-            problems.append(f"{q.id}: no misconception")
-        for m in r.misconceptions:
-            if not 2 <= len(m.exemplars) <= 3:
-                problems.append(f"{q.id}/{m.id}: {len(m.exemplars)} misconception exemplars (want 2-3)")
-        kinds = Counter(s.kind for s in r.samples)
-        for kind in ("strong", "good", "vague", "misconception", "adversarial"):
-            if kinds[kind] < 1:
-                problems.append(f"{q.id}: no {kind} sample")
-        for s in r.samples:
-            lo, hi = s.band
-            if s.kind == "misconception" and hi > 2:
-                problems.append(f"{q.id}/{s.id}: misconception band above 2")
-            if s.kind == "adversarial" and (lo, hi) != (0, 1):
-                problems.append(f"{q.id}/{s.id}: adversarial band must be [0, 1]")
-            if s.kind == "strong" and lo < 3.5:
-                problems.append(f"{q.id}/{s.id}: a strong sample's band starts below 3.5")
+    problems = authoring_problems(bank, _mine(bank))
     assert not problems, "\n".join(problems)
 
 
 def test_enough_spoken_samples_and_a_connected_graph(bank) -> None:
     mine = _mine(bank)
-    spoken = [q.id for q in mine if any(s.kind == "spoken" for s in bank.rubric(q.id).samples)]
+    spoken = with_spoken_sample(bank, mine)
     assert len(spoken) >= 24, f"only {len(spoken)} questions have a spoken sample"
     # the graph links the seeds: MLM -> ELECTRA -> span corruption; CE -> perplexity -> tokenizers
     def links(a: str, b: str) -> bool:
@@ -128,9 +83,8 @@ def test_enough_spoken_samples_and_a_connected_graph(bank) -> None:
     assert links("mlm", "electra") and links("electra", "span-corruption")
     assert links("why-cross-entropy", "perplexity") and links("perplexity", "perplexity-tokenizers")
     # every question of these seeds (quick-fire entry points aside) is reachable from another question
-    targets = {fu.question for q in bank.questions.values() for fu in q.follow_ups}
-    orphans = sorted(q.id for q in mine if q.id not in targets and "quick-fire" not in q.tags)
-    assert not orphans, f"no question follows up to: {orphans}"
+    lonely = orphans(bank, mine, except_tag="quick-fire")
+    assert not lonely, f"no question follows up to: {lonely}"
 
 
 def test_seed_errors_are_corrected_as_misconceptions(bank) -> None:

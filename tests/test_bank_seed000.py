@@ -5,8 +5,7 @@ claims are corrected as misconceptions rather than repeated."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
+from tests.bank_rules import authoring_problems, item_problems, orphans, seed_questions, with_spoken_sample
 
 SEED_000 = "000_e8ed2535a62d9c07.txt"
 
@@ -56,19 +55,12 @@ SEED_000_ITEMS = {
 
 
 def _mine(bank):
-    return [q for q in bank.questions.values() if q.source.seed == SEED_000]
+    return seed_questions(bank, [SEED_000])
 
 
 def test_every_seed_item_has_its_question(bank) -> None:
-    by_item = {q.source.item: q for q in _mine(bank)}
-    missing = sorted(set(SEED_000_ITEMS) - set(by_item))
-    assert not missing, f"no question for seed 000 items {missing}"
-    extra = sorted(set(by_item) - set(SEED_000_ITEMS))
-    assert not extra, f"questions cite seed 000 items not in the list: {extra}"
-    for item, (qid, section) in SEED_000_ITEMS.items():
-        q = by_item[item]
-        assert q.id == qid, f"item {item} is {q.id!r}, expected the fixed id {qid!r}"
-        assert q.section == section, f"{qid}: section {q.section!r}, expected {section!r}"
+    problems = item_problems(bank, SEED_000, SEED_000_ITEMS)
+    assert not problems, "\n".join(problems)
 
 
 def test_main_questions_link_their_own_follow_ups(bank) -> None:
@@ -80,67 +72,21 @@ def test_main_questions_link_their_own_follow_ups(bank) -> None:
 
 
 def test_items_follow_the_authoring_rules(bank) -> None:
-    problems = []
-    for q in _mine(bank):
-        r = bank.rubric(q.id)
-        concept_ids = {c.id for c in r.concepts}
-        if not 1 <= len(q.follow_ups) <= 3:
-            problems.append(f"{q.id}: {len(q.follow_ups)} follow-ups (want 1-3)")
-        for fu in q.follow_ups:
-            if fu.question is None:
-                problems.append(f"{q.id}: inline follow-up; link a bank question")
-            elif fu.question not in bank.questions:
-                problems.append(f"{q.id}: follow-up {fu.question!r} is not in the bank")
-            if fu.concept not in concept_ids:
-                problems.append(f"{q.id}: follow-up probes unknown concept {fu.concept!r}")
-        if set(q.key_concepts) != concept_ids:
-            problems.append(f"{q.id}: key concepts differ from the rubric's concepts")
-        sentences = [s for s in re.split(r"(?<=[.!?)])\s+(?=[A-Z(])", q.model_answer) if s.strip()]
-        if not 5 <= len(sentences) <= 10:
-            problems.append(f"{q.id}: model answer has {len(sentences)} sentences (want 5-9)")
-        if not 2 <= len(r.concepts) <= 5:
-            problems.append(f"{q.id}: {len(r.concepts)} concepts (want 2-5)")
-        for c in r.concepts:
-            if len(c.exemplars) < 4:
-                problems.append(f"{q.id}/{c.id}: {len(c.exemplars)} exemplars (want >= 4)")
-            if not c.terms:
-                problems.append(f"{q.id}/{c.id}: no terms")
-            if c.computational and not c.demo:
-                problems.append(f"{q.id}/{c.id}: computational concept without a demo")
-        if not r.misconceptions:
-            problems.append(f"{q.id}: no misconception")
-        for m in r.misconceptions:
-            if not 2 <= len(m.exemplars) <= 3:
-                problems.append(f"{q.id}/{m.id}: {len(m.exemplars)} misconception exemplars (want 2-3)")
-        kinds = Counter(s.kind for s in r.samples)
-        for kind in ("strong", "good", "vague", "misconception", "adversarial"):
-            if kinds[kind] < 1:
-                problems.append(f"{q.id}: no {kind} sample")
-        for s in r.samples:
-            lo, hi = s.band
-            if s.kind == "misconception" and hi > 2:
-                problems.append(f"{q.id}/{s.id}: misconception band above 2")
-            if s.kind == "adversarial" and (lo, hi) != (0, 1):
-                problems.append(f"{q.id}/{s.id}: adversarial band must be [0, 1]")
-            if s.kind == "strong" and (lo < 3.5 or set(s.covered) != concept_ids):
-                problems.append(f"{q.id}/{s.id}: a strong sample covers every concept, band from 3.5 up")
-            if s.kind == "good" and len(s.missing) != 1:
-                problems.append(f"{q.id}/{s.id}: a good sample misses exactly one key concept")
+    problems = authoring_problems(bank, _mine(bank), strict=True)
     assert not problems, "\n".join(problems)
 
 
 def test_spoken_samples_and_adversarial_rotation(bank) -> None:
     mine = _mine(bank)
-    spoken = [q.id for q in mine if any(s.kind == "spoken" for s in bank.rubric(q.id).samples)]
+    spoken = with_spoken_sample(bank, mine)
     assert len(spoken) >= 20, f"only {len(spoken)} questions have a spoken sample"
     # the adversarial samples rotate through the four kinds, so each kind appears several times
     adversarial = [s for q in mine for s in bank.rubric(q.id).samples if s.kind == "adversarial"]
     injections = [s for s in adversarial if "grade" in s.answer.lower() or "score" in s.answer.lower()]
     assert len(injections) >= 5
     # nothing in this seed's items is orphaned: every question is some question's follow-up
-    targets = {fu.question for q in bank.questions.values() for fu in q.follow_ups}
-    orphans = sorted(q.id for q in mine if q.id not in targets)
-    assert not orphans, f"no question follows up to: {orphans}"
+    lonely = orphans(bank, mine)
+    assert not lonely, f"no question follows up to: {lonely}"
 
 
 def test_loose_seed_claims_are_corrected(bank) -> None:
