@@ -107,6 +107,13 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _svg_open(chart_id: str, width: float, height: float, title: str | None = None) -> str:
+    """The opening ``<svg>`` tag every chart shares (and its ``<title>``, when given)."""
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id="{chart_id}" '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">')
+    return head + (f"<title>{_esc(title)}</title>" if title is not None else "")
+
+
 def svg_concepts(rows: list[ConceptRow], width: int = 720) -> str:
     """Horizontal bars: the credit each concept earned in the session (0-100%), coloured by its last verdict."""
     if not rows:
@@ -114,9 +121,7 @@ def svg_concepts(rows: list[ConceptRow], width: int = 720) -> str:
     bar_h, gap, label_w, top = 18, 6, 300, 24
     plot_w = width - label_w - 60
     height = top + len(rows) * (bar_h + gap) + 24
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id="chart-concepts" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             '<title>Grades per concept</title>',
+    parts = [_svg_open("chart-concepts", width, height, "Grades per concept"),
              f'<text x="{label_w}" y="14" class="axis">0%</text>'
              f'<text x="{label_w + plot_w - 24}" y="14" class="axis">100%</text>']
     for i, r in enumerate(rows):
@@ -150,9 +155,7 @@ def svg_pace(points: list[PacePoint], width: int = 720, height: int = 220) -> st
     def y(w: float) -> float:
         return top + ph * (1 - w / w_max)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id="chart-pace" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             '<title>Pace over time (words per minute)</title>',
+    parts = [_svg_open("chart-pace", width, height, "Pace over time (words per minute)"),
              f'<rect x="{left}" y="{y(160):.1f}" width="{pw}" height="{y(120) - y(160):.1f}" class="band">'
              '<title>120-160 wpm: a comfortable interview pace</title></rect>',
              f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" class="axisline"/>',
@@ -190,8 +193,7 @@ def _nice_step(raw: float) -> float:
 
 
 def _svg_message(message: str, width: int, chart_id: str = "chart-concepts") -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id="{chart_id}" width="{width}" '
-            f'height="40" viewBox="0 0 {width} 40"><text x="8" y="24" class="label">{_esc(message)}</text></svg>')
+    return f'{_svg_open(chart_id, width, 40)}<text x="8" y="24" class="label">{_esc(message)}</text></svg>'
 
 
 def svg_goal(goal: Goal, width: int = 720) -> str:
@@ -199,9 +201,8 @@ def svg_goal(goal: Goal, width: int = 720) -> str:
     left, pw, h = 8, width - 16, 26
     done_w = pw * min(1.0, goal.done / goal.total) if goal.total else 0
     target_x = left + pw * goal.target / goal.total if goal.total else left
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id="chart-goal" width="{width}" '
-            f'height="{h + 22}" viewBox="0 0 {width} {h + 22}"><title>{_esc(str(goal))}</title>'
-            f'<rect x="{left}" y="4" width="{pw}" height="{h}" class="track"/>'
+    return (_svg_open("chart-goal", width, h + 22, str(goal))
+            + f'<rect x="{left}" y="4" width="{pw}" height="{h}" class="track"/>'
             f'<rect x="{left}" y="4" width="{done_w:.1f}" height="{h}" fill="#2e7d32"/>'
             f'<line x1="{target_x:.1f}" y1="0" x2="{target_x:.1f}" y2="{h + 8}" class="target"/>'
             f'<text x="{left}" y="{h + 20}" class="label">{goal.done} answered cold</text>'
@@ -223,6 +224,34 @@ def judge_line(turn: Turn) -> str | None:
     if j.get("feedback"):
         line += f" — {j['feedback']}"
     return line
+
+
+def _turn_meta(t: Turn) -> list[str]:
+    """How the answer was given: its source, cold or not, hinted, model answer shown, which attempt."""
+    meta = [t.source, "cold" if t.cold else "not cold"]
+    if t.hinted:
+        meta.append("hinted")
+    if t.model_answer_shown:
+        meta.append("model answer shown")
+    if t.attempt > 1:
+        meta.append(f"attempt {t.attempt}")
+    return meta
+
+
+def _follow_up(t: Turn) -> tuple[str, str] | None:
+    """The kind and reason of the follow-up that asked this turn's question (None for a new topic or a review)."""
+    if t.choice and t.choice.get("kind") not in (None, "new-topic", "review"):
+        return t.choice["kind"], t.choice.get("reason", "")
+    return None
+
+
+def _voice_facts(t: Turn) -> list[str]:
+    """Pace, fillers and long pauses of a spoken answer (empty for a typed one)."""
+    ins = t.insights or {}
+    if not ins.get("wpm"):
+        return []
+    return [f"{float(ins['wpm']):.0f} wpm", f"{ins.get('filler_count', 0)} fillers",
+            f"{len(ins.get('pauses') or [])} long pauses"]
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -262,16 +291,10 @@ def render_markdown(data: ReportData) -> str:
         g = t.grade
         lines.append(f"### {t.index + 1}. {t.question_id} ({g.display:g}/5)")
         lines.append("")
-        meta = [t.source, "cold" if t.cold else "not cold"]
-        if t.hinted:
-            meta.append("hinted")
-        if t.model_answer_shown:
-            meta.append("model answer shown")
-        if t.attempt > 1:
-            meta.append(f"attempt {t.attempt}")
-        lines.append(f"*{', '.join(meta)}*")
-        if t.choice and t.choice.get("kind") not in (None, "new-topic", "review"):
-            lines.append(f"*follow-up ({t.choice['kind']}): {t.choice.get('reason', '')}*")
+        lines.append(f"*{', '.join(_turn_meta(t))}*")
+        follow_up = _follow_up(t)
+        if follow_up:
+            lines.append(f"*follow-up ({follow_up[0]}): {follow_up[1]}*")
         lines += ["", f"**Q:** {t.prompt}", "", "**Answer:**", ""]
         lines += [f"> {line}" if line else ">" for line in t.answer.splitlines()] or ["> (empty)"]
         lines.append("")
@@ -285,10 +308,9 @@ def render_markdown(data: ReportData) -> str:
             lines.append(f"- flags: {', '.join(g.flags)}")
         for fb in g.feedback:
             lines.append(f"- feedback: {fb}")
-        if t.insights and t.insights.get("wpm"):
-            ins = t.insights
-            lines.append(f"- voice: {float(ins['wpm']):.0f} wpm, {ins.get('filler_count', 0)} fillers, "
-                         f"{len(ins.get('pauses') or [])} long pauses")
+        voice = _voice_facts(t)
+        if voice:
+            lines.append(f"- voice: {', '.join(voice)}")
         judge = judge_line(t)
         if judge:
             lines.append(f"- {judge}")
@@ -352,18 +374,12 @@ def render_html(data: ReportData) -> str:
              "<h2>Pace over time</h2>", svg_pace(data.pace), "<h2>Answers</h2>"]
     for t in data.turns:
         g = t.grade
-        meta = [t.source, "cold" if t.cold else "not cold"]
-        if t.hinted:
-            meta.append("hinted")
-        if t.model_answer_shown:
-            meta.append("model answer shown")
-        if t.attempt > 1:
-            meta.append(f"attempt {t.attempt}")
         body.append(f'<section class="turn" id="turn-{t.index + 1}">')
         body.append(f"<h3>{t.index + 1}. {_esc(t.question_id)} — {g.display:g}/5</h3>")
-        body.append(f'<p class="meta">{_esc(", ".join(meta))} · {t.created_at:%H:%M:%S}</p>')
-        if t.choice and t.choice.get("kind") not in (None, "new-topic", "review"):
-            body.append(f'<p class="why">follow-up ({_esc(t.choice["kind"])}): {_esc(t.choice.get("reason", ""))}</p>')
+        body.append(f'<p class="meta">{_esc(", ".join(_turn_meta(t)))} · {t.created_at:%H:%M:%S}</p>')
+        follow_up = _follow_up(t)
+        if follow_up:
+            body.append(f'<p class="why">follow-up ({_esc(follow_up[0])}): {_esc(follow_up[1])}</p>')
         body.append(f"<p><b>Q:</b> {_esc(t.prompt)}</p>")
         body.append(f'<div class="answer">{highlight(t.answer, t) or "<i>(empty)</i>"}</div>')
         if g.verdicts:
@@ -380,10 +396,9 @@ def render_html(data: ReportData) -> str:
             body.append(f"<p>flags: {_esc(', '.join(g.flags))}</p>")
         if g.feedback:
             body.append("<ul>" + "".join(f"<li>{_esc(f)}</li>" for f in g.feedback) + "</ul>")
-        if t.insights and t.insights.get("wpm"):
-            ins = t.insights
-            body.append(f"<p>voice: {float(ins['wpm']):.0f} wpm · {_esc(ins.get('filler_count', 0))} fillers · "
-                        f"{len(ins.get('pauses') or [])} long pauses</p>")
+        voice = _voice_facts(t)
+        if voice:
+            body.append(f"<p>voice: {_esc(' · '.join(voice))}</p>")
         judge = judge_line(t)
         if judge:
             body.append(f'<p class="judge">{_esc(judge)}</p>')
