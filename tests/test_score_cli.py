@@ -85,3 +85,37 @@ def test_score_subprocess_exit_code_for_missing_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "agent.cli", "score", "clm-loss", "--file", str(tmp_path / "nope")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "no such file" in out.stderr
+
+
+
+def _said(capsys) -> str:
+    cap = capsys.readouterr()
+    return " ".join((cap.out + cap.err).split())  # rich wraps long lines
+
+
+def test_judge_failure_reason_is_printed_once(monkeypatch, capsys):
+    """With the judge unreachable the embedding grade stands and the reason is said once, not twice."""
+    from agent.config import reset_settings
+    from tests.judge_server import closed_port_url
+
+    monkeypatch.setenv("VIVA_JUDGE_API_KEY", "test-key")
+    reset_settings()
+    assert main(["score", "clm-loss", "the loss is cross-entropy", "--judge", "--no-cache",
+                 "--judge-base-url", closed_port_url()]) == 0
+    said = _said(capsys)
+    assert "grade" in said and "LLM judge not used, the embedding grade stands" in said
+    assert said.count("could not reach the judge") == 1, said
+
+
+def test_judge_success_summary_is_printed(monkeypatch, capsys):
+    from agent.config import reset_settings
+    from tests.judge_server import JudgeServer, completion
+    from tests.test_judge import GOOD, STRONG
+
+    monkeypatch.setenv("VIVA_JUDGE_API_KEY", "test-key")
+    reset_settings()
+    with JudgeServer(lambda req, n: completion(GOOD)) as srv:
+        assert main(["score", "clm-loss", STRONG, "--judge", "--no-cache", "--judge-base-url", srv.base_url]) == 0
+    said = _said(capsys)
+    assert said.count("LLM judge: 1 of 1 answers judged") == 1, said
+    assert "not used" not in said and "kept the embedding grade" not in said

@@ -146,7 +146,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(json.dumps(g.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:
         print_grade(q, g)
-        if summary is not None:
+        # a judge failure is already on the grade as a note with its reason: say it once
+        if summary is not None and not summary.failed:
             for line in summary.lines():
                 print(line, file=sys.stderr)
     return 0
