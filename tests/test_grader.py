@@ -221,3 +221,29 @@ def test_corrupt_disk_cache_is_rebuilt(tmp_path, clm):
     e2._model = e._model
     g = EmbeddingScorer(e2).score(q, r, STRONG)
     assert g.score >= 4.0
+
+
+def test_packed_encoding_equals_encoding_each_text_alone(clm):
+    """Short texts share a row of the batch (block-diagonal attention, positions restarting at 0); every
+    text's token vectors must equal those of encoding it on its own, with the model's own pooling."""
+    import numpy as np
+
+    from agent.grading.cache import PACK_TOKENS, Embedder, get_embedder
+
+    shared = get_embedder()
+    e = Embedder()
+    e._model = shared._load()
+    _, r = clm
+    texts = [x for c in r.concepts for x in c.exemplars] + [STRONG * 6, "ok", STRONG]
+    packed = e.encode_tokens(texts)
+    assert e._packable is True
+    tok = e._model.tokenizer
+    assert sum(len(x) for x in tok(texts)["input_ids"]) > 2 * PACK_TOKENS  # several rows, some shared
+    e._packable = False
+    alone = [e.encode_tokens([t])[0] for t in texts]
+    model_vecs = shared.encode(texts)
+    for (pv, po), (av, ao), mv in zip(packed, alone, model_vecs, strict=True):
+        assert pv.shape == av.shape and (po == ao).all()
+        assert float(np.abs(pv - av).max()) < 1e-4
+        pooled = pv.mean(0) / np.linalg.norm(pv.mean(0))
+        assert float(pooled @ mv) > 0.9999

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BUNDLED = "bundled"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 CACHE_FORMAT = "pooled-v1"  # bump when what is stored per text changes
+PACK_TOKENS = 128  # texts are packed into rows of this many tokens (a longer text gets a row of its own)
 
 
 def text_key(text: str) -> str:
@@ -52,6 +53,7 @@ class Embedder:
         self._disk_index: dict[str, int] | None = None
         self._disk_vectors: np.ndarray | None = None
         self._pending: dict[str, np.ndarray] = {}
+        self._packable: bool | None = None  # packed encoding verified for this model (None: not yet)
         self.encoded = 0  # texts actually passed through the model (tests and benchmarks read this)
 
     # ------------------------------------------------------------------ model
@@ -113,30 +115,121 @@ class Embedder:
 
         Special tokens get offsets (0, 0). One forward pass serves a sentence, its clauses and its
         question-free remainder: the grader mean-pools the token vectors over each span it needs.
+
+        Short texts are *packed*: several go into one row of the batch, each attending only to itself
+        (a block-diagonal attention mask) with positions restarting at 0, so no compute is spent on
+        padding and the vectors equal those of encoding each text alone (checked once when the model
+        loads; a model for which the check fails is encoded in padded batches instead).
         """
         if not texts:
             return []
         m = self._load()
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(texts)
         tok = m.tokenizer
         max_len = int(getattr(m, "max_seq_length", 256) or 256)
-        with self._lock, torch.inference_mode():
-            for b in range(0, len(order), self.batch_size):
-                idx = order[b : b + self.batch_size]
-                batch = [texts[i] for i in idx]
-                enc = tok(batch, padding=True, truncation=True, max_length=max_len,
-                          return_offsets_mapping=True, return_tensors="pt")
-                offsets = enc.pop("offset_mapping").numpy()
-                mask = enc["attention_mask"].numpy().astype(bool)
-                feats = m[0]({k: v for k, v in enc.items()})
-                te = feats["token_embeddings"].float().numpy()
-                for j, i in enumerate(idx):
-                    out[i] = (te[j][mask[j]], offsets[j][mask[j]])
-                self.encoded += len(batch)
+        enc = tok(list(texts), truncation=True, max_length=max_len, return_offsets_mapping=True)
+        ids: list[list[int]] = enc["input_ids"]
+        offs: list[list[tuple[int, int]]] = enc["offset_mapping"]
+        with self._lock:
+            if self._packable is None:
+                self._packable = self._check_packing()
+            out = self._encode_packed(ids, offs) if self._packable else self._encode_padded(ids, offs)
+            self.encoded += len(texts)
+        return out
+
+    def _forward(self, input_ids, attention_mask, position_ids=None):
+        """Last hidden states of the transformer (the token embeddings sentence-transformers pools)."""
+        import torch
+
+        model = self._load()[0].auto_model
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask,
+                  "token_type_ids": torch.zeros_like(input_ids)}
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
+        with torch.inference_mode():
+            return model(**kwargs).last_hidden_state.float().numpy()
+
+    def _encode_padded(self, ids: list[list[int]], offs: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        import torch
+
+        pad = int(getattr(self._load().tokenizer, "pad_token_id", 0) or 0)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ids)
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(ids[i]) for i in idx)
+            x = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for j, i in enumerate(idx):
+                x[j, : len(ids[i])] = torch.tensor(ids[i])
+                mask[j, : len(ids[i])] = 1
+            te = self._forward(x, mask)
+            for j, i in enumerate(idx):
+                out[i] = (te[j, : len(ids[i])], np.asarray(offs[i], dtype=np.int64).reshape(-1, 2))
         return out  # type: ignore[return-value]
+
+    def _encode_packed(self, ids: list[list[int]], offs: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        import torch
+
+        cap = max(PACK_TOKENS, max(len(x) for x in ids))
+        # first-fit decreasing into rows of at most ``cap`` tokens
+        rows: list[list[int]] = []
+        room: list[int] = []
+        for i in sorted(range(len(ids)), key=lambda i: -len(ids[i])):
+            n = len(ids[i])
+            for r, left in enumerate(room):
+                if left >= n:
+                    rows[r].append(i)
+                    room[r] -= n
+                    break
+            else:
+                rows.append([i])
+                room.append(cap - n)
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ids)
+        per_batch = max(1, (self.batch_size * 32) // cap)  # about batch_size texts of 32 tokens per forward
+        rows.sort(key=lambda r: sum(len(ids[i]) for i in r))
+        pad = int(getattr(self._load().tokenizer, "pad_token_id", 0) or 0)
+        for b in range(0, len(rows), per_batch):
+            group = rows[b : b + per_batch]
+            width = max(sum(len(ids[i]) for i in r) for r in group)
+            x = torch.full((len(group), width), pad, dtype=torch.long)
+            pos = torch.zeros((len(group), width), dtype=torch.long)
+            mask = torch.zeros((len(group), 1, width, width), dtype=torch.bool)
+            mask[:, 0] = torch.eye(width, dtype=torch.bool)  # padding attends to itself (never all-masked)
+            where: list[tuple[int, int, int, int]] = []
+            for g, r in enumerate(group):
+                o = 0
+                for i in r:
+                    n = len(ids[i])
+                    x[g, o : o + n] = torch.tensor(ids[i])
+                    pos[g, o : o + n] = torch.arange(n)
+                    mask[g, 0, o : o + n, o : o + n] = True
+                    where.append((i, g, o, n))
+                    o += n
+            te = self._forward(x, mask, pos)
+            for i, g, o, n in where:
+                out[i] = (te[g, o : o + n], np.asarray(offs[i], dtype=np.int64).reshape(-1, 2))
+        return out  # type: ignore[return-value]
+
+    def _check_packing(self) -> bool:
+        """Whether packed encoding reproduces per-text encoding for this model (BERT-style models do)."""
+        try:
+            model = self._load()[0].auto_model
+            if getattr(getattr(model, "config", None), "model_type", "") != "bert":
+                return False
+            tok = self._load().tokenizer
+            probe = ["The loss is averaged over every position.", "Masking hides fifteen percent of tokens"]
+            enc = tok(probe, return_offsets_mapping=True)
+            packed = self._encode_packed(enc["input_ids"], enc["offset_mapping"])
+            alone = self._encode_padded(enc["input_ids"][:1], enc["offset_mapping"][:1]) + \
+                self._encode_padded(enc["input_ids"][1:], enc["offset_mapping"][1:])
+            ok = all(a[0].shape == b[0].shape and float(np.abs(a[0] - b[0]).max()) < 1e-3
+                     for a, b in zip(packed, alone, strict=True))
+        except Exception as e:  # noqa: BLE001 - any failure means: do not pack
+            log.info("packed encoding unavailable for %s (%s); using padded batches", self.model_name, e)
+            return False
+        if not ok:
+            log.info("packed encoding differs from per-text encoding for %s; using padded batches", self.model_name)
+        return ok
 
     # ------------------------------------------------------------------ caches
 
