@@ -1,7 +1,8 @@
 """The LLM-judge options shared by `viva score`, `viva grade` and `viva eval`.
 
-``add_judge_args(parser)`` adds ``--judge/--no-judge``, ``--no-cache``, ``--concurrency N``, ``--judge-model``
-and ``--judge-base-url``. ``apply_judge(args, items, grades)`` refines embedding grades with the judge and
+``judged_command(sub, name, func, ...)`` builds such a command's parser: the command adds its own arguments
+inside the ``with`` block, then the judge options follow. ``add_judge_args(parser)`` adds ``--judge/--no-judge``,
+``--no-cache``, ``--concurrency N``, ``--judge-model`` and ``--judge-base-url``. ``apply_judge(args, items, grades)`` refines embedding grades with the judge and
 returns the new grades and a :class:`agent.grading.judge.FailureSummary`; it prints nothing (the command
 prints ``summary.lines()``). Only the standard library is imported at module level.
 """
@@ -9,6 +10,8 @@ prints ``summary.lines()``). Only the standard library is imported at module lev
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,6 +43,17 @@ def add_judge_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-model", metavar="NAME", default=None, help="model name sent to the endpoint")
     g.add_argument("--judge-base-url", metavar="URL", default=None,
                    help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 for vLLM")
+
+
+@contextmanager
+def judged_command(sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], *,
+                   help: str, description: str) -> Iterator[argparse.ArgumentParser]:
+    """The parser of a grading command (``viva score``, ``grade``, ``eval``): yields it for the command's own
+    arguments, then adds the judge options after them and sets ``func`` as the command to run."""
+    p = sub.add_parser(name, help=help, description=description)
+    yield p
+    add_judge_args(p)
+    p.set_defaults(func=func)
 
 
 def judge_enabled(args: argparse.Namespace) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.commands._judge_opts import add_judge_args, apply_judge, judge_enabled, summary_json
+from agent.commands._judge_opts import apply_judge, judge_enabled, judged_command, summary_json
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
@@ -30,22 +30,21 @@ BATCH = 128
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval",
+    with judged_command(
+        sub, "eval", cmd_eval,
         help="measure agreement with human grades on a JSONL file",
         description="Grade every line of FILE.jsonl and report agreement with its human score or label.",
-    )
-    p.add_argument("file", metavar="FILE.jsonl")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--predictions", metavar="OUT.jsonl", help="write one prediction per input line")
-    p.add_argument("--skip-bad", action="store_true", help="skip malformed lines (counted) instead of stopping")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N usable lines")
-    p.add_argument("--dataset", action="append", metavar="NAME", help="only lines of this dataset (repeatable)")
-    p.add_argument("--min-auc", type=float, metavar="X", help="exit 1 when any dataset's ROC-AUC is below X")
-    p.add_argument("--min-spearman", type=float, metavar="X", help="exit 1 when any dataset's Spearman is below X")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_judge_args(p)
-    p.set_defaults(func=cmd_eval)
+    ) as p:
+        p.add_argument("file", metavar="FILE.jsonl")
+        p.add_argument("--json", action="store_true", help="print the summary as JSON")
+        p.add_argument("--predictions", metavar="OUT.jsonl", help="write one prediction per input line")
+        p.add_argument("--skip-bad", action="store_true", help="skip malformed lines (counted) instead of stopping")
+        p.add_argument("--limit", type=int, metavar="N", help="only the first N usable lines")
+        p.add_argument("--dataset", action="append", metavar="NAME", help="only lines of this dataset (repeatable)")
+        p.add_argument("--min-auc", type=float, metavar="X", help="exit 1 when any dataset's ROC-AUC is below X")
+        p.add_argument("--min-spearman", type=float, metavar="X",
+                       help="exit 1 when any dataset's Spearman is below X")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # --------------------------------------------------------------------------- input

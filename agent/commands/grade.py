@@ -6,26 +6,24 @@ import argparse
 import json
 from pathlib import Path
 
-from agent.commands._judge_opts import add_judge_args, judge_scorer, summarize, summary_json
+from agent.commands._judge_opts import judge_scorer, judged_command, summarize, summary_json
 
 ORDER = 20
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "grade",
+    with judged_command(
+        sub, "grade", cmd_grade,
         help="run the bank's sample answers through the grader and check their expected bands",
         description="Rubric regression suite. PATH may be a bank folder (with questions/ and rubrics/) or rubric "
         "files; with no PATH the packaged bank (plus configured bank_dirs) is used.",
-    )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="bank folders or rubric .yaml files")
-    p.add_argument("--question", action="append", metavar="ID", help="only this question (repeatable)")
-    p.add_argument("--section", help="only this section")
-    p.add_argument("--json", metavar="OUT", help="write the full results as JSON ('-' for stdout)")
-    p.add_argument("--junit", metavar="OUT.xml", help="write JUnit XML for CI systems")
-    p.add_argument("--all", action="store_true", help="show every sample, not only failures and known misses")
-    add_judge_args(p)
-    p.set_defaults(func=cmd_grade)
+    ) as p:
+        p.add_argument("paths", nargs="*", metavar="PATH", help="bank folders or rubric .yaml files")
+        p.add_argument("--question", action="append", metavar="ID", help="only this question (repeatable)")
+        p.add_argument("--section", help="only this section")
+        p.add_argument("--json", metavar="OUT", help="write the full results as JSON ('-' for stdout)")
+        p.add_argument("--junit", metavar="OUT.xml", help="write JUnit XML for CI systems")
+        p.add_argument("--all", action="store_true", help="show every sample, not only failures and known misses")
 
 
 def _load(paths: list[str]):

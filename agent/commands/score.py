@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.commands._judge_opts import add_judge_args, apply_judge
+from agent.commands._judge_opts import apply_judge, judged_command
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
@@ -21,24 +21,23 @@ ORDER = 10
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "score",
+    with judged_command(
+        sub, "score", cmd_score,
         help="grade one answer against a bank question's rubric (or an ad-hoc reference)",
         description="Grade one answer. The answer is ANSWER, the contents of --file, or stdin ('-' or piped). "
         "Ad hoc: --question TEXT --reference TEXT (repeat --reference for alternatives).",
-    )
-    p.add_argument("question_id", nargs="?", metavar="QUESTION_ID", help="a bank question id (see `viva bank list`)")
-    p.add_argument("answer", nargs="?", metavar="ANSWER", help="the answer text ('-' reads stdin)")
-    p.add_argument("--file", "-f", metavar="F", help="read the answer from this UTF-8 text file")
-    p.add_argument("--audio", metavar="FILE",
-                   help="a spoken answer (WAV, FLAC, MP3, OGG): transcribed, biased to the rubric's terms, then graded")
-    p.add_argument("--question", dest="question_text", metavar="TEXT", help="ad hoc: the question text")
-    p.add_argument("--reference", action="append", metavar="TEXT", help="ad hoc: a reference answer (repeatable)")
-    p.add_argument("--concept", action="append", metavar="TEXT",
-                   help="ad hoc: a key concept the answer should contain (repeatable; default: from the reference)")
-    p.add_argument("--json", action="store_true", help="print the Grade as JSON")
-    add_judge_args(p)
-    p.set_defaults(func=cmd_score)
+    ) as p:
+        p.add_argument("question_id", nargs="?", metavar="QUESTION_ID",
+                       help="a bank question id (see `viva bank list`)")
+        p.add_argument("answer", nargs="?", metavar="ANSWER", help="the answer text ('-' reads stdin)")
+        p.add_argument("--file", "-f", metavar="F", help="read the answer from this UTF-8 text file")
+        p.add_argument("--audio", metavar="FILE", help="a spoken answer (WAV, FLAC, MP3, OGG): transcribed, biased "
+                       "to the rubric's terms, then graded")
+        p.add_argument("--question", dest="question_text", metavar="TEXT", help="ad hoc: the question text")
+        p.add_argument("--reference", action="append", metavar="TEXT", help="ad hoc: a reference answer (repeatable)")
+        p.add_argument("--concept", action="append", metavar="TEXT", help="ad hoc: a key concept the answer should "
+                       "contain (repeatable; default: from the reference)")
+        p.add_argument("--json", action="store_true", help="print the Grade as JSON")
 
 
 def read_text_file(path: str, what: str = "file") -> str:
