@@ -32,3 +32,13 @@ def bank():
     from agent.bank import load_bank
 
     return load_bank()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """A history database of the test's own, closed afterwards."""
+    from agent.store import Store
+
+    s = Store(tmp_path / "history.sqlite3")
+    yield s
+    s.close()

@@ -28,13 +28,6 @@ def bank():
     return load_bank([BANK_DIR], packaged=False)
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = Store(tmp_path / "history.sqlite3")
-    yield s
-    s.close()
-
-
 class Replay(Scorer):
     """Grades each answer by a rule the test gives: ``rule(question, rubric, answer) -> (verdict map, score, mis)``."""
 

@@ -66,13 +66,6 @@ def make_session(store: Store) -> str:
     return sid
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = Store(tmp_path / "h.sqlite3")
-    yield s
-    s.close()
-
-
 class Tags(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -40,13 +40,6 @@ def turn(sid: str, idx: int, qid: str = "q1", score: float = 4.0, *, seed: str |
                 cold=cold, hinted=kw.pop("hinted", False), created_at=at + timedelta(minutes=idx), **kw)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "history.sqlite3")
-    yield s
-    s.close()
-
-
 def test_default_path_is_under_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.config import reset_settings
 
