@@ -9,12 +9,15 @@ How one answer is graded
    content words* are mean-pooled from the same contextual token vectors.
 3. Per concept: similarity = the best (answer unit, exemplar) pair, averaging the plain cosine and the
    cosine of the question-free remainders (so restating the question earns nothing); lexical evidence =
-   the concept's terms found (exact or fuzzy/phonetic; terms the question already uses do not count).
+   the concept's terms found (exact or fuzzy/phonetic; terms the question already uses do not count; a
+   term under a negation, "there's no need to shift", counts only for a concept stated negatively; a near
+   miss never changes a number, so "fifty percent" is not a misheard "fifteen percent").
+   A unit and a rubric text that state conflicting percentages lose ``NUM_PENALTY`` of similarity.
    ``z = similarity + W_LEX * lexical`` (less a penalty when the pair disagrees in negation) goes through
    a logistic curve to a 0-1 credit; the verdict follows the credit.
-4. Misconceptions: a unit clearly closer to a misconception's exemplars than to any concept exemplar and
-   to the correction is a hit, unless the answer rejects the claim (negation mismatch, "it's a myth that").
-   An uncorrected hit caps the grade at 2.
+4. Misconceptions: any unit clearly closer to a misconception's exemplars than to any concept exemplar and
+   to the correction is a hit, unless the answer rejects the claim ("it's a myth that", or a negation
+   mismatch with every exemplar close enough). An uncorrected hit caps the grade at 2.
 5. Adversarial answers (injection addressed to the grader, "I don't know", a buzzword list, restating the
    question, a fluent answer to a different question) are flagged and capped at 1.
 
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GRADER_VERSION = "1.0.0"
+GRADER_VERSION = "1.1.0"
 
 # --- global constants (never per question) ---------------------------------------------------------
 A_FULL = 0.5  # weight of the plain cosine vs the cosine of the question-free remainders
@@ -53,6 +56,7 @@ MID, TEMP = 0.74, 0.1  # logistic curve from z to the concept credit
 COVERED, PARTIAL = 0.6, 0.3  # credit thresholds for the verdict
 MIS_MIN, MIS_MARGIN = 0.65, 0.1  # misconception: similarity floor and margin over concepts/correction
 MIS_NEG_MARGIN = 0.25  # a negated claim closer than this to the concepts counts as the answer rejecting it
+NUM_PENALTY = 0.15  # a unit and an exemplar state conflicting quantities ("fifty percent" vs "15%")
 MISCONCEPTION_CAP = 2.0
 ADVERSARIAL_CAP = 1.0
 OFF_TOPIC_REL = 0.5  # nothing covered and best plain cosine to any exemplar/the question below this: off topic
@@ -130,6 +134,7 @@ class _Prepared:
     question_row: int
     all_terms: list[str]
     rubric_version: int
+    row_quantities: list[frozenset] = field(default_factory=list)  # quantities stated by each rubric text
 
 
 # --------------------------------------------------------------------------- per-answer work
@@ -294,7 +299,7 @@ class EmbeddingScorer(Scorer):
         texts.append(question.prompt)
         full, res = self._exemplar_vectors(texts, q_stems)
         p = _Prepared(question.id, adhoc, q_stems, full, res, concepts, miscon, concept_rows, question_row,
-                      list(dict.fromkeys(all_terms)), rubric.version)
+                      list(dict.fromkeys(all_terms)), rubric.version, [tx.quantities(t) for t in texts])
         if len(self._prepared) > 4096:
             self._prepared.clear()
         self._prepared[key] = p
@@ -403,6 +408,7 @@ class EmbeddingScorer(Scorer):
         cos_f = uf @ p.full.T if len(units) else np.zeros((0, len(p.full)), np.float32)
         cos_r = ur @ p.res.T if len(units) else np.zeros((0, len(p.full)), np.float32)
         sim = A_FULL * cos_f + (1 - A_FULL) * cos_r  # (U, X)
+        sim = sim - NUM_PENALTY * self._quantity_conflicts(p, w, units)
         sim_e = np.where(eligible[:, None], sim, -1.0) if len(units) else sim
         unit_neg = np.array([u.neg for u in units], dtype=bool)
 
@@ -455,20 +461,37 @@ class EmbeddingScorer(Scorer):
         for m in p.miscon:
             if not len(units):
                 break
+            # every unit is a candidate (a sentence that also states a correct concept can hide the claim
+            # in its next sentence); an uncorrected hit is preferred, then the closest one
             ms = sim_e[:, m.rows]
-            ui = int(np.unravel_index(int(np.argmax(ms)), ms.shape)[0])
-            xj = int(np.argmax(ms[ui]))
-            s = float(ms[ui, xj])
-            corr = float(sim[ui, m.correction_row])
-            if s >= MIS_MIN and s >= concept_best_per_unit[ui] + MIS_MARGIN and s >= corr + MIS_MARGIN:
+            best_hit: tuple[bool, float, int, int] | None = None
+            for ui in range(len(units)):
+                xj = int(np.argmax(ms[ui]))
+                s = float(ms[ui, xj])
+                corr = float(sim[ui, m.correction_row])
+                if not (s >= MIS_MIN and s >= concept_best_per_unit[ui] + MIS_MARGIN and s >= corr + MIS_MARGIN):
+                    continue
                 u = units[ui]
-                seg = w.text[u.start : u.end]
                 sent = next((x for x in units if x.sent == u.sent and x.kind != "clause"), u)
+                if u.neg != m.exemplar_neg[xj]:
+                    # a negation mismatch is a rejection only when no exemplar of the unit's own polarity
+                    # matches too ("the earlier tokens are not part of the loss" states the claim)
+                    same = [j for j in range(len(m.exemplar_neg)) if m.exemplar_neg[j] == u.neg]
+                    if same:
+                        js = max(same, key=lambda j: ms[ui, j])
+                        sj = float(ms[ui, js])
+                        if sj >= MIS_MIN and sj >= concept_best_per_unit[ui] + MIS_MARGIN and sj >= corr + MIS_MARGIN:
+                            xj, s = js, sj
                 corrected = tx.rejects(w.text[sent.start : sent.end]) or (
                     u.neg != m.exemplar_neg[xj] and s - concept_best_per_unit[ui] < MIS_NEG_MARGIN)
+                if best_hit is None or (not corrected, s) > (not best_hit[0], best_hit[1]):
+                    best_hit = (corrected, s, ui, xj)
+            if best_hit is not None:
+                corrected, s, ui, _ = best_hit
+                u = units[ui]
                 hits.append(MisconceptionHit(
                     misconception_id=m.mis_id, claim=m.claim, correction=m.correction, similarity=round(s, 4),
-                    evidence=Evidence(start=u.start, end=u.end, text=seg), corrected=corrected,
+                    evidence=Evidence(start=u.start, end=u.end, text=w.text[u.start : u.end]), corrected=corrected,
                 ))
         if any(not h.corrected for h in hits):
             flags.append("misconception")
@@ -525,9 +548,25 @@ class EmbeddingScorer(Scorer):
     def _lexical(self, c: _PConcept, w: _Work) -> float:
         if not c.terms:
             return 0.0
+        negated_ok = any(c.exemplar_neg)  # the concept is itself stated with a negation ("never appears ...")
         found = sum(1 for t in c.terms if t in w.term_hits
-                    and not any(a < w.term_hits[t].end and b > w.term_hits[t].start for a, b in w.injection))
+                    and not any(a < w.term_hits[t].end and b > w.term_hits[t].start for a, b in w.injection)
+                    and (negated_ok or not tx.negated_before(w.text, w.term_hits[t].start)))
         return min(1.0, found / min(2, len(c.terms)))
+
+    @staticmethod
+    def _quantity_conflicts(p: _Prepared, w: _Work, units: list[_Unit]) -> np.ndarray:
+        """(units, rubric rows): 1 where the unit and the rubric text state conflicting quantities."""
+        out = np.zeros((len(units), len(p.full)), dtype=np.float32)
+        if not p.row_quantities or not any(p.row_quantities):
+            return out
+        for i, u in enumerate(units):
+            uq = tx.quantities(w.text[u.start : u.end])
+            if uq:
+                for j, rq in enumerate(p.row_quantities):
+                    if rq and tx.quantities_conflict(uq, rq):
+                        out[i, j] = 1.0
+        return out
 
     def _recall(self, stems: frozenset[str], w: _Work) -> float:
         if not stems:

@@ -100,6 +100,87 @@ def rejects(text: str) -> bool:
     return bool(REJECTION_RE.search(text))
 
 
+# a negation this many words before a term, in the same clause, puts the term under negation
+NEGATION_SCOPE = 3
+_SCOPE_BREAK_RE = re.compile(r"[.,;:!?()\n]|\b(?:but|and|or|so|because|which|while|whereas|although|though)\b", re.I)
+_LIMITERS = frozenset({"just", "only", "merely", "simply", "necessarily"})  # "not just X" still asserts X
+
+
+def negated_before(text: str, start: int, scope: int = NEGATION_SCOPE) -> bool:
+    """Whether the word at ``start`` sits under a negation: "there's no need to shift", "without shifting",
+    "we don't shift". A negation that only limits ("not just the shift") does not count."""
+    head = text[max(0, start - 120) : start]
+    breaks = list(_SCOPE_BREAK_RE.finditer(head))
+    if breaks:
+        head = head[breaks[-1].end() :]
+    ws = words(head)[-scope:]
+    for i, w in enumerate(ws):
+        if w in NEGATIONS or w.endswith("n't"):
+            if i + 1 < len(ws) and ws[i + 1] in _LIMITERS:
+                continue
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- numbers
+
+_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+NUMBER_WORDS = frozenset({*_UNITS, *_TENS, "hundred", "thousand", "million", "billion", "trillion", "half"})
+_NUM_TOKEN_RE = re.compile(
+    r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)(?:\s*(%|percent\b|per\s*cent\b))?"
+    r"|\b((?:" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")(?:[\s-]+(?:"
+    + "|".join(k for k in _UNITS if 0 < _UNITS[k] < 10) + r"))?|" + "|".join(sorted(_UNITS, key=len, reverse=True))
+    + r"|half)\b(?:\s+(percent\b|per\s*cent\b))?",
+    re.I,
+)
+
+
+def _word_value(w: str) -> float:
+    parts = re.split(r"[\s-]+", w.lower())
+    if parts[0] == "half":
+        return 50.0
+    v = _TENS.get(parts[0], _UNITS.get(parts[0], 0))
+    if len(parts) > 1:
+        v += _UNITS.get(parts[-1], 0)
+    return float(v)
+
+
+@lru_cache(maxsize=65536)
+def quantities(text: str) -> frozenset[tuple[str, float]]:
+    """The quantities a text states, as (kind, value): ``("pct", 15.0)`` for "15%", "fifteen percent",
+    "0.15" or "half"; ``("num", 7.0)`` for "seven" or "7". "one" and "zero" written as words are left out
+    (they are mostly not quantities: "one forward pass")."""
+    out: set[tuple[str, float]] = set()
+    for m in _NUM_TOKEN_RE.finditer(text):
+        if m.group(1) is not None:
+            v = float(m.group(1))
+            if m.group(2):
+                out.add(("pct", v))
+            elif "." in m.group(1) and 0 < v < 1:
+                out.add(("pct", round(v * 100, 6)))
+            else:
+                out.add(("num", v))
+        else:
+            w = m.group(3).lower()
+            if w in ("one", "zero"):
+                continue
+            v = _word_value(w)
+            out.add(("pct", v) if (m.group(4) or w == "half") else ("num", v))
+    return frozenset(out)
+
+
+def quantities_conflict(a: frozenset[tuple[str, float]], b: frozenset[tuple[str, float]]) -> bool:
+    """Both texts state percentages (rates, ratios) and share none of them: "fifty percent" against
+    "15 percent". Plain counts are left alone: "three denoisers" and "a 20B model" do not disagree."""
+    va = {v for k, v in a if k == "pct"}
+    vb = {v for k, v in b if k == "pct"}
+    return bool(va and vb and not va & vb)
+
+
 # --------------------------------------------------------------------------- splitting with offsets
 
 
@@ -298,7 +379,8 @@ def find_term(text: str, term: str, spans: list[tuple[int, int, str]] | None = N
                 r = max(r, 0.9)
             elif len(tkey) >= 3:
                 r = max(r, 0.5 * r + 0.5 * _ratio(pk, tkey))
-            if r >= 0.84 and (best is None or r > best[0]):
+            if r >= 0.84 and (best is None or r > best[0]) and _same_quantities(
+                    term, text[spans[i][0] : spans[i + n - 1][1]]):
                 best = (r, spans[i][0], spans[i + n - 1][1])
     if best is None:
         return None
@@ -409,9 +491,15 @@ class TermIndex:
             if n < lo_n or n > hi_n or abs(len(cand) - len(key)) > slack:
                 continue
             r = _near_score(cand, key, tkey)
-            if r >= 0.84 and (best is None or r > best[0]):
+            if r >= 0.84 and (best is None or r > best[0]) and _same_quantities(term, self.text[start:end]):
                 best = (r, start, end)
         return TermHit(term, best[1], best[2], False) if best else None
+
+
+def _same_quantities(term: str, found: str) -> bool:
+    """A near miss never changes a number: "fifty percent" is not a misheard "fifteen percent"."""
+    tq, fq = quantities(term), quantities(found)
+    return not tq or not fq or tq == fq
 
 
 @lru_cache(maxsize=262144)
