@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not (sys.argv[1:] if argv is None else argv):
+        # `viva` alone opens the app at once: no subcommand parsers to build, and no cyclic garbage collection
+        # while the start-up objects are created (tui.app turns it back on after the first paint)
+        import gc
+
+        gc.disable()
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        from tui.app import run_app
+
+        return run_app() or EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]

@@ -6,6 +6,7 @@ end (:class:`tui.services.Services`) is called from thread workers that answer t
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -68,6 +69,7 @@ class VivaApp(App):
         self._judge_turns: dict[int, tuple[Any, int]] = {}  # judge key -> (interview, turn index)
         self._resume: Any = None
         self._autostart = False
+        self._gc_held = False
         self.theme = THEMES["dark"]
 
     # ------------------------------------------------------------------ start-up
@@ -81,6 +83,10 @@ class VivaApp(App):
 
     def _after_first_paint(self) -> None:
         self.first_paint = time.perf_counter()
+        if self._gc_held:  # run_app (and `viva`) held collection off while the first screen was built
+            self._gc_held = False
+            gc.freeze()  # the start-up objects live as long as the app: keep them out of later collections
+            gc.enable()
         if self.load_settings:
             self.load_user_settings()
         if self.warm:
@@ -381,7 +387,9 @@ class VivaApp(App):
 def run_app(options: SessionOptions | None = None, interview: Any = None) -> int:
     """Open the app. With ``options`` (``viva interview --mode ...``) a session with them starts at once;
     with ``interview`` (``viva resume``) that session continues."""
+    gc.disable()  # the first screen allocates many long-lived objects; collection resumes after its paint
     app = VivaApp(options=options)
+    app._gc_held = True
     if interview is not None:
         app._resume = interview
     elif options is not None:

@@ -18,6 +18,7 @@ LIMITS = [10, 15, 20, 30, 45, 60]  # optional mock-interview time limit, minutes
 
 
 class HomeScreen(Screen):
+    AUTO_FOCUS = None  # the first field gets focus just after the first paint (a focus change restyles the screen)
     BINDINGS = [
         Binding("ctrl+s", "start", "Start"),
         Binding("h", "app.history", "History", show=False),
@@ -56,6 +57,13 @@ class HomeScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self.focused is None:
+            self.query_one("#mode", RadioSet).focus()
+        # the bank (YAML for every question) loads after the first paint: parsing it in a thread while the
+        # screen is being drawn would slow the first paint down (the two share the interpreter)
         self.load_sections()
 
     @work(thread=True, exclusive=True, group="bank")
