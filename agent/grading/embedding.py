@@ -19,7 +19,8 @@ How one answer is graded
    to the correction is a hit, unless the answer rejects the claim ("it's a myth that", or a negation
    mismatch with every exemplar close enough). An uncorrected hit caps the grade at 2.
 5. Adversarial answers (injection addressed to the grader, "I don't know", a buzzword list, restating the
-   question, a fluent answer to a different question) are flagged and capped at 1.
+   question, a fluent answer to a different question) are flagged and capped at 1. A restatement must cover no
+   concept, and an answer to another question must earn none even in part.
 
 The global constants below were set once, by hand, on a public short-answer corpus (one corpus, checked
 on the other) and the bank's sample answers; nothing is fitted per question.
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GRADER_VERSION = "1.1.0"
+GRADER_VERSION = "1.2.0"
 
 # --- global constants (never per question) ---------------------------------------------------------
 A_FULL = 0.5  # weight of the plain cosine vs the cosine of the question-free remainders
@@ -59,7 +60,7 @@ MIS_NEG_MARGIN = 0.25  # a negated claim closer than this to the concepts counts
 NUM_PENALTY = 0.15  # a unit and an exemplar state conflicting quantities ("fifty percent" vs "15%")
 MISCONCEPTION_CAP = 2.0
 ADVERSARIAL_CAP = 1.0
-OFF_TOPIC_REL = 0.5  # nothing covered and best plain cosine to any exemplar/the question below this: off topic
+OFF_TOPIC_REL = 0.5  # no concept even partly earned and best plain cosine to the rubric/question below: off topic
 MAX_SENTENCES = 160  # sentences encoded per answer (long answers: the rest is still searched for terms)
 WINDOW_MAX_SENTENCES, WINDOW_MAX_WORDS = 3, 80  # short multi-sentence answers are also compared whole
 
@@ -518,10 +519,14 @@ class EmbeddingScorer(Scorer):
                 caps.append(("dont_know", "the answer says it does not know"))
         if _is_buzzword_list(w.text):
             caps.append(("buzzwords", "a list of terms with no explanation"))
-        if content and (not novel or (len(novel) <= 2 and len(novel) / len(set(map(tx.stem, content))) <= 0.25
-                                      and rel_q >= 0.75)):
+        # an answer that earns a concept is not a restatement (a reference answer that itself reuses the
+        # question's words, as short-answer items often do, is matched by answers that reuse them too), and
+        # one that earns a concept even in part is not an answer to another question
+        if content and not any(v.verdict == "covered" for v in verdicts) and (
+                not novel or (len(novel) <= 2 and len(novel) / len(set(map(tx.stem, content))) <= 0.25
+                              and rel_q >= 0.75)):
             caps.append(("restatement", "the answer restates the question"))
-        if content and max(relevance, rel_q) < OFF_TOPIC_REL and not any(v.verdict == "covered" for v in verdicts):
+        if content and all(v.verdict == "missing" for v in verdicts) and max(relevance, rel_q) < OFF_TOPIC_REL:
             caps.append(("off_topic", "the answer does not address this question"))
         if not content and not caps:
             caps.append(("no_content", "the answer has no content words"))
