@@ -247,3 +247,14 @@ def test_packed_encoding_equals_encoding_each_text_alone(clm):
         assert float(np.abs(pv - av).max()) < 1e-4
         pooled = pv.mean(0) / np.linalg.norm(pv.mean(0))
         assert float(pooled @ mv) > 0.9999
+
+
+def test_answer_matching_a_reference_that_reuses_the_question_is_not_a_restatement(scorer):
+    """Short-answer references often reuse the question's words; an answer that says what the reference
+    says earns it, while a bare restatement of the question still does not."""
+    q, r = adhoc_rubric("Denise moves the switch to the right. Will the motor run or will the bulb light?",
+                        "The motor will run.")
+    good = scorer.score(q, r, "The motor will run.")
+    assert "restatement" not in good.flags and good.score >= 3.5
+    echo = scorer.score(q, r, "Denise moves the switch to the right.")
+    assert echo.score <= 1.0
