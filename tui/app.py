@@ -26,6 +26,10 @@ from tui.services import Services, SessionOptions
 log = logging.getLogger(__name__)
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
+# A typed answer is graded in a few tens of milliseconds once the grader is warm. Building the result screen at
+# the same time would slow the grade down (both need the interpreter), so the screen is built when the grade
+# arrives; only a grade slower than this shows the screen first, with "grading…".
+RESULT_SCREEN_AFTER_S = 0.25
 
 
 @dataclass
@@ -38,6 +42,9 @@ class GradeRequest:
     t0: float
     interview: Any = None  # the session the answer belongs to (kept even if the user leaves the screen)
     screen: Any = None
+    origin: Any = None  # the question's screen, which the result screen replaces
+    shown: bool = False  # the result screen has been shown (or the user left the question)
+    timer: Any = None
 
 
 class VivaApp(App):
@@ -70,6 +77,9 @@ class VivaApp(App):
         self._resume: Any = None
         self._autostart = False
         self._gc_held = False
+        self._grading: set[int] = set()  # id() of each GradeRequest whose grade has not arrived yet
+        self._quit_after_grading = False
+        self.result_screen_after_s = RESULT_SCREEN_AFTER_S
         self.theme = THEMES["dark"]
 
     # ------------------------------------------------------------------ start-up
@@ -218,7 +228,8 @@ class VivaApp(App):
     # ------------------------------------------------------------------ grading (app-level: it outlives the screen)
     def submit_answer(self, answer: str, source: str = "typed", *, transcript: str | None = None,
                       insights: dict | None = None, audio_path: str | None = None) -> None:
-        """Show the result screen at once ("grading…") and grade in a worker; the grade fills it in."""
+        """Grade in a worker; the result screen replaces the question when the grade arrives (recorded first),
+        or after ``result_screen_after_s`` with "grading…" when the grade is slow."""
         from tui.screens.result import ResultScreen
 
         iv = self.interview
@@ -229,9 +240,26 @@ class VivaApp(App):
             rubric = None
         screen = ResultScreen(question=question, rubric=rubric, answer=answer, insights=insights)
         self._pending = screen
-        self.grade_answer(GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter(),
-                                       iv, screen), screen)
-        self.switch_screen(screen)
+        req = GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter(), iv, screen,
+                           origin=self.screen)
+        self._grading.add(id(req))
+        self.grade_answer(req, screen)
+        req.timer = self.set_timer(self.result_screen_after_s, lambda: self._show_result(req))
+
+    def _show_result(self, req: GradeRequest) -> None:
+        """Replace the question's screen with the answer's result screen, once. When the user left the question
+        meanwhile, nothing is shown (the grade is still recorded and said); when another screen (history) is on
+        top of it, the question's screen shows the result when it comes back."""
+        if req.shown:
+            return
+        req.shown = True
+        if req.timer is not None:
+            req.timer.stop()
+        origin = req.origin
+        if origin is None or self.screen is origin:
+            self.switch_screen(req.screen)
+        elif origin in self.screen_stack:
+            origin.result_waiting = req.screen
 
     @work(thread=True, group="grade")
     def grade_answer(self, req: GradeRequest, screen: Any) -> None:
@@ -279,17 +307,41 @@ class VivaApp(App):
         if screen.is_mounted and screen in self.screen_stack:
             screen.set_judge_state(key, judge_state)
             screen.fill(msg.grade, turn, msg.seconds)
-        else:
+        else:  # the screen fills itself in when it mounts
             screen.judge_key, screen.judge_state = key, judge_state
             screen.grade, screen.turn, screen.seconds = msg.grade, turn, msg.seconds
+        if req is not None:
+            self._grading.discard(id(req))
+            if not left:
+                self._show_result(req)
+        if self._quit_after_grading and not self._grading:
+            self.exit(message=f"viva: your last answer was graded {msg.grade.display:g}/5 and "
+                              f"{'saved' if turn is not None else 'NOT saved'}; "
+                              f"`viva resume {iv.session_id}` continues the session.")
 
     def on_grade_failed(self, msg: GradeFailed) -> None:
-        screen = msg.request.screen if msg.request is not None else self._pending
+        req = msg.request
+        screen = req.screen if req is not None else self._pending
         self.notify(f"Grading failed: {msg.error}", severity="error")
         if screen is not None and screen.is_mounted and screen in self.screen_stack:
             screen.show_failure(msg.error)
         elif screen is not None:
             screen.failed = msg.error
+        if req is not None:
+            self._grading.discard(id(req))
+            if req.interview is self.interview:
+                self._show_result(req)  # it offers to edit the answer and submit it again
+        if self._quit_after_grading and not self._grading:
+            self.exit(message=f"viva: your last answer could not be graded ({msg.error}), so it was not saved.")
+
+    async def action_quit(self) -> None:
+        """Quit; an answer still being graded is graded and saved first (a second ctrl+q quits at once)."""
+        if not self._grading or self._quit_after_grading:
+            self.exit()
+            return
+        self._quit_after_grading = True
+        self.notify("Saving your answer first: the app quits as soon as it is graded "
+                    "(ctrl+q again quits now, without it).", timeout=10)
 
     # ------------------------------------------------------------------ navigation
     def start_session(self, options: SessionOptions) -> None:

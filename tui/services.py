@@ -81,6 +81,23 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def _leave_a_core_for_the_ui() -> None:
+    """Run torch on one core fewer than the machine has (at least one): the app's own thread needs a core to
+    draw the result while an answer is graded, and torch's threads wait for each other at every operation,
+    so one of them losing its core to the app stalls them all (on two cores a short answer took 0.3-0.8 s
+    with two threads and 0.04 s with one). Torch thread settings made by the user (OMP_NUM_THREADS,
+    MKL_NUM_THREADS) are left alone."""
+    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS"):
+        return
+    try:
+        import torch
+    except ImportError:  # a scorer without torch: nothing to set
+        return
+    want = max(1, (os.cpu_count() or 1) - 1)
+    if torch.get_num_threads() > want:
+        torch.set_num_threads(want)  # from a worker thread: the workers started after this one use it too
+
+
 def _as_dict(obj: Any) -> dict[str, Any] | None:
     if obj is None:
         return None
@@ -125,6 +142,7 @@ class Services:
     def warm_grader(self) -> str:
         """Load the embedding grader's model (slow the first time); returns a short description."""
         _offline()
+        _leave_a_core_for_the_ui()
         from agent.grading import get_scorer
 
         scorer = get_scorer("embedding")

@@ -50,6 +50,7 @@ class InterviewScreen(Screen):
         self.recording: threading.Event | None = None
         self.voice_parts: list[str] = []
         self.prepared = False
+        self.result_waiting: Screen | None = None  # a result that came while another screen was on top
 
     @property
     def interview(self) -> Any:
@@ -104,6 +105,11 @@ class InterviewScreen(Screen):
             except Exception as e:  # the real grade will say what is wrong
                 self.log.warning(f"grader warm-up failed: {e}")
         self.prepared = True
+
+    def on_screen_resume(self) -> None:
+        if self.result_waiting is not None:
+            screen, self.result_waiting = self.result_waiting, None
+            self.call_later(self.app.switch_screen, screen)
 
     def _tick(self) -> None:
         iv = self.interview
@@ -237,6 +243,8 @@ class InterviewScreen(Screen):
 
     # ------------------------------------------------------------------ other actions
     def action_hint(self) -> None:
+        if self.busy:  # the answer is in: a hint now would change how it is recorded
+            return
         try:
             hint = self.interview.hint()
         except Exception as e:

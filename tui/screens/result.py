@@ -53,6 +53,7 @@ def insight_lines(ins: dict[str, Any]) -> tuple[Text, list[float]]:
 
 
 class ResultScreen(Screen):
+    AUTO_FOCUS = "#concepts"  # focused while grading, so that showing the grade changes no focus (no restyle)
     BINDINGS = [
         Binding("n", "next", "Next"),
         Binding("e", "edit", "Edit", show=False),
