@@ -145,10 +145,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(json.dumps(g.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:
         print_grade(q, g)
-        # a judge failure is already on the grade as a note with its reason: say it once
-        if summary is not None and not summary.failed:
-            for line in summary.lines():
-                print(line, file=sys.stderr)
+        if summary is not None:
+            # the counts always; a failure's reason is already on the grade as a note, so it is said once
+            lines = summary.lines()
+            print(lines[0].rstrip(":") if summary.failed else "\n".join(lines), file=sys.stderr)
     return 0
 
 
