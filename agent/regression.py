@@ -147,7 +147,7 @@ def run_suite(bank: Bank, scorer: Scorer, question_ids: Iterable[str] | None = N
     triples = list(iter_samples(bank, question_ids, section))
     grades = scorer.score_many([(q, r, s.answer) for q, r, s in triples])
     results = []
-    for (q, r, s), g in zip(triples, grades):
+    for (q, r, s), g in zip(triples, grades, strict=True):
         lo, hi = s.band
         passed = lo <= g.score <= hi
         differs, decided = _explain(r, s, g)
