@@ -61,12 +61,20 @@ class Problem:
 
 @dataclass
 class Origin:
-    """Where an item was read from: the file and its YAML node (for line look-ups)."""
+    """Where an item was read from: the file and its YAML node (for line look-ups). An item read from
+    the parse cache has no node until a line is asked for; then its file's text is parsed again."""
 
     file: str
     node: Any
+    text: str | None = None  # the file's text, kept when ``node`` is None
+    base: tuple = ()  # the item's place in the file (an index when the file holds a list)
 
     def line(self, path: Iterable[str | int] = ()) -> int | None:
+        if self.node is None and self.text is not None:
+            node = parse_yaml(self.text, self.file)
+            for part in self.base:
+                node = node[part]
+            self.node = node
         return locate(self.node, path)
 
 
@@ -173,6 +181,81 @@ def _items(doc: Any, display: str) -> Iterator[tuple[Any, tuple]]:
         raise BankError([Problem(display, 1, "", "expected a mapping (one item) or a list of mappings")])
 
 
+class _ParseCache:
+    """Plain data of YAML files already parsed, keyed by a hash of their text, in the cache folder.
+
+    Parsing with line numbers is most of the time it takes to load the bank; a file whose text has been
+    parsed before is validated from this cache instead (its lines are found again only when a message
+    needs one). Any problem with the cache file just means parsing again.
+    """
+
+    VERSION = "bank-parse-v1"
+
+    MAX_ENTRIES = 2000  # beyond this, entries this load did not use are dropped
+
+    def __init__(self, path: Path | None, entries: dict[str, Any]):
+        self.path, self.entries, self.dirty = path, entries, False
+        self.used: set[str] = set()
+
+    @classmethod
+    def open(cls) -> _ParseCache:
+        import json
+
+        try:
+            from agent.config import get_settings
+
+            path = Path(get_settings().cache_dir) / "bank" / f"{cls.VERSION}.json"
+        except Exception:  # noqa: BLE001 - no settings, no cache
+            return cls(None, {})
+        try:
+            entries = json.loads(path.read_text("utf-8"))
+            return cls(path, entries if isinstance(entries, dict) else {})
+        except (OSError, ValueError):
+            return cls(path, {})
+
+    @staticmethod
+    def key(text: str) -> str:
+        import hashlib
+
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+    def get(self, text: str) -> Any:
+        if self.path is None:
+            return None
+        k = self.key(text)
+        self.used.add(k)
+        return self.entries.get(k)
+
+    def put(self, text: str, doc: Any) -> None:
+        import json
+
+        if self.path is None:
+            return
+        plain = _plain(doc)
+        try:
+            json.dumps(plain)  # only plain JSON data is cached (a YAML date, say, is parsed each time)
+        except (TypeError, ValueError):
+            return
+        self.entries[self.key(text)] = plain
+        self.dirty = True
+
+    def save(self) -> None:
+        import json
+        import os
+
+        if not self.dirty or self.path is None:
+            return
+        if len(self.entries) > self.MAX_ENTRIES:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.used}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.entries), "utf-8")
+            os.replace(tmp, self.path)
+        except OSError as e:
+            log.debug("could not write the bank parse cache (%s)", e)
+
+
 # --------------------------------------------------------------------------- the bank
 
 
@@ -226,31 +309,45 @@ def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable
     bank = Bank()
     problems: list[Problem] = []
 
+    cache = _ParseCache.open()
+
     def load(files: Iterable[tuple[Any, str]], model: type, key: str, kind: str, store: dict) -> None:
         for path, display in files:
             try:
-                doc = parse_yaml(_read_text(path, display), display)
-                for node, base in _items(doc, display):
-                    try:
-                        obj = _validate(model, node, display, base)
-                    except BankError as e:
-                        problems.extend(e.problems)
-                        continue
+                text = _read_text(path, display)
+                doc, cached = cache.get(text), True
+                if doc is not None:
+                    try:  # a file read before: validate its cached plain data (no YAML parse)
+                        items = [(model.model_validate(node), node, base) for node, base in _items(doc, display)]
+                    except (ValidationError, BankError):
+                        doc = None  # the slow path below reports it with lines
+                if doc is None:
+                    doc, cached = parse_yaml(text, display), False
+                    items = []
+                    for node, base in _items(doc, display):
+                        try:
+                            items.append((_validate(model, node, display, base), node, base))
+                        except BankError as e:
+                            problems.extend(e.problems)
+                    cache.put(text, doc)
+                for obj, node, base in items:
                     ident = getattr(obj, key)
+                    origin = Origin(display, None, text, base) if cached else Origin(display, node)
                     if ident in store:
                         prev = bank.origins[f"{kind}:{ident}"]
                         problems.append(
-                            Problem(display, locate(node, [key]), key,
+                            Problem(display, origin.line([key]), key,
                                     f"duplicate {kind} id {ident!r} (first defined in {prev.file}:{prev.line()})")
                         )
                         continue
                     store[ident] = obj
-                    bank.origins[f"{kind}:{ident}"] = Origin(display, node)
+                    bank.origins[f"{kind}:{ident}"] = origin
             except BankError as e:
                 problems.extend(e.problems)
 
     load(question_files, Question, "id", "question", bank.questions)
     load(rubric_files, Rubric, "question_id", "rubric", bank.rubrics)
+    cache.save()
     if problems:
         raise BankError(problems)
     return bank

@@ -106,3 +106,41 @@ def test_lint_follow_up_and_concept_links(tmp_path: Path) -> None:
     assert "not a bank question" in probs["follow_ups[0].question"].message
     assert probs["follow_ups[0].question"].line == 9
     assert "not a concept" in probs["follow_ups[1].concept"].message
+
+
+def test_parse_cache_gives_the_same_bank_and_the_same_lines(tmp_path: Path) -> None:
+    """A file parsed once is validated from the parse cache next time; lint lines and errors in an edited
+    file still name the right line."""
+    import agent.bank as B
+
+    q = GOOD_Q + textwrap.dedent("""\
+        follow_ups:
+          - {question: toyz, concept: play}
+        """)
+    d = _bank(tmp_path, q=q)
+    first = load_bank([d], packaged=False)
+    cache = B._ParseCache.open()
+    assert cache.path is not None and cache.path.is_file()
+    assert cache.get(q) is not None  # stored as plain data
+    second = load_bank([d], packaged=False)
+    assert second.origins["question:toy"].node is None  # came from the cache, not parsed
+    assert second.questions == first.questions and second.rubrics == first.rubrics
+    assert [str(p) for p in second.check()] == [str(p) for p in first.check()]
+    assert {p.field: p.line for p in second.check()}["follow_ups[0].question"] == 9
+
+    bad = GOOD_R.replace("    weight: 1\n", "    weight: -2\n")  # an edit: new text, parsed again
+    with pytest.raises(BankError) as e:
+        load_bank([_bank(tmp_path, q=q, r=bad)], packaged=False)
+    (p,) = e.value.problems
+    assert (p.line, p.field) == (6, "concepts[0].weight")
+
+
+def test_unreadable_parse_cache_is_ignored(tmp_path: Path) -> None:
+    import agent.bank as B
+
+    d = _bank(tmp_path)
+    load_bank([d], packaged=False)
+    path = B._ParseCache.open().path
+    path.write_text("{not json", encoding="utf-8")
+    assert load_bank([d], packaged=False).question("toy").prompt == "What is a toy?"
+    assert B._ParseCache.open().entries  # rewritten
