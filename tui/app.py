@@ -79,6 +79,7 @@ class VivaApp(App):
         self._gc_held = False
         self._grading: set[int] = set()  # id() of each GradeRequest whose grade has not arrived yet
         self._quit_after_grading = False
+        self.quit_note: str | None = None  # what was said on quitting after a grade (also printed at exit)
         self.result_screen_after_s = RESULT_SCREEN_AFTER_S
         self.theme = THEMES["dark"]
 
@@ -312,12 +313,14 @@ class VivaApp(App):
             screen.grade, screen.turn, screen.seconds = msg.grade, turn, msg.seconds
         if req is not None:
             self._grading.discard(id(req))
-            if not left:
-                self._show_result(req)
-        if self._quit_after_grading and not self._grading:
-            self.exit(message=f"viva: your last answer was graded {msg.grade.display:g}/5 and "
+        quitting = self._quit_after_grading and not self._grading
+        if req is not None and not left and not quitting:
+            self._show_result(req)
+        if quitting:
+            self.quit_note = (f"viva: your last answer was graded {msg.grade.display:g}/5 and "
                               f"{'saved' if turn is not None else 'NOT saved'}; "
                               f"`viva resume {iv.session_id}` continues the session.")
+            self.exit(message=self.quit_note)
 
     def on_grade_failed(self, msg: GradeFailed) -> None:
         req = msg.request
@@ -329,10 +332,12 @@ class VivaApp(App):
             screen.failed = msg.error
         if req is not None:
             self._grading.discard(id(req))
-            if req.interview is self.interview:
-                self._show_result(req)  # it offers to edit the answer and submit it again
-        if self._quit_after_grading and not self._grading:
-            self.exit(message=f"viva: your last answer could not be graded ({msg.error}), so it was not saved.")
+        quitting = self._quit_after_grading and not self._grading
+        if req is not None and req.interview is self.interview and not quitting:
+            self._show_result(req)  # it offers to edit the answer and submit it again
+        if quitting:
+            self.quit_note = f"viva: your last answer could not be graded ({msg.error}), so it was not saved."
+            self.exit(message=self.quit_note)
 
     async def action_quit(self) -> None:
         """Quit; an answer still being graded is graded and saved first (a second ctrl+q quits at once)."""

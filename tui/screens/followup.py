@@ -32,6 +32,11 @@ def choice_text(c: Any, first: bool) -> Text:
     return t
 
 
+def _key(c: Any) -> tuple[str, str]:
+    q = getattr(c, "question", None)
+    return (getattr(c, "kind", "") or "", getattr(c, "prompt", None) or getattr(q, "id", None) or "")
+
+
 class FollowUpScreen(Screen):
     BINDINGS = [
         Binding("enter", "accept", "Accept", show=True),
@@ -68,6 +73,37 @@ class FollowUpScreen(Screen):
             ol = self.query_one("#choices", OptionList)
             ol.highlighted = 0
             ol.focus()
+
+    def show_judge(self, key: int) -> None:
+        """The LLM judge's verdict on the answer arrived while the choices were showing: when it changes them
+        (the judge wrote a follow-up for this answer), they are updated in place, and the user is told."""
+        iv = self.app.interview
+        if iv is None or getattr(iv, "finished", False) or getattr(iv, "current", None) is None:
+            return
+        try:
+            fresh = list(iv.next_choices(3))
+        except Exception as e:  # the choices already shown stay usable
+            self.log.warning(f"choices not refreshed after the judge's verdict: {e}")
+            return
+        old = [_key(c) for c in self.choices]
+        if [_key(c) for c in fresh] == old:
+            return
+        added = [c for c in fresh if _key(c) not in old]
+        if self.choices and fresh:
+            ol = self.query_one("#choices", OptionList)
+            was = ol.highlighted
+            keep = _key(self.choices[was]) if was is not None and was < len(self.choices) else None
+            self.choices = fresh
+            ol.clear_options()
+            ol.add_options([Option(choice_text(c, i == 0), id=str(i)) for i, c in enumerate(fresh)])
+            ol.highlighted = next((i for i, c in enumerate(fresh) if _key(c) == keep), 0)
+        else:
+            self.choices = fresh
+            self.refresh(recompose=True)
+            self.call_after_refresh(self.on_mount)
+        what = getattr(added[0], "prompt", None) if added else None
+        self.app.notify("The judge's verdict came in" + (f"; its follow-up is now a choice: {what}" if what else
+                                                         "; the choices were updated") + ".", timeout=8)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._go(self.choices[int(event.option.id or 0)])

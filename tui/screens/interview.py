@@ -109,7 +109,7 @@ class InterviewScreen(Screen):
     def on_screen_resume(self) -> None:
         if self.result_waiting is not None:
             screen, self.result_waiting = self.result_waiting, None
-            self.call_later(self.app.switch_screen, screen)
+            self.app.call_later(self.app.switch_screen, screen)  # by the app: this screen is the one replaced
 
     def _tick(self) -> None:
         iv = self.interview
