@@ -102,11 +102,12 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
         assert "covered" in pane
         n_covered = pane.count("✔ covered")
         assert n_covered >= 1, pane
-        # ---- follow-up screen: accept the agent's pick
+        # ---- follow-up screen (when the policy has choices for this answer): accept the agent's pick
         t.keys("n")
-        pane = t.wait(r"Next question", 30)
-        assert "why:" in pane
-        t.keys("Enter")
+        pane = t.wait(r"Next question|Question 2/\d", 30)
+        if "Next question" in pane:
+            pane = t.wait(r"why:", 10)
+            t.keys("Enter")
         pane = t.wait(r"Question 2/\d", 60)
         q2_first = pane
         # ---- spoken answer from a file: synthesised with Piper, transcribed by Whisper in the app
@@ -119,7 +120,7 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
         t.type(str(wav))
         t.keys("Enter")
         pane = t.wait(r"grade \d\.\d/5", 240)
-        flat = " ".join(pane.split()).lower()
+        flat = " ".join(pane.replace("│", " ").split()).lower()  # box borders split wrapped lines
         assert "cross entropy" in flat or "cross-entropy" in flat, pane
         assert "next token" in flat, pane
         assert "pace" in flat and "wpm" in flat, pane  # voice insights of the spoken answer
