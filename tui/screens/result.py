@@ -155,7 +155,11 @@ class ResultScreen(Screen):
         if g.feedback:
             fb.update(Text("\n".join(f"• {line}" for line in g.feedback)))
         fb.display = bool(g.feedback)
-        table.focus()
+        table.focus(scroll_visible=False)
+        # the grade opens the screen: a long result (voice insights, many concepts) must not open scrolled down
+        scroller = self.query_one("#result", VerticalScroll)
+        scroller.scroll_home(animate=False)
+        self.call_after_refresh(scroller.scroll_home, animate=False)
         if self.judge_state == "waiting" and self.judge_key in self.app.judge_results:
             self.show_judge(self.judge_key)
 
