@@ -179,3 +179,27 @@ async def test_followup_screen_takes_in_the_judges_late_follow_up(bank, tmp_path
         await pilot.press("enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "InterviewScreen")
         assert iv.current.prompt == follow_up
+
+
+async def test_slow_grade_fills_in_with_the_grade_in_view(bank, tmp_path: Path) -> None:
+    """A result screen shown while grading, then filled in, opens at the top (the grade in view) even when
+    the result is longer than the terminal."""
+    from tui.screens.result import ResultScreen
+
+    app, svc = make_app(bank, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        await wait_for(pilot, lambda: app.screen.prepared)
+        gate = gate_grades(iv)
+        app.screen.query_one("#answer").text = " ".join([answer_for(iv)] * 30)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted)
+        res = app.screen
+        gate.set()
+        await wait_for(pilot, lambda: res.grade is not None)
+        await pilot.pause()
+        await pilot.pause()
+        scroller = res.query_one("#result")
+        assert scroller.max_scroll_y > 0  # the result is longer than the screen
+        assert scroller.scroll_y == 0
