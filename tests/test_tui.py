@@ -41,6 +41,16 @@ async def start(pilot) -> None:
     await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "InterviewScreen")
 
 
+async def answer_first(pilot, svc):
+    """Start a session and answer its first question with ``answer_for``; the interview, once the turn is in."""
+    await start(pilot)
+    iv = svc.interviews[0]
+    pilot.app.screen.query_one("#answer").text = answer_for(iv)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: len(iv.turns) == 1)
+    return iv
+
+
 async def test_home_then_typed_answer_result_followup_next(bank, tmp_path: Path) -> None:
     from tui.screens.followup import FollowUpScreen
     from tui.screens.interview import InterviewScreen

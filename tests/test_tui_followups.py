@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_tui import answer_for, make_app, start, wait_for  # noqa: E402
+from test_tui import answer_first, answer_for, make_app, start, wait_for  # noqa: E402
 
 from agent.store import Store  # noqa: E402
 from tui.services import SessionOptions  # noqa: E402
@@ -49,11 +49,7 @@ async def test_late_judge_result_is_saved_with_its_turn(bank, tmp_path: Path) ->
                         options=SessionOptions(n_questions=3, judge=True))
     svc.judge_gate.clear()  # the judge answers only after the turn is recorded
     async with app.run_test(size=(100, 30)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        app.screen.query_one("#answer").text = answer_for(iv)
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: len(iv.turns) == 1)
+        iv = await answer_first(pilot, svc)
         store = Store(tmp_path / "history.sqlite3")
         assert store.turns(iv.session_id)[0].judge is None
         svc.judge_gate.set()

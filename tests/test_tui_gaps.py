@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_tui import answer_for, make_app, start, wait_for  # noqa: E402
+from test_tui import answer_first, answer_for, make_app, start, wait_for  # noqa: E402
 
 from agent.store import Store  # noqa: E402
 from tui.services import SessionOptions  # noqa: E402
@@ -29,6 +29,19 @@ def gate_grades(iv) -> threading.Event:
     return gate
 
 
+async def submit_held(pilot, app, svc, repeat: int = 1):
+    """Start a session, type the question's sample answer (``repeat`` times over) and submit it with its grade
+    held back; returns the interview, the gate that releases the grade, and the answer."""
+    await start(pilot)
+    iv = svc.interviews[0]
+    await wait_for(pilot, lambda: app.screen.prepared)
+    gate = gate_grades(iv)
+    answer = " ".join([answer_for(iv)] * repeat)
+    app.screen.query_one("#answer").text = answer
+    await pilot.press("ctrl+s")
+    return iv, gate, answer
+
+
 async def until_exited(app, timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.02)):
         if app.return_code is not None or not app.is_running:
@@ -40,14 +53,8 @@ async def until_exited(app, timeout: float = 10.0) -> None:
 async def test_ctrl_q_while_grading_grades_and_saves_the_answer_then_quits(bank, tmp_path: Path) -> None:
     app, svc = make_app(bank, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        await wait_for(pilot, lambda: app.screen.prepared)
-        gate = gate_grades(iv)
-        qid = iv.current.id
-        answer = answer_for(iv)
-        app.screen.query_one("#answer").text = answer
-        await pilot.press("ctrl+s")
+        iv, gate, answer = await submit_held(pilot, app, svc)
+        qid = iv.current.id  # not moved on: the answer is still being graded
         await pilot.press("ctrl+q")  # quit while the grade is still being computed
         await pilot.pause(0.1)
         assert app.is_running and app.return_code is None  # it waits for the grade
@@ -71,12 +78,7 @@ async def test_ctrl_q_while_grading_grades_and_saves_the_answer_then_quits(bank,
 async def test_second_ctrl_q_quits_at_once(bank, tmp_path: Path) -> None:
     app, svc = make_app(bank, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        await wait_for(pilot, lambda: app.screen.prepared)
-        gate = gate_grades(iv)
-        app.screen.query_one("#answer").text = answer_for(iv)
-        await pilot.press("ctrl+s")
+        _, gate, _ = await submit_held(pilot, app, svc)
         await pilot.press("ctrl+q")
         await pilot.pause(0.05)
         assert app.return_code is None
@@ -99,12 +101,7 @@ async def test_slow_grade_shows_the_result_screen_with_grading_first(bank, tmp_p
 
     app, svc = make_app(bank, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        await wait_for(pilot, lambda: app.screen.prepared)
-        gate = gate_grades(iv)
-        app.screen.query_one("#answer").text = answer_for(iv)
-        await pilot.press("ctrl+s")
+        iv, gate, _ = await submit_held(pilot, app, svc)
         assert isinstance(app.screen, InterviewScreen)  # a fast grade would replace it directly
         await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
         res = app.screen
@@ -125,12 +122,7 @@ async def test_result_waits_under_the_history_screen(bank, tmp_path: Path) -> No
     app, svc = make_app(bank, tmp_path)
     app.result_screen_after_s = 30.0
     async with app.run_test(size=(100, 30)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        await wait_for(pilot, lambda: app.screen.prepared)
-        gate = gate_grades(iv)
-        app.screen.query_one("#answer").text = answer_for(iv)
-        await pilot.press("ctrl+s")
+        iv, gate, _ = await submit_held(pilot, app, svc)
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         gate.set()
@@ -149,11 +141,7 @@ async def test_followup_screen_takes_in_the_judges_late_follow_up(bank, tmp_path
                         options=SessionOptions(n_questions=3, judge=True))
     svc.judge_gate.clear()  # the judge answers only once the follow-up screen is showing
     async with app.run_test(size=(100, 30)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        app.screen.query_one("#answer").text = answer_for(iv)
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: len(iv.turns) == 1)
+        iv = await answer_first(pilot, svc)
         missing = [v for v in iv.turns[0].grade.verdicts if v.verdict == "missing"]
         assert missing, "the answer must leave a concept for the judge to probe"
         follow_up = f"Could you explain {missing[0].name} in more detail, with an example?"
@@ -188,12 +176,7 @@ async def test_slow_grade_fills_in_with_the_grade_in_view(bank, tmp_path: Path) 
 
     app, svc = make_app(bank, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await start(pilot)
-        iv = svc.interviews[0]
-        await wait_for(pilot, lambda: app.screen.prepared)
-        gate = gate_grades(iv)
-        app.screen.query_one("#answer").text = " ".join([answer_for(iv)] * 30)
-        await pilot.press("ctrl+s")
+        _, gate, _ = await submit_held(pilot, app, svc, repeat=30)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted)
         res = app.screen
         gate.set()
