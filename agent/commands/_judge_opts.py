@@ -1,10 +1,11 @@
 """The LLM-judge options shared by `viva score`, `viva grade` and `viva eval`.
 
 ``judged_command(sub, name, func, ...)`` builds such a command's parser: the command adds its own arguments
-inside the ``with`` block, then the judge options follow. ``add_judge_args(parser)`` adds ``--judge/--no-judge``,
-``--no-cache``, ``--concurrency N``, ``--judge-model`` and ``--judge-base-url``. ``apply_judge(args, items, grades)`` refines embedding grades with the judge and
-returns the new grades and a :class:`agent.grading.judge.FailureSummary`; it prints nothing (the command
-prints ``summary.lines()``). Only the standard library is imported at module level.
+inside the ``with`` block, then the judge options follow. ``add_judge_args(parser)`` adds
+``--judge/--no-judge``, ``--no-cache``, ``--concurrency N``, ``--judge-model`` and ``--judge-base-url``.
+``apply_judge(args, items, grades)`` refines embedding grades with the judge and returns the new grades and
+a :class:`agent.grading.judge.FailureSummary`; it prints nothing (the command prints ``summary.lines()``).
+Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
