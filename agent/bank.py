@@ -315,14 +315,16 @@ def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable
         for path, display in files:
             try:
                 text = _read_text(path, display)
-                doc, cached = cache.get(text), True
-                if doc is not None:
+                doc = cache.get(text)
+                cached = doc is not None
+                if cached:
                     try:  # a file read before: validate its cached plain data (no YAML parse)
-                        items = [(model.model_validate(node), node, base) for node, base in _items(doc, display)]
-                    except (ValidationError, BankError):
-                        doc = None  # the slow path below reports it with lines
-                if doc is None:
-                    doc, cached = parse_yaml(text, display), False
+                        items = [(_validate(model, node, display, base), node, base)
+                                 for node, base in _items(doc, display)]
+                    except BankError:
+                        cached = False  # parsed again below, so that its problems carry lines
+                if not cached:
+                    doc = parse_yaml(text, display)
                     items = []
                     for node, base in _items(doc, display):
                         try:
