@@ -55,7 +55,6 @@ class Embedder:
         self._disk_index: dict[str, int] | None = None
         self._disk_vectors: np.ndarray | None = None
         self._pending: dict[str, np.ndarray] = {}
-        self._packable: bool | None = None  # whether texts are packed into shared rows (None: not decided)
         self.encoded = 0  # texts actually passed through the model (tests and benchmarks read this)
 
     # ------------------------------------------------------------------ model
@@ -77,16 +76,8 @@ class Embedder:
                 else:
                     path = self.model_spec
                 try:
-                    if is_plain_bert(path):
-                        self._model = BertEncoder(path, self.model_name)
-                    else:
-                        try:
-                            from transformers.utils import logging as hf_logging
-
-                            hf_logging.disable_progress_bar()
-                        except Exception:  # noqa: BLE001 - cosmetic only
-                            pass
-                        self._model = SentenceTransformerEncoder(path, self.model_name)
+                    encoder = BertEncoder if is_plain_bert(path) else SentenceTransformerEncoder
+                    self._model = encoder(path, self.model_name)
                 except Exception as e:  # noqa: BLE001 - any loader failure becomes a clear message
                     raise UserError(
                         f"could not load the embedding model {self.model_spec!r} ({e}); set embedding_model to "
@@ -123,9 +114,7 @@ class Embedder:
         m = self._load()
         ids, offs = m.tokenize(list(texts))
         with self._lock:
-            if self._packable is None:
-                self._packable = bool(m.packable)
-            out = self._encode_packed(ids, offs) if self._packable else self._encode_padded(ids, offs)
+            out = self._encode_packed(ids, offs) if m.packable else self._encode_padded(ids, offs)
             self.encoded += len(texts)
         return out
 

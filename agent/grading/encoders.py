@@ -129,6 +129,12 @@ class SentenceTransformerEncoder:
     def __init__(self, path: str, name: str):
         from sentence_transformers import SentenceTransformer
 
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except Exception:  # noqa: BLE001 - cosmetic only
+            pass
         self.name = name
         self.st = SentenceTransformer(path, device="cpu")
         get = getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
