@@ -311,16 +311,12 @@ class VivaApp(App):
         else:  # the screen fills itself in when it mounts
             screen.judge_key, screen.judge_state = key, judge_state
             screen.grade, screen.turn, screen.seconds = msg.grade, turn, msg.seconds
-        if req is not None:
-            self._grading.discard(id(req))
-        quitting = self._quit_after_grading and not self._grading
-        if req is not None and not left and not quitting:
+        if self._settled(req):
+            self._quit_with(f"viva: your last answer was graded {msg.grade.display:g}/5 and "
+                            f"{'saved' if turn is not None else 'NOT saved'}; "
+                            f"`viva resume {iv.session_id}` continues the session.")
+        elif req is not None and not left:
             self._show_result(req)
-        if quitting:
-            self.quit_note = (f"viva: your last answer was graded {msg.grade.display:g}/5 and "
-                              f"{'saved' if turn is not None else 'NOT saved'}; "
-                              f"`viva resume {iv.session_id}` continues the session.")
-            self.exit(message=self.quit_note)
 
     def on_grade_failed(self, msg: GradeFailed) -> None:
         req = msg.request
@@ -330,14 +326,20 @@ class VivaApp(App):
             screen.show_failure(msg.error)
         elif screen is not None:
             screen.failed = msg.error
+        if self._settled(req):
+            self._quit_with(f"viva: your last answer could not be graded ({msg.error}), so it was not saved.")
+        elif req is not None and req.interview is self.interview:
+            self._show_result(req)  # it offers to edit the answer and submit it again
+
+    def _settled(self, req: GradeRequest | None) -> bool:
+        """A grade (or its failure) is in: whether the app now quits (ctrl+q came while it was graded)."""
         if req is not None:
             self._grading.discard(id(req))
-        quitting = self._quit_after_grading and not self._grading
-        if req is not None and req.interview is self.interview and not quitting:
-            self._show_result(req)  # it offers to edit the answer and submit it again
-        if quitting:
-            self.quit_note = f"viva: your last answer could not be graded ({msg.error}), so it was not saved."
-            self.exit(message=self.quit_note)
+        return self._quit_after_grading and not self._grading
+
+    def _quit_with(self, note: str) -> None:
+        self.quit_note = note
+        self.exit(message=note)
 
     async def action_quit(self) -> None:
         """Quit; an answer still being graded is graded and saved first (a second ctrl+q quits at once)."""
