@@ -134,9 +134,7 @@ class ResultScreen(Screen):
             t.append("flags: " + ", ".join(g.flags), style="yellow")
         for note in g.notes:
             t.append(("\n" if t.plain else "") + f"note: {note}", style="grey62")
-        flags = self.query_one("#flags", Static)
-        flags.update(t)
-        flags.display = bool(t.plain)
+        self._show_part("#flags", t)
         table = self.query_one("#concepts", DataTable)
         table.clear()
         for i, v in enumerate(g.verdicts):
@@ -147,14 +145,8 @@ class ResultScreen(Screen):
                           key=v.concept_id)
         self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
         self.query_one("#answer-hl", Static).update(self.highlight)
-        mis = self.query_one("#misconceptions", Static)
-        if g.misconceptions:
-            mis.update(self._misconceptions())
-        mis.display = bool(g.misconceptions)
-        fb = self.query_one("#feedback", Static)
-        if g.feedback:
-            fb.update(Text("\n".join(f"• {line}" for line in g.feedback)))
-        fb.display = bool(g.feedback)
+        self._show_part("#misconceptions", self._misconceptions() if g.misconceptions else Text())
+        self._show_part("#feedback", Text("\n".join(f"• {line}" for line in g.feedback)))
         table.focus(scroll_visible=False)
         # the grade opens the screen: a long result (voice insights, many concepts) must not open scrolled down
         scroller = self.query_one("#result", VerticalScroll)
@@ -162,6 +154,12 @@ class ResultScreen(Screen):
         self.call_after_refresh(scroller.scroll_home, animate=False)
         if self.judge_state == "waiting" and self.judge_key in self.app.judge_results:
             self.show_judge(self.judge_key)
+
+    def _show_part(self, selector: str, content: Text) -> None:
+        """Put ``content`` in one of the result's text parts; a part with nothing to say is hidden."""
+        part = self.query_one(selector, Static)
+        part.update(content)
+        part.display = bool(content)
 
     def show_failure(self, error: str) -> None:
         self.failed = error
