@@ -64,6 +64,7 @@ class BertEncoder:
         self.heads = int(cfg["num_attention_heads"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         self.dim = int(cfg["hidden_size"])
+        self.intermediate = int(cfg["intermediate_size"])
         self.tok = Tokenizer.from_file(str(p / "tokenizer.json"))
         self.tok.no_padding()
         self.tok.enable_truncation(max_length=self.max_len)

@@ -92,7 +92,7 @@ def _fp32_floor(scorer, q, r) -> dict:
     enc = scorer.embedder._load()
     tokens = sum(len(x) for x in enc.tokenize(w.clean_texts)[0])
     d = enc.dim
-    inter = enc.layers[0][6].shape[0] if hasattr(enc, "layers") else 4 * d
+    inter = getattr(enc, "intermediate", 4 * d)  # the bundled encoder reads both from its config
     n_layers = len(getattr(enc, "layers", ())) or 6
     flops = 2 * tokens * n_layers * (4 * d * d + 2 * d * inter)
     x, wt = torch.randn(tokens, d), torch.randn(inter, d)
