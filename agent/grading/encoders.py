@@ -50,7 +50,6 @@ class BertEncoder:
     packable = True  # rows may hold several texts (block-diagonal attention, positions restarting at 0)
 
     def __init__(self, path: str | Path, name: str):
-        import torch
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
@@ -61,8 +60,6 @@ class BertEncoder:
         if (p / "sentence_bert_config.json").is_file():
             st_cfg = json.loads((p / "sentence_bert_config.json").read_text("utf-8"))
         self.max_len = int(min(st_cfg.get("max_seq_length") or 512, cfg["max_position_embeddings"]))
-        self.heads = int(cfg["num_attention_heads"])
-        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         self.dim = int(cfg["hidden_size"])
         self.intermediate = int(cfg["intermediate_size"])
         self.tok = Tokenizer.from_file(str(p / "tokenizer.json"))
@@ -70,10 +67,32 @@ class BertEncoder:
         self.tok.enable_truncation(max_length=self.max_len)
         self.pad_id = int(cfg.get("pad_token_id", 0) or 0)
         w = load_file(str(p / "model.safetensors"))
+        self.word = w.get("embeddings.word_embeddings.weight", w.get("bert.embeddings.word_embeddings.weight")).float()
+        self.stack = BertStack(w, cfg)
+
+    def tokenize(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        encs = self.tok.encode_batch(list(texts))
+        return [e.ids for e in encs], [e.offsets for e in encs]
+
+    def forward(self, input_ids: Any, attention_mask: Any, position_ids: Any | None = None) -> np.ndarray:
+        """Last hidden states, (B, T, dim). ``attention_mask``: (B, T) with 1 for tokens, or a boolean
+        (B, 1, T, T) mask of which token may attend to which."""
+        return self.stack.forward(self.word, input_ids, attention_mask, position_ids).numpy()
+
+
+class BertStack:
+    """The BERT embeddings (less the word matrix) and transformer layers, from a state dict; one forward pass
+    in plain torch, the same arithmetic as the reference implementation."""
+
+    def __init__(self, w: dict[str, Any], cfg: dict[str, Any]):
+        import torch
+
         w = {k.removeprefix("bert."): v.float() for k, v in w.items()}
-        self.word = w["embeddings.word_embeddings.weight"]
+        self.heads = int(cfg["num_attention_heads"])
+        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
+        self.dim = int(cfg["hidden_size"])
         self.pos = w["embeddings.position_embeddings.weight"]
-        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self.types = w["embeddings.token_type_embeddings.weight"]
         self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         self.layers = []
         for i in range(int(cfg["num_hidden_layers"])):
@@ -89,14 +108,11 @@ class BertEncoder:
                 g("output.dense.weight"), g("output.dense.bias"),
                 g("output.LayerNorm.weight"), g("output.LayerNorm.bias"),
             ))
+        self.pooler = ((w["pooler.dense.weight"], w["pooler.dense.bias"]) if "pooler.dense.weight" in w else None)
 
-    def tokenize(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
-        encs = self.tok.encode_batch(list(texts))
-        return [e.ids for e in encs], [e.offsets for e in encs]
-
-    def forward(self, input_ids: Any, attention_mask: Any, position_ids: Any | None = None) -> np.ndarray:
-        """Last hidden states, (B, T, dim). ``attention_mask``: (B, T) with 1 for tokens, or a boolean
-        (B, 1, T, T) mask of which token may attend to which."""
+    def forward(self, word: Any, input_ids: Any, attention_mask: Any, position_ids: Any | None = None,
+                token_type_ids: Any | None = None) -> Any:
+        """Last hidden states as a torch tensor, (B, T, dim)."""
         import torch
         import torch.nn.functional as F
 
@@ -104,7 +120,8 @@ class BertEncoder:
             b, t = input_ids.shape
             if position_ids is None:
                 position_ids = torch.arange(t).expand(b, t)
-            x = self.word[input_ids] + self.pos[position_ids] + self.type0
+            types = self.types[0] if token_type_ids is None else self.types[token_type_ids]
+            x = word[input_ids] + self.pos[position_ids] + types
             x = F.layer_norm(x, (self.dim,), *self.emb_ln, eps=self.eps)
             if attention_mask.dim() == 2:
                 mask = attention_mask.bool()[:, None, None, :]
@@ -119,7 +136,7 @@ class BertEncoder:
                 x = F.layer_norm(F.linear(a, ao_w, ao_b) + x, (self.dim,), ln1_w, ln1_b, eps=self.eps)
                 y = F.linear(F.gelu(F.linear(x, in_w, in_b)), out_w, out_b)
                 x = F.layer_norm(y + x, (self.dim,), ln2_w, ln2_b, eps=self.eps)
-            return x.numpy()
+            return x
 
 
 class SentenceTransformerEncoder:
