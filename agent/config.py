@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     bank_dirs: list[Path] = Field(default_factory=list, description="extra folders with questions/ and rubrics/")
 
     # grading
+    grader: str = Field(default="embedding", description="the scorer that grades answers (a registry name: "
+                        "'entail', the learned entailment grader; 'embedding', the earlier similarity grader)")
     embedding_model: str = Field(default="bundled", description="'bundled' or any sentence-transformers name/path")
     max_answer_chars: int = Field(default=20_000, description="longer answers are cut here (and the cut is said)")
 

@@ -179,7 +179,7 @@ class Interview:
         if self._scorer is None:
             from agent.grading.base import get_scorer
 
-            self._scorer = get_scorer("embedding")
+            self._scorer = get_scorer()
         return self._scorer
 
     # ------------------------------------------------------------------ questions and rubrics

@@ -184,6 +184,9 @@ class ConceptVerdict(_Strict):
     evidence: Evidence | None = None
     feedback: str | None = None
     source: str = Field(default="embedding", description="which scorer decided it: embedding, judge, blend")
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="the entailment model's class probabilities for the evidence unit "
+        "(unrelated, partly, states, contradicts)")
 
 
 class MisconceptionHit(_Strict):
@@ -193,6 +196,8 @@ class MisconceptionHit(_Strict):
     similarity: float
     evidence: Evidence | None = None
     corrected: bool = Field(default=False, description="the answer itself rejects the claim")
+    probability: float | None = Field(default=None, description="the entailment model's probability that the "
+                                      "evidence states the claim")
 
 
 class Grade(_Strict):

@@ -145,7 +145,7 @@ class VivaApp(App):
 
     @work(thread=True, exclusive=True, group="grader")
     def warm_grader(self) -> None:
-        self.post_message(ModelStatus("grader", "loading", "loading the embedding model"))
+        self.post_message(ModelStatus("grader", "loading", "loading the grader"))
         t0 = time.perf_counter()
         try:
             desc = self.services.warm_grader()

@@ -140,12 +140,12 @@ class Services:
         return self.bank().rubrics.get(question.id)
 
     def warm_grader(self) -> str:
-        """Load the embedding grader's model (slow the first time); returns a short description."""
+        """Load the grader's models (slow the first time); returns a short description."""
         _offline()
         _leave_a_core_for_the_ui()
         from agent.grading import get_scorer
 
-        scorer = get_scorer("embedding")
+        scorer = get_scorer()
         warm = getattr(scorer, "warm", None) or getattr(scorer, "load", None)
         if callable(warm):
             warm()
@@ -153,7 +153,7 @@ class Services:
             bank = self.bank()
             q = next(iter(bank.questions.values()))
             scorer.score(q, bank.rubric(q.id), "warm up")
-        return getattr(scorer, "model_name", None) or "embedding grader"
+        return getattr(scorer, "model_name", None) or scorer.name
 
     def store(self) -> Any:
         with self._lock:

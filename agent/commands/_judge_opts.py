@@ -53,8 +53,26 @@ def judged_command(sub: argparse._SubParsersAction, name: str, func: Callable[[a
     arguments, then adds the judge options after them and sets ``func`` as the command to run."""
     p = sub.add_parser(name, help=help, description=description)
     yield p
+    p.add_argument("--grader", action="append", metavar="NAME", default=None,
+                   help="the scorer to grade with, by registry name (default: the 'grader' setting: 'entail'; "
+                   "'embedding' is the earlier grader)" + ("; repeat it to compare scorers on the same file"
+                                                            if name == "eval" else ""))
     add_judge_args(p)
     p.set_defaults(func=func)
+
+
+def grader_names(args: argparse.Namespace) -> list[str | None]:
+    """The scorers named by ``--grader`` (None: the ``grader`` setting), unknown names refused up front."""
+    names = list(dict.fromkeys(getattr(args, "grader", None) or [])) or [None]
+    if any(n is not None for n in names):
+        from agent.errors import UserError
+        from agent.grading import scorer_names
+
+        known = scorer_names()
+        for n in names:
+            if n is not None and n not in known:
+                raise UserError(f"unknown grader {n!r}; known: {', '.join(known)}")
+    return names
 
 
 def judge_enabled(args: argparse.Namespace) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.commands._judge_opts import apply_judge, judge_enabled, judged_command, summary_json
+from agent.commands._judge_opts import apply_judge, grader_names, judge_enabled, judged_command, summary_json
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
@@ -183,7 +183,7 @@ def build_rubrics(items: list[EvalItem]) -> list[tuple[Question, Rubric]]:
 
 
 def grade_items(items: list[tuple[Question, Rubric, str]], progress: bool = True,
-                scorer_name: str = "embedding") -> list[Grade]:
+                scorer_name: str | None = None) -> list[Grade]:
     """Grade (question, rubric, answer) triples in batches, with a progress bar on stderr."""
     from agent.grading import get_scorer
 
@@ -256,27 +256,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     pairs = build_rubrics(items)
     triples = [(q, r, it.answer) for (q, r), it in zip(pairs, items, strict=True)]
     show = not args.no_progress and not args.json and sys.stderr.isatty()
-    t1 = time.perf_counter()
-    grades = grade_items(triples, progress=show)
-    grades, judge_summary = apply_judge(args, triples, grades)
-    t2 = time.perf_counter()
-    summary = {
-        "file": str(args.file), "n": len(items), "skipped": len(skipped), "datasets": summarise(items, grades),
-        "grader": grades[0].grader if grades else None, "grader_version": grades[0].grader_version if grades else None,
-        "model": grades[0].model if grades else None, "judge": summary_json(judge_summary),
-        "seconds": round(t2 - t0, 2), "answers_per_s": round(len(items) / max(t2 - t1, 1e-9), 1),
-    }
+    runs: list[dict[str, Any]] = []
+    for name in grader_names(args):
+        t1 = time.perf_counter()
+        grades = grade_items(triples, progress=show, scorer_name=name)
+        grades, judge_summary = apply_judge(args, triples, grades)
+        t2 = time.perf_counter()
+        summary = {
+            "file": str(args.file), "n": len(items), "skipped": len(skipped), "datasets": summarise(items, grades),
+            "grader": grades[0].grader if grades else name,
+            "grader_version": grades[0].grader_version if grades else None,
+            "model": grades[0].model if grades else None, "judge": summary_json(judge_summary),
+            "seconds": round(t2 - t0, 2), "answers_per_s": round(len(items) / max(t2 - t1, 1e-9), 1),
+        }
+        summary["threshold_failures"] = _threshold_failures(summary["datasets"], args.min_auc, args.min_spearman)
+        runs.append({"summary": summary, "grades": grades, "judge": judge_summary})
+        t0 = time.perf_counter()
     if args.predictions:
-        _write_predictions(args.predictions, items, grades)
-    failures = _threshold_failures(summary["datasets"], args.min_auc, args.min_spearman)
-    summary["threshold_failures"] = failures
+        _write_predictions(args.predictions, items, runs[0]["grades"])
+    failures = [f for run in runs for f in run["summary"]["threshold_failures"]]
     if args.json:
-        print(json.dumps(summary, indent=2))
+        out = runs[0]["summary"] if len(runs) == 1 else {
+            "file": str(args.file), "n": len(items), "skipped": len(skipped),
+            "graders": {run["summary"]["grader"]: run["summary"] for run in runs}}
+        print(json.dumps(out, indent=2))
     else:
-        _print_summary(summary, skipped)
-        if judge_summary is not None and judge_enabled(args):
-            for line in judge_summary.lines():
-                print(line, file=sys.stderr)
+        for i, run in enumerate(runs):
+            _print_summary(run["summary"], skipped if i == len(runs) - 1 else [])
+            if run["judge"] is not None and judge_enabled(args):
+                for line in run["judge"].lines():
+                    print(line, file=sys.stderr)
     for f in failures:
         print(f"viva: {f}", file=sys.stderr)
     return 1 if failures else 0

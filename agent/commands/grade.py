@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from agent.commands._judge_opts import judge_scorer, judged_command, summarize, summary_json
+from agent.commands._judge_opts import grader_names, judge_scorer, judged_command, summarize, summary_json
 
 ORDER = 20
 
@@ -66,7 +66,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         bank.question(qid)  # unknown id -> suggestions
     console = Console(stderr=args.json == "-")
     with console.status("loading the grader and grading samples ..."):
-        scorer = judge_scorer(args, base=get_scorer("embedding")) or get_scorer("embedding")
+        base = get_scorer(grader_names(args)[0])
+        scorer = judge_scorer(args, base=base) or base
         suite = run_suite(bank, scorer, qids or None, args.section)
     if not suite.results:
         raise UserError("no sample answers matched (check --question/--section or the PATH)")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.commands._judge_opts import apply_judge, judged_command
+from agent.commands._judge_opts import apply_judge, grader_names, judged_command
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
@@ -138,7 +138,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     q, r, answer = resolve(args)
     items = [(q, r, answer)]
-    grades = get_scorer("embedding").score_many(items)
+    grades = get_scorer(grader_names(args)[0]).score_many(items)
     grades, summary = apply_judge(args, items, grades)
     g = grades[0]
     if args.json:
@@ -160,20 +160,29 @@ def print_grade(question: Question, g: Grade) -> None:
     c = Console()
     c.print(Text(f"{question.id}: {question.prompt}", style="bold"))
     t = Table(show_lines=False)
-    for col, kw in (("concept", {}), ("verdict", {}), ("sim", {"justify": "right"}), ("lex", {"justify": "right"}),
-                    ("evidence", {"overflow": "fold"}), ("feedback", {"overflow": "fold"})):
+    learned = any(v.probabilities for v in g.verdicts)
+    signal = ("p(states)", "sim") if learned else ("sim", "lex")  # the entailment model's reading, or similarity
+    for col, kw in (("concept", {}), ("verdict", {}), (signal[0], {"justify": "right"}),
+                    (signal[1], {"justify": "right"}), ("evidence", {"overflow": "fold"}),
+                    ("feedback", {"overflow": "fold"})):
         t.add_column(col, **kw)
     style = {"covered": "green", "partial": "yellow", "missing": "red"}
     for v in g.verdicts:
         ev = v.evidence.text if v.evidence else ""
         if len(ev) > 160:
             ev = ev[:157] + "..."
-        t.add_row(Text(v.name), Text(v.verdict, style=style[v.verdict]), f"{v.similarity:.2f}", f"{v.lexical:.2f}",
-                  Text(ev), Text(v.feedback or ""))
+        if learned:
+            pr = v.probabilities or {}
+            nums = (f"{pr.get('states', 0.0):.2f}" + (f" (partly {pr['partly']:.2f})" if pr.get("partly", 0) >= 0.2 else ""),
+                    f"{v.similarity:.2f}")
+        else:
+            nums = (f"{v.similarity:.2f}", f"{v.lexical:.2f}")
+        t.add_row(Text(v.name), Text(v.verdict, style=style[v.verdict]), *nums, Text(ev), Text(v.feedback or ""))
     c.print(t)
     for h in g.misconceptions:
         state = "corrected by the answer" if h.corrected else "stated"
-        c.print(Text(f"misconception ({state}): {h.claim}", style="green" if h.corrected else "red"))
+        p = f", p={h.probability:.2f}" if h.probability is not None else ""
+        c.print(Text(f"misconception ({state}{p}): {h.claim}", style="green" if h.corrected else "red"))
         c.print(Text(f"  correction: {h.correction}"))
         if h.evidence:
             c.print(Text(f"  evidence: {h.evidence.text[:200]}"))

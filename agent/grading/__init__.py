@@ -1,4 +1,5 @@
-"""Grading: the embedding + lexical concept grader (default), the optional LLM judge, their blend."""
+"""Grading: the entailment grader (default), the earlier embedding + lexical grader, the optional LLM judge,
+their blend. Scorers are picked by registry name (the ``grader`` setting)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,6 @@ if TYPE_CHECKING:
 __all__ = ["Scorer", "get_scorer", "grade_answer", "register", "scorer_names"]
 
 
-def grade_answer(question: Question, rubric: Rubric, answer: str, scorer: str = "embedding") -> Grade:
-    """Grade one answer with the named scorer (the process-wide instance; models load once)."""
+def grade_answer(question: Question, rubric: Rubric, answer: str, scorer: str | None = None) -> Grade:
+    """Grade one answer with the named scorer (default: the ``grader`` setting; models load once)."""
     return get_scorer(scorer).score(question, rubric, answer)

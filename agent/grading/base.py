@@ -37,11 +37,18 @@ def register(name: str) -> Callable[[Callable[[], Scorer]], Callable[[], Scorer]
     return deco
 
 
-def get_scorer(name: str = "embedding") -> Scorer:
-    """A process-wide scorer instance by registry name (models load once)."""
+def get_scorer(name: str | None = None) -> Scorer:
+    """A process-wide scorer instance by registry name (models load once); None: the ``grader`` setting."""
     _load_builtin()
+    if name is None:
+        from agent.config import get_settings
+
+        name = get_settings().grader
     if name not in _REGISTRY:
-        raise KeyError(f"unknown scorer {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        from agent.errors import UserError
+
+        raise UserError(f"unknown grader {name!r}; known: {', '.join(sorted(_REGISTRY))} "
+                        "(set `grader` in the config file or VIVA_GRADER)")
     return _instance(name)
 
 
@@ -60,6 +67,20 @@ def scorer_names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    # Importing the modules registers them; they import heavy libraries lazily themselves.
-    import agent.grading.embedding  # noqa: F401
-    import agent.grading.judge  # noqa: F401  (the optional LLM judge; openai is imported lazily)
+    """Import every module of the grading package once: importing a module registers its scorers (they
+    import heavy libraries lazily themselves), so a new scorer needs no list kept here."""
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    import agent.grading as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if not m.name.startswith("_") and not m.ispkg:
+            importlib.import_module(f"{pkg.__name__}.{m.name}")
+    _LOADED = True
+
+
+_LOADED = False

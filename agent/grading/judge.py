@@ -1051,9 +1051,11 @@ class JudgeScorer(Scorer):
     @property
     def base(self) -> Scorer:
         if self._base is None:
+            from agent.config import get_settings
             from agent.grading.base import get_scorer
 
-            self._base = get_scorer("embedding")
+            name = get_settings().grader  # the judge refines the configured grader (never itself)
+            self._base = get_scorer("entail" if name == self.name else name)
         return self._base
 
     def score(self, question: Question, rubric: Rubric, answer: str) -> Grade:

@@ -140,7 +140,9 @@ class ResultScreen(Screen):
         for i, v in enumerate(g.verdicts):
             mark, colour = VERDICT_STYLE.get(v.verdict, ("?", "white"))
             demo = self.demos.get(v.concept_id)
-            table.add_row(Text("██", style=concept_colour(i)), Text(f"{mark} {v.verdict}", style=colour),
+            # the entailment model's probability that the evidence states the concept, when it decided
+            p = f" {v.probabilities['states']:.2f}" if v.probabilities and "states" in v.probabilities else ""
+            table.add_row(Text("██", style=concept_colour(i)), Text(f"{mark} {v.verdict}{p}", style=colour),
                           Text(v.name, overflow="ellipsis"), Text(f"▶ {demo}" if demo else "", style="cyan"),
                           key=v.concept_id)
         self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
