@@ -9,6 +9,8 @@ Measures, on this machine (CPU):
 - `viva eval` throughput once warm (answers/s; second pass, rubric texts cached) on --eval-file, or on
   a file built from the bank's sample answers with ad-hoc rubrics from each question's model answer
 - peak RSS of a `viva eval --json` child process on the same file
+- `viva grade` over the whole bank, end to end (a child process, model load included)
+``--grader NAME`` picks the scorer (default: the ``grader`` setting).
 """
 
 from __future__ import annotations
@@ -67,8 +69,18 @@ def _help_time() -> float:
     return statistics.median(times)
 
 
-def _eval_child(path: str, limit: int | None, cache_dir: str) -> tuple[float, int, dict]:
+def _grade_child(grader: str | None, cache_dir: str) -> tuple[float, str]:
+    cmd = [sys.executable, "-m", "agent.cli", "grade"] + (["--grader", grader] if grader else [])
+    t = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=dict(os.environ, VIVA_CACHE_DIR=cache_dir))
+    tail = (out.stdout.strip().splitlines() or [""])[-1]
+    return time.perf_counter() - t, f"exit {out.returncode}: {tail[:120]}"
+
+
+def _eval_child(path: str, limit: int | None, cache_dir: str, grader: str | None) -> tuple[float, int, dict]:
     cmd = [sys.executable, "-m", "agent.cli", "eval", path, "--json", "--no-progress"]
+    if grader:
+        cmd += ["--grader", grader]
     if limit:
         cmd += ["--limit", str(limit)]
     env = dict(os.environ, VIVA_CACHE_DIR=cache_dir)
@@ -112,6 +124,7 @@ def main() -> int:
     ap.add_argument("--eval-file", help="JSONL for the eval throughput/RSS runs (default: built from the bank)")
     ap.add_argument("--eval-limit", type=int, default=None, help="only the first N lines of the eval file")
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--grader", default=None, help="scorer registry name (default: the grader setting)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="viva-bench-")
@@ -129,8 +142,9 @@ def main() -> int:
     bank = load_bank()
     q, r = bank.question("clm-loss"), bank.rubric("clm-loss")
     t = time.perf_counter()
-    scorer = get_scorer("embedding")
+    scorer = get_scorer(args.grader)
     scorer.score(q, r, "warm up")
+    results["grader"] = f"{scorer.name} {scorer.version}"
     results["cold_first_grade_s"] = round(time.perf_counter() - t, 3)
 
     n_words = len(ANSWER_150.split())
@@ -163,29 +177,36 @@ def main() -> int:
     items, _ = read_items(eval_path, skip_bad=True, limit=args.eval_limit)
     pairs = build_rubrics(items)
     triples = [(qq, rr, it.answer) for (qq, rr), it in zip(pairs, items, strict=True)]
-    grade_items(triples, progress=False)  # first pass: rubric texts encoded and cached
+    grade_items(triples, progress=False, scorer_name=args.grader)  # first pass: rubric texts encoded and cached
     t = time.perf_counter()
-    grade_items(triples, progress=False)
+    grade_items(triples, progress=False, scorer_name=args.grader)
     dt = time.perf_counter() - t
     results["eval_warm"] = {"file": label, "answers": len(triples), "seconds": round(dt, 2),
                             "answers_per_s": round(len(triples) / dt, 1)}
 
-    wall, peak_kb, summary = _eval_child(eval_path, args.eval_limit, os.path.join(tmp, "cache"))
+    wall, peak_kb, summary = _eval_child(eval_path, args.eval_limit, os.path.join(tmp, "cache"), args.grader)
     results["eval_process"] = {"file": label, "answers": summary["n"], "wall_s": round(wall, 2),
                                "peak_rss_mb": round(peak_kb / 1024, 1), "datasets": summary["datasets"]}
+    g_cold, g_out = _grade_child(args.grader, os.path.join(tmp, "grade-cache"))
+    g_warm, _ = _grade_child(args.grader, os.path.join(tmp, "grade-cache"))
+    results["viva_grade"] = {"cold_cache_s": round(g_cold, 1), "warm_cache_s": round(g_warm, 1), "result": g_out}
     results["machine"]["loadavg_end"] = os.getloadavg()
 
     targets = [
         ("viva --help", f"{results['help_s']:.3f} s", "<= 0.3 s", results["help_s"] <= 0.3),
-        (f"warm grade, {n_words}-word answer p50", f"{results['warm_150w']['p50_ms']} ms", "<= 30 ms",
-         results["warm_150w"]["p50_ms"] <= 30),
-        ("  of which float32 matrix products alone", f"{results['warm_150w']['floor']['linear_layers_ms']} ms "
+        (f"warm grade, {n_words}-word answer p50", f"{results['warm_150w']['p50_ms']} ms", "<= 150 ms",
+         results["warm_150w"]["p50_ms"] <= 150),
+        ("  of which the sentence encoder's matrix products alone",
+         f"{results['warm_150w']['floor']['linear_layers_ms']} ms "
          f"({results['warm_150w']['floor']['gflop']} GFLOP at {results['warm_150w']['floor']['gemm_gflops']} GFLOP/s)",
          "(a lower bound)", None),
-        ("viva eval warm throughput", f"{results['eval_warm']['answers_per_s']} answers/s", ">= 100",
-         results["eval_warm"]["answers_per_s"] >= 100),
-        ("viva eval peak RSS", f"{results['eval_process']['peak_rss_mb']} MB", "<= 1200 MB",
-         results["eval_process"]["peak_rss_mb"] <= 1200),
+        ("viva eval warm throughput", f"{results['eval_warm']['answers_per_s']} answers/s", ">= 60",
+         results["eval_warm"]["answers_per_s"] >= 60),
+        ("viva eval peak RSS", f"{results['eval_process']['peak_rss_mb']} MB", "<= 1500 MB",
+         results["eval_process"]["peak_rss_mb"] <= 1500),
+        ("viva grade, whole bank (empty cache / warm cache)",
+         f"{results['viva_grade']['cold_cache_s']} s / {results['viva_grade']['warm_cache_s']} s", "<= 60 s",
+         results["viva_grade"]["cold_cache_s"] <= 60),
         ("100k-char answer", f"{results['answer_100k']['seconds']} s", "<= 2 s", results["answer_100k"]["seconds"] <= 2),
     ]
     results["targets"] = [{"what": a.strip(), "measured": b, "target": c, "met": d} for a, b, c, d in targets]
@@ -193,7 +214,7 @@ def main() -> int:
         from rich.console import Console
         from rich.table import Table
 
-        tbl = Table(title=f"grader benchmark (cold first grade {results['cold_first_grade_s']} s; "
+        tbl = Table(title=f"grader benchmark, {results['grader']} (cold first grade {results['cold_first_grade_s']} s; "
                           f"load average {results['machine']['loadavg_start'][0]:.1f} at start)")
         for col in ("what", "measured", "target", "met"):
             tbl.add_column(col)
@@ -203,6 +224,7 @@ def main() -> int:
     except ImportError:  # pragma: no cover
         for row in targets:
             print(*row, sep="\t")
+    print(f"  viva grade: {results['viva_grade']['result']}")
     for name, d in results["eval_process"]["datasets"].items():
         print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in d.items()))
     out = HERE / "results" / "grader.json"
