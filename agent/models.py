@@ -111,6 +111,10 @@ class Concept(_Strict):
     computational: bool = Field(
         default=False, description="a concept that can be shown in code; lint wants a demo for it"
     )
+    probe: str | None = Field(
+        default=None, description="the interviewer's question asking for the idea without naming it"
+    )
+    hints: list[str] = Field(default_factory=list, description="2-3 hints, vague to specific")
 
     @field_validator("id")
     @classmethod
