@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.models import Question, Rubric
+from agent.models import Concept, Question, Rubric
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,7 @@ class Bank:
     questions: dict[str, Question] = field(default_factory=dict)
     rubrics: dict[str, Rubric] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)  # "question:ID" / "rubric:ID"
+    user: set[str] = field(default_factory=set)  # rubric ids read from a user's bank folder (not packaged)
 
     def question(self, qid: str) -> Question:
         try:
@@ -366,13 +368,21 @@ def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True) -> Bank:
     if packaged:
         qfiles += [(p, f"questions/{p.name}") for p in _resource_files("questions")]
         rfiles += [(p, f"rubrics/{p.name}") for p in _resource_files("rubrics")]
+    user_files: set[str] = set()
     for d in extra_dirs:
         d = Path(d).expanduser()
         if not d.is_dir():
             raise BankError([Problem(str(d), None, "", "bank folder not found")])
         qfiles += _dir_files(d / "questions")
-        rfiles += _dir_files(d / "rubrics")
-    return load_files(qfiles, rfiles)
+        mine = _dir_files(d / "rubrics")
+        rfiles += mine
+        user_files.update(display for _, display in mine)
+    bank = load_files(qfiles, rfiles)
+    if packaged:
+        packaged_files = {display for _, display in rfiles[: len(rfiles) - len(user_files)]}
+        user_files -= packaged_files
+    bank.user = {rid for rid in bank.rubrics if bank.origins[f"rubric:{rid}"].file in user_files}
+    return bank
 
 
 @functools.lru_cache(maxsize=1)
@@ -386,8 +396,34 @@ def default_bank() -> Bank:
 # --------------------------------------------------------------------------- lint
 
 MIN_EXEMPLARS = 3
+MIN_HINTS = 2
 MIN_SAMPLES = 5
 KIND_CAPS = {"misconception": 2.0, "adversarial": 1.0}  # the grader caps these; so must their bands
+
+
+def _phrase_re(phrase: str) -> re.Pattern[str] | None:
+    words = phrase.strip().split()
+    if not words:
+        return None
+    body = r"\s+".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+def concept_phrases(concept: Concept) -> list[str]:
+    """The words that name a concept: its terms and aliases, and its name as a whole phrase."""
+    return [t for t in (*concept.terms, concept.name) if t.strip()]
+
+
+def leaked_terms(concept: Concept, text: str | None) -> list[str]:
+    """The concept's terms (or its name) that ``text`` contains, ignoring case, as whole words or phrases."""
+    if not text:
+        return []
+    out = []
+    for phrase in concept_phrases(concept):
+        rx = _phrase_re(phrase)
+        if rx is not None and rx.search(text) and phrase not in out:
+            out.append(phrase)
+    return out
 
 
 def lint(bank: Bank) -> list[Problem]:
@@ -432,6 +468,7 @@ def lint(bank: Bank) -> list[Problem]:
         if qid not in bank.questions:
             err("rubric", qid, ["question_id"], f"rubric for {qid!r} has no question (expected questions/{qid}.yaml)")
         seen: set[str] = set()
+        key = set(bank.questions[qid].key_concepts) if qid in bank.questions else set()
         for i, c in enumerate(r.concepts):
             if c.id in seen:
                 err("rubric", qid, ["concepts", i, "id"], f"duplicate concept id {c.id!r}")
@@ -439,6 +476,22 @@ def lint(bank: Bank) -> list[Problem]:
             if len(c.exemplars) < MIN_EXEMPLARS:
                 err("rubric", qid, ["concepts", i, "exemplars"],
                     f"concept {c.id!r} has {len(c.exemplars)} exemplars; write at least {MIN_EXEMPLARS}")
+            for j, text in ([("probe", c.probe)] if c.probe else []) + [(k, h) for k, h in enumerate(c.hints)]:
+                found = leaked_terms(c, text)
+                if found:
+                    where = ["concepts", i, "probe"] if j == "probe" else ["concepts", i, "hints", j]
+                    what = "probe" if j == "probe" else f"hint {j + 1}"
+                    err("rubric", qid, where, f"the {what} of {c.id!r} gives the answer away: it contains "
+                        f"{', '.join(repr(t) for t in found)} (a term of the concept); say it without those words")
+            if c.id in key:
+                level = "warning" if qid in bank.user else "error"
+                if not c.probe:
+                    err("rubric", qid, ["concepts", i], f"key concept {c.id!r} has no probe; write the question "
+                        "an interviewer would ask for it, without naming it", level)
+                if len(c.hints) < MIN_HINTS:
+                    err("rubric", qid, ["concepts", i, "hints"] if c.hints else ["concepts", i],
+                        f"key concept {c.id!r} has {len(c.hints)} hints; write {MIN_HINTS} or 3, vague to specific",
+                        level)
             if demos is not None:
                 if c.demo is not None and c.demo not in demos:
                     close = difflib.get_close_matches(c.demo, sorted(demos), n=1)

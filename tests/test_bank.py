@@ -53,8 +53,10 @@ def test_packaged_bank_is_clean(bank) -> None:
 def test_valid_extra_bank_loads(tmp_path: Path) -> None:
     bank = load_bank([_bank(tmp_path)], packaged=False)
     assert bank.question("toy").key_concepts == ["play"]
-    # only the sample-count rule fires for this minimal rubric
-    assert [p.field for p in bank.check()] == ["samples"]
+    # only the sample-count rule fires for this minimal rubric, plus warnings for its missing probe and hints
+    problems = bank.check()
+    assert [p.field for p in problems if p.level == "error"] == ["samples"]
+    assert [p.field for p in problems if p.level == "warning"] == ["concepts[0]", "concepts[0]"]
 
 
 def test_error_names_file_line_and_field(tmp_path: Path) -> None:
@@ -144,3 +146,71 @@ def test_unreadable_parse_cache_is_ignored(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     assert load_bank([d], packaged=False).question("toy").prompt == "What is a toy?"
     assert B._ParseCache.open().entries  # rewritten
+
+
+# --------------------------------------------------------------------------- probes and hints
+
+PROBED_R = GOOD_R.replace(
+    "    exemplars: [you play with it, it is for playing, children play with toys]\n",
+    "    exemplars: [you play with it, it is for playing, children play with toys]\n"
+    "    terms: [playtime, have fun]\n"
+    "    probe: What do children mostly do with one?\n"
+    "    hints: [Think of an afternoon at the park., It is what a game is for.]\n",
+)
+
+
+def _problems(tmp_path: Path, r: str, level: str = "error") -> list:
+    bank = load_bank([_bank(tmp_path, r=r)], packaged=False)
+    return [p for p in bank.check() if p.level == level and p.field != "samples"]
+
+
+def test_probe_and_hints_without_terms_pass(tmp_path: Path) -> None:
+    assert _problems(tmp_path, PROBED_R) == []
+    assert _problems(tmp_path, PROBED_R, "warning") == []
+
+
+@pytest.mark.parametrize(("old", "new", "field", "line"), [
+    ("probe: What do children mostly do with one?", "probe: What happens at PLAYTIME?", "concepts[0].probe", 10),
+    ("It is what a game is for.", "You Have   Fun with it.", "concepts[0].hints[1]", 11),
+    ("Think of an afternoon at the park.", "Think of the name play.", "concepts[0].hints[0]", 11),
+])
+def test_probe_or_hint_with_a_concept_term_is_an_error(tmp_path: Path, old: str, new: str, field: str,
+                                                       line: int) -> None:
+    (p,) = _problems(tmp_path, PROBED_R.replace(old, new))
+    assert p.field == field
+    assert p.file.endswith("rubrics/toy.yaml") and p.line == line
+    assert "gives the answer away" in p.message
+    assert str(p).startswith(f"{p.file}:{line}: {field}:")
+
+
+def test_terms_match_whole_words_only(tmp_path: Path) -> None:
+    # "playtimes" and "players" are other words: not a leak of "playtime" or "play"
+    r = PROBED_R.replace("What do children mostly do with one?", "What do players do during playtimes?")
+    assert _problems(tmp_path, r) == []
+
+
+def test_key_concept_needs_a_probe_and_two_hints(tmp_path: Path) -> None:
+    from agent.bank import lint
+
+    no_probe = PROBED_R.replace("    probe: What do children mostly do with one?\n", "")
+    one_hint = PROBED_R.replace(", It is what a game is for.]", "]")
+    for r, field, words in ((no_probe, "concepts[0]", "has no probe"), (one_hint, "concepts[0].hints", "1 hints")):
+        bank = load_bank([_bank(tmp_path, r=r)], packaged=False)
+        (w,) = [p for p in bank.check() if p.field != "samples"]
+        assert w.level == "warning" and w.field == field and words in w.message  # a user's bank: a warning
+        bank.user.clear()  # the same rubric in the packaged bank: an error
+        (e,) = [p for p in lint(bank) if p.field != "samples"]
+        assert e.level == "error" and e.field == field
+
+
+def test_packaged_bank_probes_every_key_concept_without_its_terms(bank) -> None:
+    from agent.bank import leaked_terms
+
+    assert not bank.user
+    for qid, q in bank.questions.items():
+        r = bank.rubrics[qid]
+        for cid in q.key_concepts:
+            c = r.concept(cid)
+            assert c.probe and 2 <= len(c.hints) <= 3, f"{qid}:{cid}"
+            for text in (c.probe, *c.hints):
+                assert leaked_terms(c, text) == [], f"{qid}:{cid}: {text!r}"
