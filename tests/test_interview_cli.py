@@ -44,8 +44,8 @@ def test_text_mode_runs_a_whole_session(bank, tmp_path: Path) -> None:
         assert iv.finished
         assert f"viva mock session {iv.session_id}: 2 topics, seed 3" in out
         assert out.count("\nQ: ") == len(iv.turns) and out.count("\nGrade: ") == len(iv.turns)
-        assert "  why: you did not mention" in out  # follow-ups say why
-        assert "\nNext (probe): you did not mention" in out
+        assert "  why: " in out  # follow-ups say why
+        assert "\nNext (probe): your answer has not reached a key part of the question yet" in out
         assert f"Session {iv.session_id} finished: {len(iv.turns)} answer(s), mean grade" in out
         assert "Goal: 0/25 loss questions answered cold (of 40)." in out or "Goal: 1/25" in out
         assert f"`viva report {iv.session_id}`" in out
