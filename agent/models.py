@@ -85,6 +85,21 @@ class Question(_Strict):
         return v.strip()
 
 
+class Section(_Strict):
+    """A section of the bank (questions/sections.yaml): its title and what it covers, in one line."""
+
+    title: str
+    description: str
+
+    @field_validator("title", "description")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("must not be blank")
+        return v
+
+
 # --------------------------------------------------------------------------- bank: rubrics
 
 

@@ -41,6 +41,7 @@ def _bank(tmp_path: Path, q: str = GOOD_Q, r: str = GOOD_R) -> Path:
     (tmp_path / "rubrics").mkdir(exist_ok=True)
     (tmp_path / "questions" / "toy.yaml").write_text(q, encoding="utf-8")
     (tmp_path / "rubrics" / "toy.yaml").write_text(r, encoding="utf-8")
+    (tmp_path / "questions" / "sections.yaml").write_text("A: {title: Toys, description: Things to play with.}\n")
     return tmp_path
 
 
@@ -214,3 +215,42 @@ def test_packaged_bank_probes_every_key_concept_without_its_terms(bank) -> None:
             assert c.probe and 2 <= len(c.hints) <= 3, f"{qid}:{cid}"
             for text in (c.probe, *c.hints):
                 assert leaked_terms(c, text) == [], f"{qid}:{cid}: {text!r}"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def test_packaged_sections_have_titles_and_one_line_descriptions(bank) -> None:
+    assert set(bank.sections()) <= set(bank.section_info)
+    for tag, info in bank.section_info.items():
+        assert info.title and info.description and "\n" not in info.description, tag
+    assert bank.section_label("A") == "A: Causal language modelling"
+    assert "sections" not in bank.questions  # the sections file is not read as a question
+
+
+def test_user_sections_file_is_read_and_checked(tmp_path: Path) -> None:
+    d = _bank(tmp_path, r=PROBED_R)
+    (d / "questions" / "sections.yaml").unlink()
+    bank = load_bank([d], packaged=False)
+    (w,) = [p for p in bank.check() if p.field == "section"]
+    assert w.level == "warning" and "has no title" in w.message and w.line == 2
+    (d / "questions" / "sections.yaml").write_text("A:\n  title: Toys\n  description: Things to play with.\n")
+    bank = load_bank([d], packaged=False)
+    assert bank.section_label("A") == "A: Toys" and bank.section_title("Z") == "Z"
+    assert not [p for p in bank.check() if p.field == "section"]
+    (d / "questions" / "sections.yaml").write_text("A:\n  title: Toys\n  descripton: typo\n")
+    with pytest.raises(BankError) as e:
+        load_bank([d], packaged=False)
+    fields = {(p.field, p.line) for p in e.value.problems}
+    assert fields == {("A.descripton", 3), ("A.description", 2)}
+
+
+def test_bank_list_names_the_sections(capsys) -> None:
+    from agent.cli import main
+
+    assert main(["bank", "list", "--section", "A"]) == 0
+    out = capsys.readouterr().out
+    assert "Causal language modelling" in out
+    assert main(["bank", "list", "--json"]) == 0
+    rows = __import__("json").loads(capsys.readouterr().out)
+    assert {r["section"]: r["section_title"] for r in rows}["F"] == "Cross-entropy and perplexity"

@@ -87,9 +87,18 @@ def test_markdown_report(store: Store) -> None:
     assert '- **covered** turns logits into a distribution — "divides by the sum, so the outputs sum to one"' in md
     assert "- **misconception**: Softmax squashes each logit independently." in md
     assert "*follow-up (probe): you did not mention subtracting the max*" in md
-    assert "*typed, not cold, hinted*" in md
+    assert "*section A · typed, not cold, hinted*" in md
     assert "- judge (judge-test): 2.0/5, capped to 1.0 by its evidence — Softmax couples the outputs." in md
     assert re.search(r"- answer 1: \d+ wpm \(min \d+, max \d+\)", md)
+
+
+def test_report_names_the_sections(store: Store, bank) -> None:
+    data = report.build(store, make_session(store), bank)
+    md = report.render_markdown(data)
+    assert "## Sections\n\n- **A: Causal language modelling** — Next-token prediction" in md
+    assert "*section A: Causal language modelling · typed, not cold, hinted*" in md
+    page = report.render_html(data)
+    assert "<h2>Sections</h2><ul><li><b>A: Causal language modelling</b> — " in page
 
 
 def test_html_report_is_self_contained_with_charts_and_evidence(store: Store, tmp_path: Path) -> None:

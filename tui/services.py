@@ -136,6 +136,15 @@ class Services:
     def sections(self) -> list[str]:
         return self.bank().sections()
 
+    def section_options(self) -> list[tuple[str, str, str]]:
+        """(tag, label, description) per section: 'A', 'A: Causal language modelling', what it covers."""
+        bank = self.bank()
+        out = []
+        for tag in bank.sections():
+            info = bank.section_info.get(tag)
+            out.append((tag, bank.section_label(tag), info.description if info is not None else ""))
+        return out
+
     def rubric(self, question: Question) -> Rubric | None:
         return self.bank().rubrics.get(question.id)
 
@@ -211,7 +220,7 @@ class Services:
                                          n_turns=s.n_turns, mean=s.mean_grade))
         p.grades = [t.grade.display for t in sorted(store.turns(), key=lambda t: t.created_at)]
         m = store.mastery(bank)
-        p.mastery = [("section", s.section, s.mastery, s.questions_seen) for s in m.sections if s.concepts] + \
+        p.mastery = [("section", bank.section_label(s.section), s.mastery, s.questions_seen) for s in m.sections if s.concepts] + \
             [("concept", c.name, c.mastery, c.attempts) for c in m.concepts]
         goal = store.goal(bank)
         p.cold, p.cold_goal, p.cold_of = goal.done, goal.target, goal.total

@@ -57,7 +57,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         t.add_column(col)
     for s in mastery.sections:
         total = f"/{s.questions_total}" if s.questions_total is not None else ""
-        t.add_row(s.section, f"{s.questions_seen}{total}", str(s.concepts), _bar(s.mastery) if s.concepts else "-")
+        label = bank.section_label(s.section) if bank is not None else s.section
+        t.add_row(label, f"{s.questions_seen}{total}", str(s.concepts), _bar(s.mastery) if s.concepts else "-")
     c.print(t)
     if args.concepts and mastery.concepts:
         t = Table(title="mastery per concept")
