@@ -203,6 +203,29 @@ async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -
         assert list(app.screen.query_one("#pace").data) == [120.0, 135.0, 150.0, 160.0]
 
 
+async def test_result_shows_coaching_for_a_spoken_answer(bank, tmp_path: Path) -> None:
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = app.interview
+        wav = tmp_path / "a.wav"
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".txt").write_text("It is about shift.")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        await wait_for(pilot, lambda: app.screen.query_one("#coaching").display)
+        text = str(app.screen.query_one("#coaching").render())
+        assert "What a strong answer adds" in text and "Delivery" in text
+        rubric = iv.rubric_for(iv.turns[-1].question_id)
+        missing = [c for c in rubric.concepts if c.id in iv.turns[-1].grade.missing]
+        assert missing and missing[0].description.split(",")[0].split(";")[0][:30] in " ".join(text.split())
+        # the fillers (12 a minute) matter most, so they come first
+        assert text.index("1. Cut the fillers") < text.index("2. Good pace")
+
+
 async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> None:
     app, _ = make_app(bank, tmp_path)
     async with app.run_test() as pilot:
