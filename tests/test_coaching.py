@@ -72,3 +72,29 @@ def test_cli_interview_prints_the_coaching(bank) -> None:
     assert "  What a strong answer adds:\n    - The mask lets the whole sequence be processed at once" in text
     assert "  Delivery (what matters most first):\n    1. Slow down: 200 words a minute" in text
     assert coach(r, g).delivery == []  # typed: no delivery notes
+
+
+def test_review_of_a_session_has_every_answer_with_its_coaching(bank, tmp_path) -> None:
+    from agent.interview import Interview, SessionConfig
+    from agent.review import review_session
+    from agent.store import Store
+    from tests.test_policy_follows import Scripted
+
+    script = [(2.0, ["covered", "missing", "missing"], False), (4.5, ["covered"], False)]
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv = Interview(bank, SessionConfig(n_questions=1, seed=1, section="masking"), store, Scripted(script))
+        iv.start()
+        iv.submit("The future is hidden by a mask.")
+        iv.advance()
+        if iv.current is not None:
+            iv.submit("All at once.", source="voice", insights={"wpm": 230, "talk_time_s": 20, "duration_s": 20,
+                                                                 "filler_count": 0, "pauses": []})
+        rev = review_session(store, "last", bank)
+        assert [i.turn.question_id for i in rev.items] == [t.question_id for t in iv.turns]
+        first = rev.items[0]
+        assert first.section == "masking: Causal masking" and first.how == "typed, cold"
+        assert len(first.coaching.adds) == 2
+        text = "\n".join(rev.lines())
+        assert "   A: The future is hidden by a mask." in text and "What a strong answer adds:" in text
+        if len(rev.items) > 1:
+            assert rev.items[1].follow_up is not None and "Slow down" in text

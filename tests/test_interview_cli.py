@@ -125,8 +125,20 @@ def test_cli_history_json_and_forget(bank, tmp_path: Path, capsys: pytest.Captur
     assert main(["history", iv.session_id[:6]]) == 0
     listing = capsys.readouterr().out
     assert iv.session_id in listing and iv.turns[0].question_id in listing
+    # the review: every question, the answer as given, the grade and the verdicts
+    for t in iv.turns:
+        assert f"   Q: {t.prompt}" in listing and f"   A: {' '.join(t.answer.split())}" in listing
+        assert f"{t.index + 1}. {t.question_id} · section " in listing and f"{t.grade.display:g}/5" in listing
+    with Store() as store:  # a session with no answer is not listed as open
+        empty = Interview(bank, SessionConfig(n_questions=1), store, Replay(by_answer))
+        empty.start()
     assert main(["history"]) == 0
-    assert "mastery per section" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mastery per section" in out
+    row = next(line for line in out.splitlines() if empty.session_id in line)
+    assert "no answers" in row and "open" not in row
+    assert main(["forget", empty.session_id, "--yes"]) == 0
+    capsys.readouterr()
     # forgetting needs a confirmation that a script must give explicitly
     assert main(["forget", iv.session_id]) == 2
     assert "add --yes" in capsys.readouterr().err

@@ -274,6 +274,42 @@ async def test_history_shows_sessions_mastery_and_goal(bank, tmp_path: Path) -> 
         assert len(scr.query_one("#chart").values) == 4
 
 
+async def test_history_opens_a_session_for_review(bank, tmp_path: Path) -> None:
+    from tui.screens.history import HistoryScreen
+    from tui.screens.review import ReviewScreen
+
+    app, svc = make_app(bank, tmp_path)
+    seed_history(svc, bank)
+    empty = svc.new_interview(SessionOptions(n_questions=1, seed=9))
+    empty.start()  # a session with no answer: not listed, nothing to open
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        table = app.screen.query_one("#sessions")
+        assert table.row_count == 2
+        assert empty.session_id not in [k.value for k in table.rows]
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        rev = app.screen.review
+        sid = rev.session.id
+        turns = svc.store().turns(sid)
+        assert [i.turn.question_id for i in rev.items] == [t.question_id for t in turns]
+        assert len(app.screen.query(".review-item")) == len(turns) == 2
+        text = " ".join(str(w.render()) for w in app.screen.query(".review-q, .review-answer, .review-verdicts"))
+        for t in turns:
+            assert t.prompt[:40] in " ".join(text.split())
+            assert f"{t.grade.display:g}/5" in text
+        assert "I am not sure." in text  # the answer as given
+        coaching = " ".join(str(w.render()) for w in app.screen.query(".review-coaching"))
+        assert "What a strong answer adds" in coaching
+        await pilot.press("p")  # typed answers: no recording, said once
+        await pilot.pause()
+        assert any("No recording was kept" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        assert isinstance(app.screen, HistoryScreen)
+
+
 def seed_history(svc, bank) -> None:
     """Two finished sessions of two answers each, graded by the lexical stand-in."""
     from tui.services import SessionOptions

@@ -184,6 +184,23 @@ def test_history(snap_compare, bank, tmp_path, size) -> None:
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_review(snap_compare, bank, tmp_path, size) -> None:
+    app, svc = _app(bank, tmp_path)
+    seed_history(svc, bank)
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HistoryScreen")
+        pilot.app.screen.query_one("#sessions").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ReviewScreen")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
 def test_audio_file_dialog(snap_compare, bank, tmp_path) -> None:
     app, _ = _app(bank, tmp_path)
 
