@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.bank import leaked_terms
 from agent.models import Concept, FollowUp, Grade, Question, Rubric
 
 if TYPE_CHECKING:
@@ -168,8 +169,6 @@ NEUTRAL_HINTS = (
 
 
 def _neutral(concept: Concept, options: tuple[str, ...]) -> str:
-    from agent.bank import leaked_terms
-
     return next((o for o in options if not leaked_terms(concept, o)), options[-1])
 
 
@@ -402,8 +401,6 @@ class Policy:
     def said_concepts(self, qid: str, state: PolicyState) -> set[str]:
         """The key concepts of bank question ``qid`` that the topic's answers already named (a term of the
         concept, or its name, in what was said)."""
-        from agent.bank import leaked_terms
-
         q, rubric = self.bank.questions.get(qid), self.bank.rubrics.get(qid)
         if q is None or rubric is None or not state.said:
             return set()
@@ -528,8 +525,9 @@ class Policy:
             mine += [(i, fu) for i, fu in fus if fu.concept == c.id and fu.prompt and (i, fu) not in mine]
             for i, fu in mine:
                 choice = self._follow_up_choice(source, rubric, i, fu, PROBE, reason)
-                if choice is not None and choice.question_id not in state.asked:
-                    break
+                if choice is not None and choice.question_id not in state.asked \
+                        and not leaked_terms(c, choice.prompt or choice.question.prompt):
+                    break  # (a linked question that names the missing idea would give it away)
                 choice = None
             if choice is None:
                 q, _ = probe_question(source, rubric, c.id, partial=v.verdict == "partial")
