@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.coaching import Coaching
 from agent.models import Section, SessionInfo, Turn
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class ReportData:
     goal: Goal | None = None
     generated_at: datetime | None = None
     sections: dict[str, Section] = field(default_factory=dict)  # the bank's section titles and descriptions
+    coaching: dict[int, Coaching] = field(default_factory=dict)  # per turn index (with the bank's rubrics)
 
     def section_label(self, tag: str) -> str:
         info = self.sections.get(tag)
@@ -79,9 +81,15 @@ def build(store: Store, session_id: str, bank: Bank | None = None) -> ReportData
     sid = store.resolve(session_id)
     info = store.session(sid)
     turns = store.turns(sid)
+    coaching = {}
+    if bank is not None:
+        from agent.coaching import coach
+        from agent.review import rubric_of
+
+        coaching = {t.index: coach(rubric_of(bank, t.question_id), t.grade, t.insights) for t in turns}
     return ReportData(session=info, turns=turns, concepts=concept_rows(turns), pace=pace_points(turns),
                       goal=store.goal(bank), generated_at=_now(),
-                      sections=dict(bank.section_info) if bank is not None else {})
+                      sections=dict(bank.section_info) if bank is not None else {}, coaching=coaching)
 
 
 def concept_rows(turns: list[Turn]) -> list[ConceptRow]:
@@ -331,6 +339,10 @@ def render_markdown(data: ReportData) -> str:
         voice = _voice_facts(t)
         if voice:
             lines.append(f"- voice: {', '.join(voice)}")
+        coaching = data.coaching.get(t.index)
+        if coaching is not None:
+            lines += [f"- a strong answer adds: {i.sentence}" for i in coaching.adds]
+            lines += [f"- delivery: {n.text}" for n in coaching.delivery if n.matters]
         judge = judge_line(t)
         if judge:
             lines.append(f"- {judge}")
@@ -427,6 +439,13 @@ def render_html(data: ReportData) -> str:
         judge = judge_line(t)
         if judge:
             body.append(f'<p class="judge">{_esc(judge)}</p>')
+        coaching = data.coaching.get(t.index)
+        if coaching is not None and coaching.adds:
+            body.append("<p><b>A strong answer adds:</b></p><ul>"
+                        + "".join(f"<li>{_esc(i.sentence)}</li>" for i in coaching.adds) + "</ul>")
+        if coaching is not None and any(n.matters for n in coaching.delivery):
+            body.append("<p><b>Delivery:</b></p><ol>"
+                        + "".join(f"<li>{_esc(n.text)}</li>" for n in coaching.delivery if n.matters) + "</ol>")
         body.append("</section>")
     title = f"viva session {s.id}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

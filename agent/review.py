@@ -81,7 +81,8 @@ class SessionReview:
 MARK = {"covered": "+", "partial": "~", "missing": "-"}
 
 
-def _rubric(bank: Bank | None, qid: str) -> Rubric | None:
+def rubric_of(bank: Bank | None, qid: str) -> Rubric | None:
+    """The rubric a recorded answer was graded against: the bank's, or a follow-up's rebuilt from its id."""
     if bank is None:
         return None
     if qid in bank.rubrics:
@@ -105,6 +106,6 @@ def review_session(store: Store, session_id: str, bank: Bank | None = None) -> S
     items = []
     for t in store.turns(sid):
         label = bank.section_label(t.section) if bank is not None and t.section else (t.section or "-")
-        items.append(ReviewItem(turn=t, coaching=coach(_rubric(bank, t.question_id), t.grade, t.insights),
+        items.append(ReviewItem(turn=t, coaching=coach(rubric_of(bank, t.question_id), t.grade, t.insights),
                                 section=label, follow_up=_follow_up(t)))
     return SessionReview(session=info, items=items)

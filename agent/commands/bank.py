@@ -79,6 +79,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         for con in r.concepts:
             t.add_row(con.id, f"{con.weight:g}", con.description, con.demo or "")
         c.print(t)
+        for con in r.concepts:
+            if con.probe or con.hints:
+                c.print(f"[cyan]probe[/cyan] {con.id}: {con.probe or '(none: a neutral one is asked)'}")
+                for k, h in enumerate(con.hints, 1):
+                    c.print(f"  hint {k}: {h}")
         for m in r.misconceptions:
             c.print(f"[red]misconception[/red] {m.id}: {m.claim}\n  [green]correction:[/green] {m.correction}")
     for fu in q.follow_ups:
