@@ -402,7 +402,7 @@ class Interview:
         rubric = self.rubric_for(q)
         covered = set(self._last_grade.covered) if self._last_grade is not None else set()
         todo = [c for c in sorted(rubric.concepts, key=lambda c: -c.weight) if c.id not in covered]
-        plan = [h for c in todo for h in concept_hints(c)]
+        plan = [h for k, c in enumerate(todo) for h in concept_hints(c, k)]
         self._hinted = True
         if self._hints_given >= len(plan):
             self._save()

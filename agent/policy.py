@@ -179,10 +179,16 @@ def probe_prompt(concept: Concept, partial: bool = False) -> str:
     return _neutral(concept, NEUTRAL_PARTIAL if partial else NEUTRAL_PROBES)
 
 
-def concept_hints(concept: Concept) -> list[str]:
-    """The hints for a concept, vague to specific: the rubric's, else one neutral nudge."""
+def concept_hints(concept: Concept, k: int = 0) -> list[str]:
+    """The hints for a concept, vague to specific: the rubric's; else its probe as a question to ask oneself;
+    else one neutral nudge (the ``k``-th concept of a list gets the ``k``-th wording, so two differ)."""
     hints = [h.strip() for h in concept.hints if h.strip()]
-    return hints or [_neutral(concept, NEUTRAL_HINTS)]
+    if hints:
+        return hints
+    if concept.probe and concept.probe.strip():
+        return [f"Ask yourself: {concept.probe.strip()}"]
+    n = len(NEUTRAL_HINTS)
+    return [_neutral(concept, tuple(NEUTRAL_HINTS[(k + i) % n] for i in range(n)))]
 
 
 def probe_question(parent: Question, rubric: Rubric, concept_id: str, partial: bool = False) -> tuple[Question, Rubric]:
@@ -423,8 +429,8 @@ class Policy:
         if grade is not None:
             covered |= {f"{source_id}:{c}" for c in grade.covered}
         q = choice.question
-        if q is None:
-            return False
+        if q is None or choice.kind == CORRECTIVE:
+            return False  # a corrective asks about the misconception, which no covered concept settles
         if q.id not in self.bank.questions:  # a derived question grades one concept of its parent
             return choice.concept is not None and f"{source_id}:{choice.concept}" in covered
         if choice.kind in (PREREQUISITE, PROBE) and choice.concept and f"{source_id}:{choice.concept}" in covered:

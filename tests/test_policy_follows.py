@@ -14,6 +14,7 @@ from agent.bank import leaked_terms, load_bank
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit
 from agent.policy import (
     CONTRAST,
+    CORRECTIVE,
     DEEPER,
     DEEPER_FROM,
     PREREQUISITE,
@@ -124,6 +125,17 @@ def test_reason_uses_the_candidates_words(small) -> None:
                             "going deeper")
 
 
+def test_a_misconception_is_corrected_even_when_its_concept_was_covered(small) -> None:
+    pol = Policy(small, seed=0)
+    q = small.questions["cross-entropy"]
+    state = PolicyState(asked=["cross-entropy"], roots=["cross-entropy"])
+    g = grade_for(small, "cross-entropy", 3.5, {"negative-log-prob": "covered", "maximum-likelihood": "covered"})
+    g = g.model_copy(update={"misconceptions": [MisconceptionHit(
+        misconception_id="ce-is-mse", claim="It is the squared difference.", correction="No.", similarity=0.9)]})
+    pol.note(state, q, g, "negative log probability, squared difference")
+    assert pol.rank(q, g, state)[0].kind == CORRECTIVE
+
+
 def test_rubric_probe_and_hints_are_used(small) -> None:
     from agent.interview import Interview, SessionConfig
 
@@ -205,6 +217,8 @@ def test_random_grade_sequences_never_go_deeper_after_a_thin_answer_nor_repeat_w
                 continue
             if t.grade.score < DEEPER_FROM:
                 assert c.kind not in (DEEPER, CONTRAST), (t.grade.score, c.kind, c.reason)
+            if c.kind == CORRECTIVE:
+                continue  # it asks about the misconception the answer stated, whatever it covered
             if c.question_id not in small.questions:  # a derived question asks for one concept of its parent
                 assert f"{source}:{c.concept}" not in covered, (c.question_id, covered)
             else:  # a bank question: most of its key concepts not already named
@@ -214,6 +228,47 @@ def test_random_grade_sequences_never_go_deeper_after_a_thin_answer_nor_repeat_w
                 assert len(named) * 2 <= len(keys), (c.question_id, named)
         q = iv.advance()
     assert iv.finished
+
+
+GENERIC = ["I don't know.", "The model predicts the next token with a softmax over the vocabulary.",
+           "It uses a mask so that it cannot see the future tokens.", "The loss is cross-entropy, averaged.",
+           "Attention lets every token look at the others; scaling adds data and compute."]
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), depth=st.integers(1, 3),
+       script=st.lists(st.tuples(st.floats(0, 5), st.lists(st.sampled_from(["covered", "partial", "missing"]),
+                                                           min_size=1, max_size=4), st.booleans()),
+                       min_size=10, max_size=10),
+       words=st.lists(st.sampled_from(GENERIC), min_size=10, max_size=10))
+def test_random_sessions_on_the_packaged_bank(bank, seed, depth, script, words) -> None:
+    """The same two rules on the bank as shipped, whose probes and hints come from the rubrics."""
+    from agent.interview import Interview, SessionConfig
+
+    iv = Interview(bank, SessionConfig(mode="mock", n_questions=3, seed=seed, max_depth=depth), None,
+                   Scripted(script))
+    q = iv.start()
+    covered: set[str] = set()
+    steps = 0
+    while q is not None:
+        steps += 1
+        assert steps <= 40
+        if not iv.current_choice.is_follow_up:
+            covered = set()
+        source = iv.parent_of(q) or q.id
+        t = iv.submit(words[steps % len(words)])
+        covered |= {f"{source}:{c}" for c in t.grade.covered}
+        for c in iv.next_choices(6):
+            if not c.is_follow_up:
+                continue
+            if t.grade.score < DEEPER_FROM:
+                assert c.kind not in (DEEPER, CONTRAST), (t.grade.score, c.kind, c.reason)
+            if c.question_id not in bank.questions and c.kind != CORRECTIVE:
+                assert f"{source}:{c.concept}" not in covered
+                concept = iv.rubric_for(source).concept(c.concept)
+                if c.kind == PROBE:
+                    assert leaked_terms(concept, c.prompt) == []
+        q = iv.advance()
 
 
 # --------------------------------------------------------------------------- probes and hints give nothing away
@@ -253,3 +308,14 @@ def test_a_linked_question_that_names_the_missing_idea_is_not_used_as_its_probe(
     probe = next(c for c in pol.rank(q, g, state, n=10) if c.kind == PROBE and c.concept == "penalty-log-z-squared")
     assert probe.question_id == "z-loss-probe-penalty-log-z-squared"
     assert probe.prompt == rubric.concept("penalty-log-z-squared").probe
+
+
+def test_hint_fallbacks_name_nothing_and_differ(small) -> None:
+    r = small.rubrics["softmax"]
+    a, b = r.concepts[0], r.concepts[1]
+    assert concept_hints(a, 0) != concept_hints(b, 1)
+    for k, c in enumerate(r.concepts):
+        (h,) = concept_hints(c, k)
+        assert leaked_terms(c, h) == [] and h[0].isupper() and h.endswith(".")
+    with_probe = a.model_copy(update={"probe": "What do the outputs add up to?"})
+    assert concept_hints(with_probe) == ["Ask yourself: What do the outputs add up to?"]
