@@ -274,6 +274,25 @@ async def test_history_shows_sessions_mastery_and_goal(bank, tmp_path: Path) -> 
         assert len(scr.query_one("#chart").values) == 4
 
 
+async def test_home_names_the_sections(bank, tmp_path: Path) -> None:
+    from textual.widgets import Select
+
+    app, _ = make_app(bank, tmp_path, options=SessionOptions(n_questions=3, section="masking"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        sel = app.screen.query_one("#section", Select)
+        await wait_for(pilot, lambda: sel.value == "masking")
+        labels = [str(label) for label, _ in sel._options]
+        assert "masking: Causal masking" in labels and "A: Causal language modelling" in labels
+        about = app.screen.query_one("#section-about")
+        assert about.display and "keeps each position from seeing the future" in str(about.render())
+        sel.value = "F"
+        await pilot.pause()
+        assert "perplexity" in str(about.render())
+        sel.clear()
+        await pilot.pause()
+        assert not about.display
+
+
 async def test_history_opens_a_session_for_review(bank, tmp_path: Path) -> None:
     from tui.screens.history import HistoryScreen
     from tui.screens.review import ReviewScreen
