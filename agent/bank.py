@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +22,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.models import Question, Rubric
+from agent.models import Concept, Question, Rubric, Section
+
+#: the file in a questions/ folder that names the sections (it is not a question)
+SECTIONS_FILE = "sections.yaml"
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +268,9 @@ class Bank:
     questions: dict[str, Question] = field(default_factory=dict)
     rubrics: dict[str, Rubric] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)  # "question:ID" / "rubric:ID"
+    user: set[str] = field(default_factory=set)  # rubric ids read from a user's bank folder (not packaged)
+    section_info: dict[str, Section] = field(default_factory=dict)  # section tag -> title and description
+    user_sections: set[str] = field(default_factory=set)  # section tags used by a user's questions
 
     def question(self, qid: str) -> Question:
         try:
@@ -287,6 +294,16 @@ class Bank:
     def sections(self) -> list[str]:
         return sorted({q.section for q in self.questions.values()})
 
+    def section_title(self, tag: str) -> str:
+        """A section's title ("Causal language modelling"), else the tag itself."""
+        info = self.section_info.get(tag)
+        return info.title if info is not None else tag
+
+    def section_label(self, tag: str) -> str:
+        """'A: Causal language modelling' (or the bare tag for a section without a title)."""
+        info = self.section_info.get(tag)
+        return f"{tag}: {info.title}" if info is not None and info.title != tag else tag
+
     def select(self, section: str | None = None, topic: str | None = None) -> list[Question]:
         out = list(self.questions.values())
         if section:
@@ -302,7 +319,34 @@ class Bank:
 
 def _resource_files(package: str) -> list[Traversable]:
     root = resources.files(package)
-    return sorted((p for p in root.iterdir() if p.name.endswith((".yaml", ".yml"))), key=lambda p: p.name)
+    return sorted((p for p in root.iterdir() if p.name.endswith((".yaml", ".yml")) and p.name != SECTIONS_FILE),
+                  key=lambda p: p.name)
+
+
+def load_sections(path: Path | Traversable, display: str, into: dict[str, Section],
+                  origins: dict[str, Origin]) -> None:
+    """Read a sections file (``tag: {title, description}``) into ``into``; problems as file:line: field."""
+    text = _read_text(path, display)
+    doc = parse_yaml(text, display)
+    if doc is None:
+        return
+    if not isinstance(doc, dict):
+        raise BankError([Problem(display, 1, "", "expected a mapping: section tag -> {title, description}")])
+    problems = []
+    for tag, node in doc.items():
+        tag = str(tag)
+        try:
+            info = _validate(Section, node, display, (tag,)) if isinstance(node, dict) else None
+        except BankError as e:
+            problems.extend(Problem(p.file, p.line, p.field, p.message) for p in e.problems)
+            continue
+        if info is None:
+            problems.append(Problem(display, locate(doc, [tag]), tag, "expected {title: ..., description: ...}"))
+            continue
+        into[tag] = info  # a user's file may retitle a packaged section
+        origins[f"section:{tag}"] = Origin(display, doc)
+    if problems:
+        raise BankError(problems)
 
 
 def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable[tuple[Any, str]]) -> Bank:
@@ -356,7 +400,7 @@ def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable
 
 
 def _dir_files(directory: Path) -> list[tuple[Path, str]]:
-    return [(p, str(p)) for p in sorted(directory.glob("*.y*ml"))]
+    return [(p, str(p)) for p in sorted(directory.glob("*.y*ml")) if p.name != SECTIONS_FILE]
 
 
 def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True) -> Bank:
@@ -366,13 +410,35 @@ def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True) -> Bank:
     if packaged:
         qfiles += [(p, f"questions/{p.name}") for p in _resource_files("questions")]
         rfiles += [(p, f"rubrics/{p.name}") for p in _resource_files("rubrics")]
+    n_packaged_q, n_packaged_r = len(qfiles), len(rfiles)
+    extra_dirs = [Path(d).expanduser() for d in extra_dirs]
     for d in extra_dirs:
-        d = Path(d).expanduser()
         if not d.is_dir():
             raise BankError([Problem(str(d), None, "", "bank folder not found")])
         qfiles += _dir_files(d / "questions")
         rfiles += _dir_files(d / "rubrics")
-    return load_files(qfiles, rfiles)
+    bank = load_files(qfiles, rfiles)
+    section_files: list[tuple[Any, str]] = []
+    if packaged:
+        section_files.append((resources.files("questions") / SECTIONS_FILE, f"questions/{SECTIONS_FILE}"))
+    user_questions = {display for _, display in qfiles[n_packaged_q:]}
+    for d in extra_dirs:
+        f = d / "questions" / SECTIONS_FILE
+        if f.is_file():
+            section_files.append((f, str(f)))
+    problems = []
+    for path, display in section_files:
+        try:
+            load_sections(path, display, bank.section_info, bank.origins)
+        except BankError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise BankError(problems)
+    bank.user_sections = {q.section for qid, q in bank.questions.items()
+                          if bank.origins[f"question:{qid}"].file in user_questions}
+    user_files = {display for _, display in rfiles[n_packaged_r:]}
+    bank.user = {rid for rid in bank.rubrics if bank.origins[f"rubric:{rid}"].file in user_files}
+    return bank
 
 
 @functools.lru_cache(maxsize=1)
@@ -386,8 +452,34 @@ def default_bank() -> Bank:
 # --------------------------------------------------------------------------- lint
 
 MIN_EXEMPLARS = 3
+MIN_HINTS = 2
 MIN_SAMPLES = 5
 KIND_CAPS = {"misconception": 2.0, "adversarial": 1.0}  # the grader caps these; so must their bands
+
+
+def _phrase_re(phrase: str) -> re.Pattern[str] | None:
+    words = phrase.strip().split()
+    if not words:
+        return None
+    body = r"\s+".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+def concept_phrases(concept: Concept) -> list[str]:
+    """The words that name a concept: its terms and aliases, and its name as a whole phrase."""
+    return [t for t in (*concept.terms, concept.name) if t.strip()]
+
+
+def leaked_terms(concept: Concept, text: str | None) -> list[str]:
+    """The concept's terms (or its name) that ``text`` contains, ignoring case, as whole words or phrases."""
+    if not text:
+        return []
+    out = []
+    for phrase in concept_phrases(concept):
+        rx = _phrase_re(phrase)
+        if rx is not None and rx.search(text) and phrase not in out:
+            out.append(phrase)
+    return out
 
 
 def lint(bank: Bank) -> list[Problem]:
@@ -406,6 +498,10 @@ def lint(bank: Bank) -> list[Problem]:
         demos = None
 
     for qid, q in bank.questions.items():
+        if q.section not in bank.section_info:
+            user = q.section in bank.user_sections
+            err("question", qid, ["section"], f"section {q.section!r} has no title; add it to questions/{SECTIONS_FILE} "
+                "as {title: ..., description: ...}", "warning" if user else "error")
         rubric = bank.rubrics.get(qid)
         if rubric is None:
             err("question", qid, ["id"], f"question {qid!r} has no rubric (expected rubrics/{qid}.yaml)")
@@ -432,6 +528,7 @@ def lint(bank: Bank) -> list[Problem]:
         if qid not in bank.questions:
             err("rubric", qid, ["question_id"], f"rubric for {qid!r} has no question (expected questions/{qid}.yaml)")
         seen: set[str] = set()
+        key = set(bank.questions[qid].key_concepts) if qid in bank.questions else set()
         for i, c in enumerate(r.concepts):
             if c.id in seen:
                 err("rubric", qid, ["concepts", i, "id"], f"duplicate concept id {c.id!r}")
@@ -439,6 +536,22 @@ def lint(bank: Bank) -> list[Problem]:
             if len(c.exemplars) < MIN_EXEMPLARS:
                 err("rubric", qid, ["concepts", i, "exemplars"],
                     f"concept {c.id!r} has {len(c.exemplars)} exemplars; write at least {MIN_EXEMPLARS}")
+            for j, text in ([("probe", c.probe)] if c.probe else []) + [(k, h) for k, h in enumerate(c.hints)]:
+                found = leaked_terms(c, text)
+                if found:
+                    where = ["concepts", i, "probe"] if j == "probe" else ["concepts", i, "hints", j]
+                    what = "probe" if j == "probe" else f"hint {j + 1}"
+                    err("rubric", qid, where, f"the {what} of {c.id!r} gives the answer away: it contains "
+                        f"{', '.join(repr(t) for t in found)} (a term of the concept); say it without those words")
+            if c.id in key:
+                level = "warning" if qid in bank.user else "error"
+                if not c.probe:
+                    err("rubric", qid, ["concepts", i], f"key concept {c.id!r} has no probe; write the question "
+                        "an interviewer would ask for it, without naming it", level)
+                if len(c.hints) < MIN_HINTS:
+                    err("rubric", qid, ["concepts", i, "hints"] if c.hints else ["concepts", i],
+                        f"key concept {c.id!r} has {len(c.hints)} hints; write {MIN_HINTS} or 3, vague to specific",
+                        level)
             if demos is not None:
                 if c.demo is not None and c.demo not in demos:
                     close = difflib.get_close_matches(c.demo, sorted(demos), n=1)

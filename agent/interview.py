@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.errors import UserError
 from agent.models import Grade, Question, Rubric, Turn
-from agent.policy import END, FollowUpChoice, Policy, PolicyState, asked_question, derive, validate_proposal
+from agent.policy import (
+    END,
+    FollowUpChoice,
+    Policy,
+    PolicyState,
+    asked_question,
+    concept_hints,
+    derive,
+    validate_proposal,
+)
 
 if TYPE_CHECKING:
     from agent.bank import Bank
@@ -265,8 +274,7 @@ class Interview:
             self.state.depth += 1
         else:
             self.state.roots.append(q.id)
-            self.state.depth = 0
-            self.state.probed = []
+            self.state.new_topic()
         if choice.concept:
             parent = self.parent_of(q) or (self.current and (self.parent_of(self.current) or self.current.id))
             self.state.probed.append(f"{parent}:{choice.concept}")
@@ -361,6 +369,8 @@ class Interview:
         self.turns.append(turn)
         self._attempts += 1
         self._last_grade, self._last_answer = grade, answer
+        self.policy.note(self.state, q, grade, answer, parent)
+        self._save()
         return turn
 
     def _keep_audio(self, audio_path: str | Path | None, index: int) -> str | None:
@@ -386,19 +396,21 @@ class Interview:
         return self.record(answer, self.grade(answer), **kw)
 
     def hint(self) -> str:
-        """A nudge toward one key concept not yet covered (the attempt stops being cold)."""
+        """A nudge toward the key concepts not yet covered, heaviest first, each from its vaguest hint to its
+        most specific (the rubric's hints; a neutral nudge when it has none). The attempt stops being cold."""
         q = self._require_current()
         rubric = self.rubric_for(q)
         covered = set(self._last_grade.covered) if self._last_grade is not None else set()
         todo = [c for c in sorted(rubric.concepts, key=lambda c: -c.weight) if c.id not in covered]
+        plan = [h for k, c in enumerate(todo) for h in concept_hints(c, k)]
         self._hinted = True
-        if self._hints_given >= len(todo):
+        if self._hints_given >= len(plan):
             self._save()
             return "No more hints: show the model answer to see it whole."
-        c = todo[self._hints_given]
+        text = plan[self._hints_given]
         self._hints_given += 1
         self._save()
-        return f"Hint {self._hints_given}/{len(todo)}: think about {c.name}."
+        return f"Hint {self._hints_given}/{len(plan)}: {text}"
 
     def reveal_model_answer(self) -> str:
         q = self._require_current()
@@ -455,8 +467,10 @@ class Interview:
         derived, _ = asked_question(q, rubric, concept, prompt)
         if derived.id in self.state.asked:
             return None
-        return FollowUpChoice(derived, derived.prompt, concept, "probe",
-                              f"{source}, probing {rubric.concept(concept).name}")
+        choice = FollowUpChoice(derived, derived.prompt, concept, "probe", source)
+        if self.policy.already_covered(choice, q.id, self.state, self._last_grade):
+            return None
+        return choice
 
     def attach_judge(self, judge: dict[str, Any] | Any, index: int | None = None) -> Turn | None:
         """Attach an LLM judge result (a dict or a model with ``model_dump``) that arrived after the answer

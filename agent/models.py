@@ -85,6 +85,21 @@ class Question(_Strict):
         return v.strip()
 
 
+class Section(_Strict):
+    """A section of the bank (questions/sections.yaml): its title and what it covers, in one line."""
+
+    title: str
+    description: str
+
+    @field_validator("title", "description")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("must not be blank")
+        return v
+
+
 # --------------------------------------------------------------------------- bank: rubrics
 
 
@@ -111,6 +126,10 @@ class Concept(_Strict):
     computational: bool = Field(
         default=False, description="a concept that can be shown in code; lint wants a demo for it"
     )
+    probe: str | None = Field(
+        default=None, description="the interviewer's question asking for the idea without naming it"
+    )
+    hints: list[str] = Field(default_factory=list, description="2-3 hints, vague to specific")
 
     @field_validator("id")
     @classmethod

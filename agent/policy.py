@@ -7,12 +7,18 @@ possible next questions:
   right?"), graded against the rubric's correction, under the concept the correction is about;
 * a missing key concept -> probe it (the question's own follow-up for that concept, else an inline probe);
   a partially covered one comes next;
-* a strong answer -> go deeper (the question's deeper / contrast follow-ups);
-* a weak answer -> step back to a prerequisite, or move on;
+* a strong answer -> go deeper (the question's deeper / contrast follow-ups); never deeper after an answer
+  graded under 3;
+* a weak answer -> step back to a prerequisite, or move on; two answers under 3 in a row step back to a
+  prerequisite (the question's own link, else an easier question of its section) before anything else;
+* never a follow-up on what the topic's answers already covered (a concept graded covered, or a bank
+  question whose key concepts the answers already named);
 * never the same question twice in a session; at most ``max_depth`` follow-ups on one topic, then a
   new topic; the session ends after ``n_questions`` topics or when its time is up.
 
-Every choice carries its reason in words. The policy is pure: the same bank, grade, state and seed always
+Every choice carries its reason in words, in the candidate's terms ("you covered the mask; one part is
+still open"), and never names a concept the candidate has not yet given: probes use the rubric's ``probe``
+and hints its ``hints``; a rubric without them gets neutral wording. The policy is pure: the same bank, grade, state and seed always
 give the same ranking. Inline follow-ups become *derived* questions with stable ids
 (``<parent>-fuN``, ``<parent>-probe-<concept>``, ``<parent>-fix-<misconception>``, and
 ``<parent>-ask-<concept>`` for a follow-up written by the LLM judge), each with a
@@ -27,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.bank import leaked_terms
 from agent.models import Concept, FollowUp, Grade, Question, Rubric
 
 if TYPE_CHECKING:
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 STRONG_AT = 4.0
 #: a grade under this (or a don't-know / empty answer) is "weak"
 WEAK_BELOW = 1.5
+#: under this grade an answer is "thin": no deeper question follows it, and two in a row step back
+DEEPER_FROM = 3.0
 DEFAULT_DEPTH = {"mock": 2, "practice": 3, "drill": 0}
 DIFFICULTY_RANK = {"easy": 0, "medium": 1, "hard": 2}
 
@@ -82,15 +91,24 @@ class PolicyState:
     depth: int = 0  # follow-ups taken since the current topic opened
     probed: list[str] = field(default_factory=list)  # "<parent>:<concept>" probed in the current topic
     skipped: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # every recorded grade of the session, in order
+    covered: list[str] = field(default_factory=list)  # "<question>:<concept>" graded covered in this topic
+    said: list[str] = field(default_factory=list)  # the answers given in this topic
 
     def to_dict(self) -> dict[str, Any]:
         return {"asked": self.asked, "roots": self.roots, "depth": self.depth, "probed": self.probed,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "scores": self.scores, "covered": self.covered, "said": self.said}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PolicyState:
         return cls(asked=list(d.get("asked", [])), roots=list(d.get("roots", [])), depth=int(d.get("depth", 0)),
-                   probed=list(d.get("probed", [])), skipped=list(d.get("skipped", [])))
+                   probed=list(d.get("probed", [])), skipped=list(d.get("skipped", [])),
+                   scores=[float(x) for x in d.get("scores", [])], covered=list(d.get("covered", [])),
+                   said=list(d.get("said", [])))
+
+    def new_topic(self) -> None:
+        self.depth = 0
+        self.probed, self.covered, self.said = [], [], []
 
     @property
     def root(self) -> str | None:
@@ -135,12 +153,47 @@ def inline_follow_up(parent: Question, rubric: Rubric, i: int) -> tuple[Question
     return q, Rubric(question_id=q.id, version=rubric.version, concepts=[c], misconceptions=rubric.misconceptions)
 
 
+#: neutral wordings for a rubric without probes or hints (a user's bank): they name nothing
+NEUTRAL_PROBES = (
+    "Your answer left one part of the question open. What else would a complete answer say, and why?",
+    "There is one more part to this. What else would you add?",
+)
+NEUTRAL_PARTIAL = (
+    "You started on one part of this but left it unfinished. Can you take that part further?",
+    "Can you take the last part of your answer further?",
+)
+NEUTRAL_HINTS = (
+    "Think about what the question asks that your answer has not reached yet: how it works, and why it is needed.",
+    "Ask yourself what would go wrong without the missing piece.",
+)
+
+
+def _neutral(concept: Concept, options: tuple[str, ...]) -> str:
+    return next((o for o in options if not leaked_terms(concept, o)), options[-1])
+
+
+def probe_prompt(concept: Concept, partial: bool = False) -> str:
+    """The interviewer's question for a concept: the rubric's probe, else a neutral one that names nothing."""
+    if concept.probe and concept.probe.strip():
+        return concept.probe.strip()
+    return _neutral(concept, NEUTRAL_PARTIAL if partial else NEUTRAL_PROBES)
+
+
+def concept_hints(concept: Concept, k: int = 0) -> list[str]:
+    """The hints for a concept, vague to specific: the rubric's; else its probe as a question to ask oneself;
+    else one neutral nudge (the ``k``-th concept of a list gets the ``k``-th wording, so two differ)."""
+    hints = [h.strip() for h in concept.hints if h.strip()]
+    if hints:
+        return hints
+    if concept.probe and concept.probe.strip():
+        return [f"Ask yourself: {concept.probe.strip()}"]
+    n = len(NEUTRAL_HINTS)
+    return [_neutral(concept, tuple(NEUTRAL_HINTS[(k + i) % n] for i in range(n)))]
+
+
 def probe_question(parent: Question, rubric: Rubric, concept_id: str, partial: bool = False) -> tuple[Question, Rubric]:
     c = rubric.concept(concept_id)
-    if partial:
-        prompt = f"You only touched on {c.name}. Can you say more about it, and why it matters here?"
-    else:
-        prompt = f"One point your answer left out: {c.name}. Can you explain that part?"
+    prompt = probe_prompt(c, partial)
     q = _derived_question(parent, f"{parent.id}-probe-{c.id}", prompt, c.description, c.id)
     return q, Rubric(question_id=q.id, version=rubric.version, concepts=[c], misconceptions=rubric.misconceptions)
 
@@ -207,7 +260,7 @@ def derive(bank: Bank, qid: str) -> tuple[Question, Rubric, str] | None:
             return (*probe_question(parent, rubric, rest[6:]), pid)
         if rest.startswith("ask-") and rest[4:] in {c.id for c in rubric.concepts}:
             c = rubric.concept(rest[4:])  # the written prompt itself is restored from the session's state
-            return (*asked_question(parent, rubric, c.id, f"Tell me more about {c.name}."), pid)
+            return (*asked_question(parent, rubric, c.id, probe_prompt(c)), pid)
         if rest.startswith("fix-") and rest[4:] in {m.id for m in rubric.misconceptions}:
             return (*corrective_question(parent, rubric, rest[4:]), pid)
     return None
@@ -336,6 +389,88 @@ class Policy:
             out = move_on + ranked
         return out[:n]
 
+    # ---- what the candidate has said
+
+    def note(self, state: PolicyState, question: Question, grade: Grade, answer: str,
+             parent_id: str | None = None) -> None:
+        """Record an answer in ``state`` (its grade, the concepts it covered, its words); call it before
+        :meth:`rank` for the same answer."""
+        source = parent_id or question.id
+        state.scores.append(float(grade.score))
+        for cid in grade.covered:
+            key = f"{source}:{cid}"
+            if key not in state.covered:
+                state.covered.append(key)
+        if answer.strip():
+            state.said.append(answer)
+
+    def said_concepts(self, qid: str, state: PolicyState) -> set[str]:
+        """The key concepts of bank question ``qid`` that the topic's answers already named (a term of the
+        concept, or its name, in what was said)."""
+        q, rubric = self.bank.questions.get(qid), self.bank.rubrics.get(qid)
+        if q is None or rubric is None or not state.said:
+            return set()
+        text = "\n".join(state.said)
+        out = set()
+        for cid in q.key_concepts:
+            try:
+                c = rubric.concept(cid)
+            except KeyError:
+                continue
+            if leaked_terms(c, text):
+                out.add(cid)
+        return out
+
+    def already_covered(self, choice: FollowUpChoice, source_id: str, state: PolicyState,
+                        grade: Grade | None = None) -> bool:
+        """Whether the topic's answers already covered what ``choice`` would ask: its concept (a derived
+        question of ``source_id``), or most of the key concepts of a bank question."""
+        covered = set(state.covered)
+        if grade is not None:
+            covered |= {f"{source_id}:{c}" for c in grade.covered}
+        q = choice.question
+        if q is None or choice.kind == CORRECTIVE:
+            return False  # a corrective asks about the misconception, which no covered concept settles
+        if q.id not in self.bank.questions:  # a derived question grades one concept of its parent
+            return choice.concept is not None and f"{source_id}:{choice.concept}" in covered
+        if choice.kind in (PREREQUISITE, PROBE) and choice.concept and f"{source_id}:{choice.concept}" in covered:
+            return True  # the groundwork behind (or a probe of) a concept the candidate already gave
+        keys = q.key_concepts
+        said = self.said_concepts(q.id, state) | {c for c in keys if f"{q.id}:{c}" in covered}
+        return bool(keys) and len(said) * 2 > len(keys)
+
+    def _gave(self, rubric: Rubric, grade: Grade, concept_id: str | None = None) -> str | None:
+        """What the candidate gave, in their own words: 'you said "..."' (the evidence of the heaviest
+        covered concept, or of ``concept_id``), else 'you covered "<concept name>"'; None if nothing."""
+        ids = [concept_id] if concept_id else grade.covered
+        got = [v for v in grade.verdicts if v.concept_id in ids and v.verdict == "covered"]
+        if not got:
+            return None
+        v = max(got, key=lambda v: (v.evidence is not None, v.weight))
+        if v.evidence is not None and v.evidence.text.strip():
+            return f"you said \"{_clip_words(v.evidence.text)}\""
+        name = rubric.concept(v.concept_id).name if v.concept_id in {c.id for c in rubric.concepts} else v.name
+        return f"you covered \"{name}\""
+
+    def _step_back(self, source: Question, state: PolicyState) -> FollowUpChoice | None:
+        """An easier question of the same section (and topic, when there is one), for when the question has
+        no prerequisite link left."""
+        rank = DIFFICULTY_RANK[source.difficulty]
+        asked = set(state.asked)
+        ids = [q for q in self._pool() if q not in asked and q != source.id
+               and self.bank.questions[q].section == source.section
+               and DIFFICULTY_RANK[self.bank.questions[q].difficulty] < rank]
+        if not ids:
+            return None
+        rng = random.Random(f"{self.seed}:back:{source.id}")
+        ids.sort()
+        rng.shuffle(ids)
+        ids.sort(key=lambda q: (self.bank.questions[q].topic != source.topic,
+                                DIFFICULTY_RANK[self.bank.questions[q].difficulty]))
+        q = self.bank.questions[ids[0]]
+        return FollowUpChoice(q, None, None, PREREQUISITE,
+                              "two answers in a row were thin; stepping back to an easier question first")
+
     def _follow_ups(self, question: Question, grade: Grade, state: PolicyState,
                     parent_id: str | None) -> list[tuple[int, int, FollowUpChoice]]:
         """Candidate follow-ups as (priority, order, choice): lower is better."""
@@ -352,6 +487,7 @@ class Policy:
         fus = list(enumerate(source.follow_ups))
         verdicts = {v.concept_id: v for v in grade.verdicts}
         concept_ids = {c.id for c in rubric.concepts}
+        gave = self._gave(rubric, grade)
 
         # 1. uncorrected misconceptions -> corrective
         for k, hit in enumerate(sorted((m for m in grade.misconceptions if not m.corrected),
@@ -366,6 +502,9 @@ class Policy:
             out.append((0, k, choice))
 
         weak = grade.score < WEAK_BELOW or bool({"dont_know", "empty"} & set(grade.flags))
+        thin = grade.score < DEEPER_FROM or weak
+        # two thin answers in a row (this one and the one before it) -> step back first
+        back = thin and len(state.scores) >= 2 and state.scores[-1] == grade.score and state.scores[-2] < DEEPER_FROM
         strong = (grade.score >= STRONG_AT and not grade.missing
                   and not any(not m.corrected for m in grade.misconceptions))
 
@@ -378,11 +517,13 @@ class Policy:
         for k, v in enumerate(gaps):
             c = rubric.concept(v.concept_id)
             if v.verdict == "missing":
-                reason = f"you did not mention {c.name}"
+                reason = (f"{gave}; one part of the question is still open" if gave
+                          else "your answer has not reached a key part of the question yet")
             else:
-                reason = f"you only touched on {c.name}"
+                reason = (f"{gave} and started on another part; let's see if you can finish that thought"
+                          if gave else "you started on a key part; let's see if you can finish that thought")
             prio = 1 if v.verdict == "missing" else 2
-            if weak:
+            if weak or back:
                 prio += 2  # after a weak answer a prerequisite comes first
             choice = None
             # the author's own follow-ups for the concept: probe / prerequisite links, then inline prompts
@@ -390,8 +531,9 @@ class Policy:
             mine += [(i, fu) for i, fu in fus if fu.concept == c.id and fu.prompt and (i, fu) not in mine]
             for i, fu in mine:
                 choice = self._follow_up_choice(source, rubric, i, fu, PROBE, reason)
-                if choice is not None and choice.question_id not in state.asked:
-                    break
+                if choice is not None and choice.question_id not in state.asked \
+                        and not leaked_terms(c, choice.prompt or choice.question.prompt):
+                    break  # (a linked question that names the missing idea would give it away)
                 choice = None
             if choice is None:
                 q, _ = probe_question(source, rubric, c.id, partial=v.verdict == "partial")
@@ -399,34 +541,56 @@ class Policy:
             out.append((prio, k, choice))
 
         # 3. the question's own deeper / contrast / prerequisite links
+        has_prerequisite = False
         for i, fu in fus:
             v = verdicts.get(fu.concept)
-            name = rubric.concept(fu.concept).name if fu.concept in concept_ids else fu.concept
+            covered = v is not None and v.verdict == "covered"
+            this = self._gave(rubric, grade, fu.concept) if covered else None
             if fu.kind == PREREQUISITE:
-                prio = 1 if weak else 5
-                reason = (f"the answer was thin; stepping back to {name}" if weak
-                          else f"the groundwork behind {name}")
+                if back:
+                    prio, reason = 0, "two answers in a row were thin; stepping back to the groundwork first"
+                elif weak:
+                    prio, reason = 1, "the answer was thin; stepping back to the groundwork first"
+                else:
+                    prio = 5
+                    reason = (f"{this}; now the groundwork behind it" if this
+                              else "the groundwork behind this question")
                 kind = PREREQUISITE
             elif fu.kind in (DEEPER, CONTRAST):
-                covered = v is not None and v.verdict == "covered"
+                if thin:
+                    continue  # never deeper (or sideways) after an answer under 3
+                word = "going deeper" if fu.kind == DEEPER else "a contrast"
                 if strong:
                     prio = 1
-                    reason = f"strong answer ({grade.display:g}/5): going deeper into {name}"
+                    what = this or gave
+                    reason = (f"strong answer ({grade.display:g}/5): {what}; {word}" if what
+                              else f"strong answer ({grade.display:g}/5); {word}")
                 elif covered:
                     prio = 3
-                    reason = f"you covered {name}; going deeper"
+                    reason = f"{this}; {word}"
                 else:
                     prio = 6
-                    reason = f"a {fu.kind} question on {name}"
-                if fu.kind == CONTRAST:
-                    reason = reason.replace("going deeper into", "contrasting").replace("going deeper", "a contrast")
+                    reason = f"{gave}; {word} on this topic" if gave else f"{word} on this topic"
                 kind = fu.kind
             else:  # "probe" links are used by the gap rule above; offered late otherwise
-                prio, reason, kind = 7, f"a probe of {name}", PROBE
+                prio, kind = 7, PROBE
+                reason = f"{gave}; one more part of this question" if gave else "one more part of this question"
             choice = self._follow_up_choice(source, rubric, i, fu, kind, reason)
             if choice is not None:
+                if kind == PREREQUISITE and choice.question_id not in state.asked \
+                        and not self.already_covered(choice, source.id, state, grade):
+                    has_prerequisite = True
                 out.append((prio, 100 + i, choice))
-        return out
+        if back and not has_prerequisite:
+            step = self._step_back(source, state)
+            if step is not None:
+                out.append((0, 99, step))
+        return [t for t in out if not self.already_covered(t[2], source.id, state, grade)]
+
+
+def _clip_words(text: str, n: int = 10) -> str:
+    words = " ".join(text.split()).rstrip(".,;:").split(" ")
+    return " ".join(words[:n]) + (" ..." if len(words) > n else "")
 
 
 def _lc(text: str) -> str:

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.models import SessionInfo, Turn
+from agent.coaching import Coaching
+from agent.models import Section, SessionInfo, Turn
 
 if TYPE_CHECKING:
     from agent.bank import Bank
@@ -53,6 +54,21 @@ class ReportData:
     pace: list[PacePoint]
     goal: Goal | None = None
     generated_at: datetime | None = None
+    sections: dict[str, Section] = field(default_factory=dict)  # the bank's section titles and descriptions
+    coaching: dict[int, Coaching] = field(default_factory=dict)  # per turn index (with the bank's rubrics)
+
+    def section_label(self, tag: str) -> str:
+        info = self.sections.get(tag)
+        return f"{tag}: {info.title}" if info is not None and info.title != tag else tag
+
+    @property
+    def sections_seen(self) -> list[tuple[str, Section | None]]:
+        """The sections the session's answers came from, in the order first met, with their titles."""
+        out: list[str] = []
+        for t in self.turns:
+            if t.section and t.section not in out:
+                out.append(t.section)
+        return [(tag, self.sections.get(tag)) for tag in out]
 
     @property
     def mean_grade(self) -> float | None:
@@ -65,8 +81,15 @@ def build(store: Store, session_id: str, bank: Bank | None = None) -> ReportData
     sid = store.resolve(session_id)
     info = store.session(sid)
     turns = store.turns(sid)
+    coaching = {}
+    if bank is not None:
+        from agent.coaching import coach
+        from agent.review import rubric_of
+
+        coaching = {t.index: coach(rubric_of(bank, t.question_id), t.grade, t.insights) for t in turns}
     return ReportData(session=info, turns=turns, concepts=concept_rows(turns), pace=pace_points(turns),
-                      goal=store.goal(bank), generated_at=_now())
+                      goal=store.goal(bank), generated_at=_now(),
+                      sections=dict(bank.section_info) if bank is not None else {}, coaching=coaching)
 
 
 def concept_rows(turns: list[Turn]) -> list[ConceptRow]:
@@ -274,6 +297,10 @@ def render_markdown(data: ReportData) -> str:
     lines.append(f"- cold answers: {cold} of {len(data.turns)}")
     if data.goal is not None:
         lines.append(f"- goal: {data.goal}")
+    if data.sections_seen:
+        lines += ["", "## Sections", ""]
+        for tag, info in data.sections_seen:
+            lines.append(f"- **{data.section_label(tag)}**" + (f" — {info.description}" if info else ""))
     lines += ["", "## Grades per concept", "", "| question | concept | credit | verdicts |", "| --- | --- | --- | --- |"]
     for r in data.concepts:
         lines.append(f"| {r.question_id} | {_md_cell(r.name)} | {r.mean:.0%} | {', '.join(r.verdicts)} |")
@@ -291,7 +318,8 @@ def render_markdown(data: ReportData) -> str:
         g = t.grade
         lines.append(f"### {t.index + 1}. {t.question_id} ({g.display:g}/5)")
         lines.append("")
-        lines.append(f"*{', '.join(_turn_meta(t))}*")
+        where = f"section {data.section_label(t.section)} · " if t.section else ""
+        lines.append(f"*{where}{', '.join(_turn_meta(t))}*")
         follow_up = _follow_up(t)
         if follow_up:
             lines.append(f"*follow-up ({follow_up[0]}): {follow_up[1]}*")
@@ -311,6 +339,10 @@ def render_markdown(data: ReportData) -> str:
         voice = _voice_facts(t)
         if voice:
             lines.append(f"- voice: {', '.join(voice)}")
+        coaching = data.coaching.get(t.index)
+        if coaching is not None:
+            lines += [f"- a strong answer adds: {i.sentence}" for i in coaching.adds]
+            lines += [f"- delivery: {n.text}" for n in coaching.delivery if n.matters]
         judge = judge_line(t)
         if judge:
             lines.append(f"- {judge}")
@@ -370,13 +402,18 @@ def render_html(data: ReportData) -> str:
             + ("" if s.finished_at else " · not finished") + "</p>"]
     if data.goal is not None:
         body += ["<h2>Goal</h2>", f"<p>{_esc(str(data.goal))}</p>", svg_goal(data.goal)]
+    if data.sections_seen:
+        body.append("<h2>Sections</h2><ul>" + "".join(
+            f"<li><b>{_esc(data.section_label(tag))}</b>" + (f" — {_esc(info.description)}" if info else "") + "</li>"
+            for tag, info in data.sections_seen) + "</ul>")
     body += ["<h2>Grades per concept</h2>", svg_concepts(data.concepts),
              "<h2>Pace over time</h2>", svg_pace(data.pace), "<h2>Answers</h2>"]
     for t in data.turns:
         g = t.grade
         body.append(f'<section class="turn" id="turn-{t.index + 1}">')
         body.append(f"<h3>{t.index + 1}. {_esc(t.question_id)} — {g.display:g}/5</h3>")
-        body.append(f'<p class="meta">{_esc(", ".join(_turn_meta(t)))} · {t.created_at:%H:%M:%S}</p>')
+        where = f"section {data.section_label(t.section)} · " if t.section else ""
+        body.append(f'<p class="meta">{_esc(where)}{_esc(", ".join(_turn_meta(t)))} · {t.created_at:%H:%M:%S}</p>')
         follow_up = _follow_up(t)
         if follow_up:
             body.append(f'<p class="why">follow-up ({_esc(follow_up[0])}): {_esc(follow_up[1])}</p>')
@@ -402,6 +439,13 @@ def render_html(data: ReportData) -> str:
         judge = judge_line(t)
         if judge:
             body.append(f'<p class="judge">{_esc(judge)}</p>')
+        coaching = data.coaching.get(t.index)
+        if coaching is not None and coaching.adds:
+            body.append("<p><b>A strong answer adds:</b></p><ul>"
+                        + "".join(f"<li>{_esc(i.sentence)}</li>" for i in coaching.adds) + "</ul>")
+        if coaching is not None and any(n.matters for n in coaching.delivery):
+            body.append("<p><b>Delivery:</b></p><ol>"
+                        + "".join(f"<li>{_esc(n.text)}</li>" for n in coaching.delivery if n.matters) + "</ol>")
         body.append("</section>")
     title = f"viva session {s.id}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

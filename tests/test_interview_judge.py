@@ -68,7 +68,7 @@ def test_judge_follow_up_is_offered_and_resumed(bank, tmp_path: Path) -> None:
         judge_choice = choices[1]
         assert judge_choice.prompt == res.follow_up
         assert judge_choice.concept == "maximum-likelihood"
-        assert judge_choice.reason == "the judge's follow-up on your answer, probing minimising it is maximum likelihood"
+        assert judge_choice.reason == "the judge's follow-up on your answer"
         q = iv.advance(judge_choice)
         assert q.id == "cross-entropy-ask-maximum-likelihood" and q.prompt == res.follow_up
         sid = iv.session_id
@@ -148,4 +148,4 @@ def test_text_mode_with_the_judge(bank, tmp_path: Path, monkeypatch: pytest.Monk
     assert t.question_id == "softmax" and t.judge["ok"] and t.judge["grade"] == 2
     assert t.grade.extra["judge"]["follow_up"].startswith("Why subtract the largest logit")
     assert "(asking the LLM judge ...)" in text and "judge (judge-test): 2" in text
-    assert "the judge's follow-up on your answer, probing subtracting the max for numerical stability" in text
+    assert "the judge's follow-up on your answer" in text

@@ -87,9 +87,39 @@ def test_markdown_report(store: Store) -> None:
     assert '- **covered** turns logits into a distribution — "divides by the sum, so the outputs sum to one"' in md
     assert "- **misconception**: Softmax squashes each logit independently." in md
     assert "*follow-up (probe): you did not mention subtracting the max*" in md
-    assert "*typed, not cold, hinted*" in md
+    assert "*section A · typed, not cold, hinted*" in md
     assert "- judge (judge-test): 2.0/5, capped to 1.0 by its evidence — Softmax couples the outputs." in md
     assert re.search(r"- answer 1: \d+ wpm \(min \d+, max \d+\)", md)
+
+
+def test_report_names_the_sections(store: Store, bank) -> None:
+    data = report.build(store, make_session(store), bank)
+    md = report.render_markdown(data)
+    assert "## Sections\n\n- **A: Causal language modelling** — Next-token prediction" in md
+    assert "*section A: Causal language modelling · typed, not cold, hinted*" in md
+    page = report.render_html(data)
+    assert "<h2>Sections</h2><ul><li><b>A: Causal language modelling</b> — " in page
+
+
+def test_report_carries_the_coaching_with_the_bank(store: Store, bank) -> None:
+    from datetime import datetime, timezone
+
+    from agent.models import ConceptVerdict, Grade
+
+    r = bank.rubrics["causal-masking"]
+    g = Grade(question_id="causal-masking", score=2.0, display=2.0, grader_version="t", model="t",
+              verdicts=[ConceptVerdict(concept_id=c.id, name=c.name, weight=c.weight, similarity=0.5,
+                                       verdict="missing" if c.id == "parallel-training" else "covered")
+                        for c in r.concepts])
+    info = store.create_session("mock", {}, session_id="coach0000001")
+    store.add_turn(Turn(session_id=info.id, index=0, question_id="causal-masking", prompt="How?", section="masking",
+                        answer="a mask", grade=g, source="voice", created_at=datetime.now(timezone.utc),
+                        insights={"wpm": 220, "talk_time_s": 20, "duration_s": 20, "filler_count": 0, "pauses": []}))
+    data = report.build(store, info.id, bank)
+    md = report.render_markdown(data)
+    assert "- a strong answer adds: The mask lets the whole sequence be processed at once" in md
+    assert "- delivery: Slow down: 220 words a minute" in md
+    assert "<li>The mask lets the whole sequence" in report.render_html(data)
 
 
 def test_html_report_is_self_contained_with_charts_and_evidence(store: Store, tmp_path: Path) -> None:

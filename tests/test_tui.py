@@ -203,6 +203,29 @@ async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -
         assert list(app.screen.query_one("#pace").data) == [120.0, 135.0, 150.0, 160.0]
 
 
+async def test_result_shows_coaching_for_a_spoken_answer(bank, tmp_path: Path) -> None:
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = app.interview
+        wav = tmp_path / "a.wav"
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".txt").write_text("It is about shift.")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        await wait_for(pilot, lambda: app.screen.query_one("#coaching").display)
+        text = str(app.screen.query_one("#coaching").render())
+        assert "What a strong answer adds" in text and "Delivery" in text
+        rubric = iv.rubric_for(iv.turns[-1].question_id)
+        missing = [c for c in rubric.concepts if c.id in iv.turns[-1].grade.missing]
+        assert missing and missing[0].description.split(",")[0].split(";")[0][:30] in " ".join(text.split())
+        # the fillers (12 a minute) matter most, so they come first
+        assert text.index("1. Cut the fillers") < text.index("2. Good pace")
+
+
 async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> None:
     app, _ = make_app(bank, tmp_path)
     async with app.run_test() as pilot:
@@ -249,6 +272,61 @@ async def test_history_shows_sessions_mastery_and_goal(bank, tmp_path: Path) -> 
         assert f"{goal.done}/{goal.target}" in str(scr.query_one("#goal-text").render())
         assert scr.query_one("#goal").progress == goal.done
         assert len(scr.query_one("#chart").values) == 4
+
+
+async def test_home_names_the_sections(bank, tmp_path: Path) -> None:
+    from textual.widgets import Select
+
+    app, _ = make_app(bank, tmp_path, options=SessionOptions(n_questions=3, section="masking"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        sel = app.screen.query_one("#section", Select)
+        await wait_for(pilot, lambda: sel.value == "masking")
+        labels = [str(label) for label, _ in sel._options]
+        assert "masking: Causal masking" in labels and "A: Causal language modelling" in labels
+        about = app.screen.query_one("#section-about")
+        assert about.display and "keeps each position from seeing the future" in str(about.render())
+        sel.value = "F"
+        await pilot.pause()
+        assert "perplexity" in str(about.render())
+        sel.clear()
+        await pilot.pause()
+        assert not about.display
+
+
+async def test_history_opens_a_session_for_review(bank, tmp_path: Path) -> None:
+    from tui.screens.history import HistoryScreen
+    from tui.screens.review import ReviewScreen
+
+    app, svc = make_app(bank, tmp_path)
+    seed_history(svc, bank)
+    empty = svc.new_interview(SessionOptions(n_questions=1, seed=9))
+    empty.start()  # a session with no answer: not listed, nothing to open
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        table = app.screen.query_one("#sessions")
+        assert table.row_count == 2
+        assert empty.session_id not in [k.value for k in table.rows]
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        rev = app.screen.review
+        sid = rev.session.id
+        turns = svc.store().turns(sid)
+        assert [i.turn.question_id for i in rev.items] == [t.question_id for t in turns]
+        assert len(app.screen.query(".review-item")) == len(turns) == 2
+        text = " ".join(str(w.render()) for w in app.screen.query(".review-q, .review-answer, .review-verdicts"))
+        for t in turns:
+            assert t.prompt[:40] in " ".join(text.split())
+            assert f"{t.grade.display:g}/5" in text
+        assert "I am not sure." in text  # the answer as given
+        coaching = " ".join(str(w.render()) for w in app.screen.query(".review-coaching"))
+        assert "What a strong answer adds" in coaching
+        await pilot.press("p")  # typed answers: no recording, said once
+        await pilot.pause()
+        assert any("No recording was kept" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        assert isinstance(app.screen, HistoryScreen)
 
 
 def seed_history(svc, bank) -> None:

@@ -114,6 +114,34 @@ def test_result_voice_and_judge(snap_compare, bank, tmp_path) -> None:
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
 
 
+async def _to_voice_result(pilot, tmp_path) -> None:
+    await _to_interview(pilot)
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF")
+    wav.with_suffix(".txt").write_text(answer_for(pilot.app.interview))
+    await pilot.press("ctrl+o")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "AudioFileScreen")
+    pilot.app.screen.query_one("#audio-path").value = str(wav)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ResultScreen")
+    await wait_for(pilot, lambda: pilot.app.screen.query_one("#coaching").display)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_coaching_panel(snap_compare, bank, tmp_path, size) -> None:
+    """A spoken answer's result, scrolled to the coaching panel: the missing idea and the ranked delivery notes."""
+    app, _ = _app(bank, tmp_path, options=SessionOptions(n_questions=3, voice=True))
+
+    async def run_before(pilot):
+        await _to_voice_result(pilot, tmp_path)
+        await _settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#result").scroll_to_widget(screen.query_one("#coaching"), animate=False, top=True)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_followup(snap_compare, bank, tmp_path, size) -> None:
     app, _ = _app(bank, tmp_path)
@@ -151,6 +179,23 @@ def test_history(snap_compare, bank, tmp_path, size) -> None:
         await _settle(pilot)
         await pilot.press("f2")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HistoryScreen")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_review(snap_compare, bank, tmp_path, size) -> None:
+    app, svc = _app(bank, tmp_path)
+    seed_history(svc, bank)
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HistoryScreen")
+        pilot.app.screen.query_one("#sessions").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ReviewScreen")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -22,6 +22,7 @@ def test_wheel_installs_and_bank_checks(tmp_path: Path) -> None:
     (wheel,) = dist.glob("viva-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "questions/clm-loss.yaml" in names and "rubrics/clm-loss.yaml" in names
+    assert "questions/sections.yaml" in names
     assert "tui/app.tcss" in names
 
     env_dir = tmp_path / "venv"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.bank import Bank
     from agent.models import Grade, Question, Rubric
+    from agent.review import SessionReview
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,15 @@ class Services:
     def sections(self) -> list[str]:
         return self.bank().sections()
 
+    def section_options(self) -> list[tuple[str, str, str]]:
+        """(tag, label, description) per section: 'A', 'A: Causal language modelling', what it covers."""
+        bank = self.bank()
+        out = []
+        for tag in bank.sections():
+            info = bank.section_info.get(tag)
+            out.append((tag, bank.section_label(tag), info.description if info is not None else ""))
+        return out
+
     def rubric(self, question: Question) -> Rubric | None:
         return self.bank().rubrics.get(question.id)
 
@@ -207,15 +217,48 @@ class Services:
         p = Progress()
         infos = store.sessions()
         for s in infos:
+            if not s.n_turns:
+                continue  # a session with no answer has nothing to review
             p.sessions.append(SessionRow(id=s.id, mode=s.mode, started_at=s.started_at.strftime("%Y-%m-%d %H:%M"),
                                          n_turns=s.n_turns, mean=s.mean_grade))
         p.grades = [t.grade.display for t in sorted(store.turns(), key=lambda t: t.created_at)]
         m = store.mastery(bank)
-        p.mastery = [("section", s.section, s.mastery, s.questions_seen) for s in m.sections if s.concepts] + \
+        p.mastery = [("section", bank.section_label(s.section), s.mastery, s.questions_seen) for s in m.sections if s.concepts] + \
             [("concept", c.name, c.mastery, c.attempts) for c in m.concepts]
         goal = store.goal(bank)
         p.cold, p.cold_goal, p.cold_of = goal.done, goal.target, goal.total
         return p
+
+    def review(self, session_id: str) -> SessionReview:
+        """A past session for the review screen: every answer with its grade, evidence and coaching."""
+        from agent.review import review_session
+
+        return review_session(self.store(), session_id, self.bank())
+
+    def play_audio(self, path: str) -> None:
+        """Play a kept recording (a WAV file) to the end; raises Unavailable when it cannot be played."""
+        import wave
+
+        try:
+            import numpy as np
+
+            from agent.speech.tts import SoundDevicePlayer
+
+            with wave.open(path, "rb") as w:
+                rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+                frames = w.readframes(w.getnframes())
+            if width != 2:
+                raise Unavailable(f"{path}: only 16-bit WAV recordings can be played here")
+            audio = np.frombuffer(frames, dtype=np.int16).astype(np.float32) / 32768.0
+            if channels > 1:
+                audio = audio.reshape(-1, channels).mean(axis=1)
+            SoundDevicePlayer().play(audio, rate, threading.Event())
+        except Unavailable:
+            raise
+        except (OSError, EOFError, wave.Error) as e:
+            raise Unavailable(f"the recording could not be read ({e})") from e
+        except (ImportError, RuntimeError) as e:
+            raise Unavailable(f"the recording cannot be played here ({e})") from e
 
     # ------------------------------------------------------------------ speech
     def speak(self, text: str, on_status: Callable[[str], None] | None = None) -> None:

@@ -33,15 +33,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     bank = default_bank()
     qs = bank.select(section=args.section)
     if args.json:
-        print(json.dumps([{"id": q.id, "section": q.section, "topic": q.topic, "difficulty": q.difficulty,
-                           "prompt": q.prompt} for q in qs], indent=2))
+        print(json.dumps([{"id": q.id, "section": q.section, "section_title": bank.section_title(q.section),
+                           "topic": q.topic, "difficulty": q.difficulty, "prompt": q.prompt} for q in qs], indent=2))
         return 0
+    console = Console()
+    counts: dict[str, int] = {}
+    for q in qs:
+        counts[q.section] = counts.get(q.section, 0) + 1
+    st = Table(title=f"{len(counts)} sections", expand=False)
+    for col in ("section", "title", "what it covers", "questions"):
+        st.add_column(col, overflow="fold")
+    for tag in sorted(counts):
+        info = bank.section_info.get(tag)
+        st.add_row(tag, info.title if info else "", info.description if info else "", str(counts[tag]))
+    console.print(st)
     t = Table(title=f"{len(qs)} questions", expand=False)
     for col in ("id", "section", "difficulty", "prompt"):
         t.add_column(col, overflow="fold")
     for q in sorted(qs, key=lambda q: (q.section, q.id)):
-        t.add_row(q.id, q.section, q.difficulty, q.prompt)
-    Console().print(t)
+        t.add_row(q.id, bank.section_label(q.section), q.difficulty, q.prompt)
+    console.print(t)
     return 0
 
 
@@ -59,7 +70,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps({"question": q.model_dump(), "rubric": r.model_dump() if r else None}, indent=2))
         return 0
     c = Console()
-    c.print(Panel(q.prompt, title=f"{q.id}  [{q.section} / {q.topic} / {q.difficulty}]"))
+    c.print(Panel(q.prompt, title=f"{q.id}  [{bank.section_label(q.section)} / {q.topic} / {q.difficulty}]"))
     c.print(Panel(q.model_answer, title="model answer"))
     if r:
         t = Table(title=f"rubric v{r.version}")
@@ -68,6 +79,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         for con in r.concepts:
             t.add_row(con.id, f"{con.weight:g}", con.description, con.demo or "")
         c.print(t)
+        for con in r.concepts:
+            if con.probe or con.hints:
+                c.print(f"[cyan]probe[/cyan] {con.id}: {con.probe or '(none: a neutral one is asked)'}")
+                for k, h in enumerate(con.hints, 1):
+                    c.print(f"  hint {k}: {h}")
         for m in r.misconceptions:
             c.print(f"[red]misconception[/red] {m.id}: {m.claim}\n  [green]correction:[/green] {m.correction}")
     for fu in q.follow_ups:

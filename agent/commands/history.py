@@ -10,7 +10,8 @@ ORDER = 12
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="past sessions, mastery per section and concept, the cold-answer goal")
-    p.add_argument("session", nargs="?", help="show one session's answers (id or unique prefix)")
+    p.add_argument("session", nargs="?", help="review one session: every question, the answer, the grade, the "
+                   "evidence and the coaching (id, unique prefix or 'last')")
     p.add_argument("--limit", type=int, default=20, help="sessions to list (default 20)")
     p.add_argument("--concepts", action="store_true", help="also list mastery per concept")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -50,14 +51,16 @@ def cmd_history(args: argparse.Namespace) -> int:
             t.add_column(col)
         for s in sessions:
             t.add_row(s.id, s.mode, f"{s.started_at:%Y-%m-%d %H:%M}", str(s.n_turns),
-                      "" if s.mean_grade is None else f"{s.mean_grade:.2f}", "done" if s.finished else "open")
+                      "" if s.mean_grade is None else f"{s.mean_grade:.2f}",
+                      "done" if s.finished else ("open" if s.n_turns else "no answers"))
         c.print(t)
     t = Table(title="mastery per section")
     for col in ("section", "questions seen", "concepts", "mastery"):
         t.add_column(col)
     for s in mastery.sections:
         total = f"/{s.questions_total}" if s.questions_total is not None else ""
-        t.add_row(s.section, f"{s.questions_seen}{total}", str(s.concepts), _bar(s.mastery) if s.concepts else "-")
+        label = bank.section_label(s.section) if bank is not None else s.section
+        t.add_row(label, f"{s.questions_seen}{total}", str(s.concepts), _bar(s.mastery) if s.concepts else "-")
     c.print(t)
     if args.concepts and mastery.concepts:
         t = Table(title="mastery per concept")
@@ -78,16 +81,15 @@ def _bar(x: float, width: int = 10) -> str:
 
 
 def _one(store, args: argparse.Namespace) -> int:
-    sid = store.resolve(args.session)
-    info = store.session(sid)
-    turns = store.turns(sid)
+    """One session for review: every question, the answer as given, the grade, the evidence, the coaching."""
+    from agent.commands.interview import bank_or_none
+    from agent.review import review_session
+
+    rev = review_session(store, args.session, bank_or_none())
     if args.json:
-        print(json.dumps({"session": info.model_dump(mode="json"),
-                          "turns": [t.model_dump(mode="json") for t in turns]}, indent=2))
+        print(json.dumps({"session": rev.session.model_dump(mode="json"),
+                          "turns": [i.turn.model_dump(mode="json") for i in rev.items],
+                          "coaching": [i.coaching.to_dict() for i in rev.items]}, indent=2))
         return 0
-    print(f"session {info.id} · {info.mode} · {info.started_at:%Y-%m-%d %H:%M} · {info.n_turns} answers"
-          + ("" if info.finished else " · open (`viva resume` continues)"))
-    for t in turns:
-        flags = "cold" if t.cold else ("hinted" if t.hinted else "not cold")
-        print(f"{t.index + 1:>3}. {t.question_id:<40} {t.grade.display:>3g}/5  {flags}")
+    print("\n".join(rev.lines()))
     return 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from agent.interview import Interview
-    from agent.models import Grade, Turn
+    from agent.models import Grade, Rubric, Turn
 
 ORDER = 10
 
@@ -127,7 +127,9 @@ def _read_answer(stdin: TextIO, out: TextIO, blank_ends: bool = False) -> tuple[
         lines.append(line)
 
 
-def print_grade(turn: Turn, out: TextIO) -> None:
+def print_grade(turn: Turn, out: TextIO, rubric: Rubric | None = None) -> None:
+    """The grade, one line per concept with its evidence, misconceptions, feedback and, with the rubric, the
+    coaching (what a strong answer adds; for a spoken answer the delivery notes, ranked)."""
     g: Grade = turn.grade
     cold = "cold" if turn.cold else "not cold"
     out.write(f"\nGrade: {g.display:g}/5  (score {g.score:.2f}, {cold}, attempt {turn.attempt})\n")
@@ -147,7 +149,18 @@ def print_grade(turn: Turn, out: TextIO) -> None:
     judged = judge_line(turn)
     if judged:
         out.write(f"  {judged}\n")
+    from agent.coaching import coach
+
+    for line in coach(rubric, g, turn.insights).lines():
+        out.write(f"  {line}\n")
     out.flush()
+
+
+def _rubric_or_none(iv: Interview, qid: str) -> Rubric | None:
+    try:
+        return iv.rubric_for(qid)
+    except KeyError:
+        return None
 
 
 def _clip(text: str, n: int = 90) -> str:
@@ -163,7 +176,7 @@ def _header(iv: Interview, out: TextIO) -> None:
     label = f"[{iv.topic_number}/{total}]"
     if ch is not None and ch.is_follow_up:
         label += f" follow-up ({ch.kind})"
-    out.write(f"\n{label} {q.id} · section {q.section} · {q.topic} · {q.difficulty}\n")
+    out.write(f"\n{label} {q.id} · section {iv.bank.section_label(q.section)} · {q.topic} · {q.difficulty}\n")
     if ch is not None and ch.is_follow_up:
         out.write(f"  why: {ch.reason}\n")
     elif ch is not None and ch.kind == "review":
@@ -217,7 +230,7 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
             if turn is None:  # grading kept failing and the candidate moved on
                 break
             answered = True
-            print_grade(turn, out)
+            print_grade(turn, out, _rubric_or_none(iv, turn.question_id))
             if eof or not iv.can_retry or turn.grade.score >= 4.5:
                 break
             out.write("Another attempt? Type it, or a blank line to move on.\n")

@@ -50,7 +50,10 @@ class HistoryScreen(Screen):
             yield ProgressBar(total=p.cold_goal, show_eta=False, id="goal")
             yield Static(Text("Grades over time", style="bold"), classes="h-title")
             yield BarChart(p.grades, id="chart")
-            yield Static(Text(f"Sessions ({len(p.sessions)})", style="bold"), classes="h-title")
+            title = Text(f"Sessions ({len(p.sessions)})", style="bold")
+            if p.sessions:
+                title.append("  enter opens one for review", style="grey62")
+            yield Static(title, classes="h-title")
             yield DataTable(id="sessions", cursor_type="row")
             yield Static(Text("Mastery", style="bold"), classes="h-title")
             yield DataTable(id="mastery", cursor_type="row")
@@ -73,6 +76,16 @@ class HistoryScreen(Screen):
             m.add_row(kind, Text(short, style="bold") if kind == "section" else short, mastery_bar(level), str(n))
         if not p.mastery:
             m.add_row("", "answer a few questions to see mastery", "", "")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "sessions" or event.row_key is None or event.row_key.value is None:
+            return
+        self.open_session(str(event.row_key.value))
+
+    def open_session(self, session_id: str) -> None:
+        from tui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(session_id))
 
     def action_back(self) -> None:
         if self.back_home:

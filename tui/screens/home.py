@@ -39,6 +39,7 @@ class HomeScreen(Screen):
                 with Vertical(classes="field"):
                     yield Label("Section")
                     yield Select([], prompt="All sections", id="section", allow_blank=True)
+                    yield Static("", id="section-about")
                     yield Label("Questions")
                     yield Select([(str(n), n) for n in COUNTS], value=opts.n_questions if opts.n_questions
                                  in COUNTS else 5, id="count", allow_blank=False)
@@ -69,17 +70,29 @@ class HomeScreen(Screen):
     @work(thread=True, exclusive=True, group="bank")
     def load_sections(self) -> None:
         try:
-            sections = self.app.services.sections()
+            sections = self.app.services.section_options()
         except Exception as e:
             self.app.call_from_thread(self.app.notify, f"The question bank did not load: {e}", severity="error")
             return
         self.app.call_from_thread(self._set_sections, sections)
 
-    def _set_sections(self, sections: list[str]) -> None:
+    def _set_sections(self, sections: list[tuple[str, str, str]]) -> None:
+        self._about = {tag: about for tag, _, about in sections}
         sel = self.query_one("#section", Select)
-        sel.set_options([(s, s) for s in sections])
-        if self.app.options.section in sections:
+        sel.set_options([(label, tag) for tag, label, _ in sections])
+        if self.app.options.section in self._about:
             sel.value = self.app.options.section
+        self._show_about(sel.value)
+
+    def _show_about(self, value: object) -> None:
+        about = getattr(self, "_about", {}).get(value, "") if isinstance(value, str) else ""
+        box = self.query_one("#section-about", Static)
+        box.update(about)
+        box.display = bool(about)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "section":
+            self._show_about(event.value)
 
     def refresh_options(self) -> None:
         opts = self.app.options

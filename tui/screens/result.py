@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 
+from agent.coaching import coach
+from tui.widgets.coaching import coaching_text
 from tui.widgets.evidence import VERDICT_STYLE, concept_colour, highlighted_answer
 from tui.widgets.meters import GradeGauge, grade_colour
 from tui.widgets.status import TitleBar
@@ -92,6 +94,7 @@ class ResultScreen(Screen):
                 yield Static(self._judge_text(), id="judge")
             yield Static("", id="flags")
             yield DataTable(id="concepts", cursor_type="row", zebra_stripes=False)
+            yield Static("", id="coaching")
             if self.insights:
                 summary, series = insight_lines(self.insights)
                 with Vertical(id="insights"):
@@ -112,6 +115,8 @@ class ResultScreen(Screen):
         self.query_one("#answer-hl", Static).border_title = "your answer (evidence in each concept's colour)"
         self.query_one("#misconceptions").display = False
         self.query_one("#feedback").display = False
+        self.query_one("#coaching").display = False
+        self.query_one("#coaching", Static).border_title = "coaching"
         self.query_one("#concepts", DataTable).add_columns(" ", "verdict", "concept", "demo")
         if self.grade is not None:
             self.fill(self.grade, self.turn, self.seconds)
@@ -149,6 +154,7 @@ class ResultScreen(Screen):
         self.query_one("#answer-hl", Static).update(self.highlight)
         self._show_part("#misconceptions", self._misconceptions() if g.misconceptions else Text())
         self._show_part("#feedback", Text("\n".join(f"• {line}" for line in g.feedback)))
+        self._show_part("#coaching", coaching_text(coach(self.rubric, g, self.insights)))
         table.focus(scroll_visible=False)
         # the grade opens the screen: a long result (voice insights, many concepts) must not open scrolled down
         scroller = self.query_one("#result", VerticalScroll)
