@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -29,6 +30,11 @@ def test_wheel_installs_and_bank_checks(tmp_path: Path) -> None:
     # reuse the installed dependencies (torch and friends); viva itself comes only from the wheel
     venv.create(env_dir, system_site_packages=True, with_pip=True)
     py = env_dir / "bin" / "python"
+    # this interpreter's packages too (a .pth line adds the folder without running its own .pth files, so an
+    # editable install of viva there stays out of sight)
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "_parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, capture_output=True)
     outside = tmp_path / "elsewhere"
