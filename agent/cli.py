@@ -17,10 +17,33 @@ from agent import __version__
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+class VivaArgumentParser(argparse.ArgumentParser):
+    """Flags and positionals in any order (`viva score clm-loss --json "answer"`).
+
+    Plain ``parse_known_args`` binds optional positionals greedily to the first run of positional words,
+    so a positional after a flag is left over as "unrecognized". Each subcommand's parser (this class is
+    inherited through ``add_subparsers``) therefore parses intermixed: flags first, then the positionals.
+    A parser that holds subcommands itself parses the ordinary way (argparse cannot intermix those), and
+    so does an argument list with ``--`` in it (what follows it is positional, as the user said).
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._intermixing or (args is not None and "--" in args) or any(a.nargs in (argparse.PARSER, argparse.REMAINDER)
+                                    for a in self._get_positional_actions()):
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls parse_known_args twice
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     import agent.commands as commands
 
-    parser = argparse.ArgumentParser(
+    parser = VivaArgumentParser(
         prog="viva",
         description="Mock interviews for ML roles: spoken or typed answers graded against key-concept rubrics, "
         "offline. Run `viva` alone for the interactive app.",

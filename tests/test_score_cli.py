@@ -30,6 +30,11 @@ def test_score_json_from_argument(capsys):
             assert ANSWER[v["evidence"]["start"] : v["evidence"]["end"]] == v["evidence"]["text"]
 
 
+def test_score_flag_between_positionals(capsys):
+    assert main(["score", "clm-loss", "--json", ANSWER]) == 0
+    assert json.loads(capsys.readouterr().out)["question_id"] == "clm-loss"
+
+
 def test_score_table_from_file(tmp_path, capsys):
     f = tmp_path / "a.txt"
     f.write_text("I don't know.", encoding="utf-8")
