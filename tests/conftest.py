@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,14 +15,30 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The user's own settings never reach a test. This runs when pytest imports this file, before collection and
+# before any session or module fixture (pytest sets those up before function fixtures, so an autouse function
+# fixture alone comes too late for them): every VIVA_* variable from the user's shell is dropped, and the
+# config, data and cache folders (VIVA_* and the XDG folders platformdirs reads) point into one temporary
+# folder for the whole run. The cache is shared by the run so the bank is embedded once.
+_HOME = Path(tempfile.mkdtemp(prefix="viva-tests-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+ISOLATED_ENV = {
+    "VIVA_CONFIG": str(_HOME / "config.toml"),
+    "VIVA_DATA_DIR": str(_HOME / "data"),
+    "VIVA_CACHE_DIR": str(_HOME / "cache"),
+    "XDG_CONFIG_HOME": str(_HOME / "xdg-config"),
+    "XDG_DATA_HOME": str(_HOME / "xdg-data"),
+    "XDG_CACHE_HOME": str(_HOME / "xdg-cache"),
+}
+for _k in [k for k in os.environ if k.startswith("VIVA_")]:
+    del os.environ[_k]
+os.environ.update(ISOLATED_ENV)
+
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    base = tmp_path_factory.getbasetemp() / "viva-home"
-    monkeypatch.setenv("VIVA_CONFIG", str(base / "config.toml"))
-    monkeypatch.setenv("VIVA_DATA_DIR", str(base / "data"))
-    # The cache is shared by the whole test session so the bank is embedded once.
-    monkeypatch.setenv("VIVA_CACHE_DIR", str(base / "cache"))
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch):
+    for k, v in ISOLATED_ENV.items():  # whatever an earlier test left behind
+        monkeypatch.setenv(k, v)
     from agent.config import reset_settings
 
     reset_settings()
