@@ -13,7 +13,7 @@ import difflib
 import functools
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.abc import Traversable
@@ -271,6 +271,17 @@ class Bank:
     user: set[str] = field(default_factory=set)  # rubric ids read from a user's bank folder (not packaged)
     section_info: dict[str, Section] = field(default_factory=dict)  # section tag -> title and description
     user_sections: set[str] = field(default_factory=set)  # section tags used by a user's questions
+    skipped: list[Problem] = field(default_factory=list)  # problems of the user's files left out (skip_bad)
+
+    def skipped_message(self) -> str | None:
+        """What to tell the user, once, about left-out files of theirs; None when nothing was left out."""
+        if not self.skipped:
+            return None
+        lines = ["your bank_dirs: left out what did not load (`viva bank check` lists every problem):"]
+        lines += [f"  {p}" for p in self.skipped[:5]]
+        if len(self.skipped) > 5:
+            lines.append(f"  ... and {len(self.skipped) - 5} more")
+        return "\n".join(lines)
 
     def question(self, qid: str) -> Question:
         try:
@@ -350,6 +361,15 @@ def load_sections(path: Path | Traversable, display: str, into: dict[str, Sectio
 
 
 def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable[tuple[Any, str]]) -> Bank:
+    bank, problems = _load_files(question_files, rubric_files)
+    if problems:
+        raise BankError(problems)
+    return bank
+
+
+def _load_files(question_files: Iterable[tuple[Any, str]],
+                rubric_files: Iterable[tuple[Any, str]]) -> tuple[Bank, list[Problem]]:
+    """Every item that validates, and every problem (file, line, field) of the rest."""
     bank = Bank()
     problems: list[Problem] = []
 
@@ -394,17 +414,21 @@ def load_files(question_files: Iterable[tuple[Any, str]], rubric_files: Iterable
     load(question_files, Question, "id", "question", bank.questions)
     load(rubric_files, Rubric, "question_id", "rubric", bank.rubrics)
     cache.save()
-    if problems:
-        raise BankError(problems)
-    return bank
+    return bank, problems
 
 
 def _dir_files(directory: Path) -> list[tuple[Path, str]]:
     return [(p, str(p)) for p in sorted(directory.glob("*.y*ml")) if p.name != SECTIONS_FILE]
 
 
-def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True) -> Bank:
-    """The packaged bank plus any extra folders, each holding questions/ and rubrics/ subfolders."""
+def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True, skip_bad: bool = False) -> Bank:
+    """The packaged bank plus any extra folders, each holding questions/ and rubrics/ subfolders.
+
+    A problem in any file raises ``BankError`` (what `viva bank check` reports). With ``skip_bad``, a file of
+    an extra folder that has problems (or a folder that is missing) is left out instead, whole, and its
+    problems are kept in ``bank.skipped``: one bad file of the user's must not take the packaged bank down.
+    A problem in a packaged file still raises.
+    """
     qfiles: list[tuple[Any, str]] = []
     rfiles: list[tuple[Any, str]] = []
     if packaged:
@@ -412,41 +436,101 @@ def load_bank(extra_dirs: Iterable[Path] = (), packaged: bool = True) -> Bank:
         rfiles += [(p, f"rubrics/{p.name}") for p in _resource_files("rubrics")]
     n_packaged_q, n_packaged_r = len(qfiles), len(rfiles)
     extra_dirs = [Path(d).expanduser() for d in extra_dirs]
-    for d in extra_dirs:
+    skipped: list[Problem] = []
+    for d in list(extra_dirs):
         if not d.is_dir():
-            raise BankError([Problem(str(d), None, "", "bank folder not found")])
+            missing = Problem(str(d), None, "", "bank folder not found")
+            if not skip_bad:
+                raise BankError([missing])
+            skipped.append(missing)
+            extra_dirs.remove(d)
+            continue
         qfiles += _dir_files(d / "questions")
         rfiles += _dir_files(d / "rubrics")
-    bank = load_files(qfiles, rfiles)
+    bank, problems = _load_files(qfiles, rfiles)
     section_files: list[tuple[Any, str]] = []
     if packaged:
         section_files.append((resources.files("questions") / SECTIONS_FILE, f"questions/{SECTIONS_FILE}"))
     user_questions = {display for _, display in qfiles[n_packaged_q:]}
+    user_files = {display for _, display in rfiles[n_packaged_r:]}
     for d in extra_dirs:
         f = d / "questions" / SECTIONS_FILE
         if f.is_file():
             section_files.append((f, str(f)))
-    problems = []
-    for path, display in section_files:
+    for i, (path, display) in enumerate(section_files):
         try:
-            load_sections(path, display, bank.section_info, bank.origins)
+            if packaged and i == 0:
+                load_sections(path, display, bank.section_info, bank.origins)
+                continue
+            into: dict[str, Section] = {}  # a user's sections file counts whole or not at all
+            load_sections(path, display, into, bank.origins)
+            bank.section_info.update(into)
         except BankError as e:
             problems.extend(e.problems)
     if problems:
-        raise BankError(problems)
+        extra = user_questions | user_files | {display for _, display in section_files[1 if packaged else 0:]}
+        if not skip_bad or any(p.file not in extra for p in problems):
+            raise BankError(problems)
+        _drop_files(bank, {p.file for p in problems})
+        skipped += problems
     bank.user_sections = {q.section for qid, q in bank.questions.items()
                           if bank.origins[f"question:{qid}"].file in user_questions}
-    user_files = {display for _, display in rfiles[n_packaged_r:]}
     bank.user = {rid for rid in bank.rubrics if bank.origins[f"rubric:{rid}"].file in user_files}
+    if skip_bad:
+        # a user's question whose rubric file was left out (or its rubric, without the question) is left out too
+        for qid in [q for q in bank.questions if q not in bank.rubrics]:
+            origin = bank.origins[f"question:{qid}"]
+            if origin.file in user_questions:
+                skipped.append(Problem(origin.file, origin.line(["id"]), "id",
+                                       f"question {qid!r} left out: its rubric did not load"))
+                del bank.questions[qid]
+        for rid in [r for r in bank.rubrics if r not in bank.questions and r in bank.user]:
+            origin = bank.origins[f"rubric:{rid}"]
+            skipped.append(Problem(origin.file, origin.line(["question_id"]), "question_id",
+                                   f"rubric {rid!r} left out: its question did not load"))
+            del bank.rubrics[rid]
+            bank.user.discard(rid)
+        bank.user_sections = {q.section for qid, q in bank.questions.items()
+                              if bank.origins[f"question:{qid}"].file in user_questions}
+    bank.skipped = skipped
     return bank
+
+
+def _drop_files(bank: Bank, files: set[str]) -> None:
+    """Forget every question and rubric read from these files."""
+    for key in [k for k, o in bank.origins.items() if o.file in files]:
+        kind, _, ident = key.partition(":")
+        if kind == "question":
+            bank.questions.pop(ident, None)
+        elif kind == "rubric":
+            bank.rubrics.pop(ident, None)
+        del bank.origins[key]
+
+
+_skip_reporter: Callable[[str], None] | None = None
+
+
+def set_skip_reporter(report: Callable[[str], None] | None) -> None:
+    """Who tells the user about left-out files when ``default_bank()`` loads (the CLI: stderr). Without
+    one it is only logged, and the front end reads ``bank.skipped_message()`` itself (the app: a notice)."""
+    global _skip_reporter
+    _skip_reporter = report
 
 
 @functools.lru_cache(maxsize=1)
 def default_bank() -> Bank:
-    """The bank as configured (packaged + settings.bank_dirs), loaded once per process."""
+    """The bank as configured (packaged + settings.bank_dirs), loaded once per process. A bad file in a
+    ``bank_dirs`` folder is left out and listed in ``bank.skipped`` (the front end says so, once);
+    `viva bank check` loads strictly instead."""
     from agent.config import get_settings
 
-    return load_bank(get_settings().bank_dirs)
+    bank = load_bank(get_settings().bank_dirs, skip_bad=True)
+    message = bank.skipped_message()
+    if message is not None:
+        log.info("%s", message)
+        if _skip_reporter is not None:
+            _skip_reporter(message)  # default_bank is loaded once per process, so this is said once
+    return bank
 
 
 # --------------------------------------------------------------------------- lint

@@ -137,6 +137,10 @@ class Services:
     def sections(self) -> list[str]:
         return self.bank().sections()
 
+    def bank_notice(self) -> str | None:
+        """What to say once about files of the user's bank_dirs that were left out (None: nothing was)."""
+        return self.bank().skipped_message()
+
     def section_options(self) -> list[tuple[str, str, str]]:
         """(tag, label, description) per section: 'A', 'A: Causal language modelling', what it covers."""
         bank = self.bank()

@@ -93,10 +93,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from agent.bank import BankError, default_bank
+    from agent.bank import BankError, load_bank
+    from agent.config import get_settings
 
-    try:
-        bank = default_bank()
+    try:  # strictly: a bad file in bank_dirs is an error here, where everything else leaves it out
+        bank = load_bank(get_settings().bank_dirs)
         problems = bank.check()
     except BankError as e:
         problems = e.problems

@@ -71,9 +71,17 @@ class HomeScreen(Screen):
     def load_sections(self) -> None:
         try:
             sections = self.app.services.section_options()
+            notice = self.app.services.bank_notice()
         except Exception as e:
             self.app.call_from_thread(self.app.notify, f"The question bank did not load: {e}", severity="error")
             return
+        if notice is not None:
+            from rich.markup import escape
+
+            from tui.messages import Notice
+
+            # file paths and YAML snippets may hold [brackets]: shown as written, not as markup
+            self.app.post_message(Notice("bank-skipped", escape(notice.replace("`", ""))))
         self.app.call_from_thread(self._set_sections, sections)
 
     def _set_sections(self, sections: list[tuple[str, str, str]]) -> None:
