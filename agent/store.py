@@ -5,8 +5,11 @@
   moment it is graded: a process killed at any point loses nothing that was graded.
 * The schema carries its version in ``PRAGMA user_version`` and is brought up to date by the ordered
   migrations below; a database written by a newer viva is refused with a clear message.
-* A corrupt file is moved aside (``history.sqlite3.corrupt-<time>``), a fresh database is started and
-  ``Store.recovered`` names the kept file so the caller can say so.
+* A corrupt file is moved aside (``history.sqlite3.corrupt-<time>``), kept untouched, and a fresh database
+  is started holding what SQLite could still read from a copy of it (``sqlite3 .recover`` where the sqlite3
+  program exists, else a row-by-row scan that steps over unreadable pages). ``Store.recovered`` names the
+  kept file and ``Store.recovered_turns`` counts the answers salvaged; ``recovery_message()`` is the one
+  sentence the front end says.
 * ``forget`` deletes with ``secure_delete`` on and truncates the WAL, so forgotten answers do not linger
   in free pages.
 """
@@ -166,7 +169,11 @@ def _m2(c: sqlite3.Connection) -> None:
         CREATE INDEX srs_log_question ON srs_log(question_id, reviewed_at);
         """
     )
-    # backfill verdicts from the grades already stored
+    _backfill_verdicts(c)
+
+
+def _backfill_verdicts(c: sqlite3.Connection) -> None:
+    """Per-concept verdict rows from the grades stored with the turns."""
     rows = c.execute("SELECT session_id, idx, question_id, parent_id, grade, created_at FROM turns").fetchall()
     for sid, idx, qid, parent, grade_json, created in rows:
         grade = json.loads(grade_json)
@@ -253,6 +260,8 @@ class Store:
             path = get_settings().db_path
         self.path = Path(path).expanduser()
         self.recovered: Path | None = None  # where a corrupt database was moved, if it was
+        self.recovered_turns = 0  # answers salvaged from it into the fresh database
+        self.recovered_sessions = 0
         self._lock = threading.RLock()
         self._conn = self._open()
 
@@ -290,11 +299,24 @@ class Store:
                 raise StoreError(f"cannot open the history database {self.path}: {e}. "
                                  "Check that the folder is writable (or set VIVA_DATA_DIR)") from None
             self.recovered = self._move_aside()
-            log.warning("history database %s was unreadable (%s); kept it as %s and started a fresh one",
-                        self.path, e, self.recovered)
             conn = self._connect()
             self._migrate(conn)
+            try:
+                self.recovered_sessions, self.recovered_turns = _salvage(self.recovered, conn)
+            except Exception as salvage_error:  # salvage is a bonus: the fresh database stands either way
+                log.info("nothing salvaged from %s: %s", self.recovered, salvage_error)
+            # said once by the front end through recovery_message(); logged here only for -v
+            log.info("history database %s was unreadable (%s); kept it as %s, recovered %d turn(s)",
+                     self.path, e, self.recovered, self.recovered_turns)
             return conn
+
+    def recovery_message(self) -> str | None:
+        """What to tell the user once when a corrupt database was set aside (None when none was)."""
+        if self.recovered is None:
+            return None
+        got = (f"recovered {self.recovered_turns} answer(s) of {self.recovered_sessions} session(s) from it"
+               if self.recovered_turns or self.recovered_sessions else "nothing in it could be recovered")
+        return f"the history database could not be read; it was kept as {self.recovered}; {got} into a fresh one"
 
     def _move_aside(self) -> Path:
         stamp = _now().strftime("%Y%m%dT%H%M%S%f")
@@ -660,6 +682,111 @@ class Store:
 
     def integrity(self) -> str:
         return self._query("PRAGMA integrity_check")[0][0]
+
+
+#: the tables a salvage copies, parents first
+SALVAGE_TABLES = ("sessions", "turns", "verdicts", "srs", "srs_log")
+SALVAGE_TIMEOUT_S = 60.0
+
+
+def _salvage(corrupt: Path, dest: sqlite3.Connection) -> tuple[int, int]:
+    """Copy what SQLite can still read from ``corrupt`` into ``dest`` (a fresh, migrated database); the
+    number of (sessions, turns) recovered. Works on a copy, so the kept file stays as it was found."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="viva-salvage-") as tmp:
+        copy = Path(tmp) / "corrupt.sqlite3"
+        shutil.copyfile(corrupt, copy)
+        wal = corrupt.with_name(corrupt.name + "-wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        source = _recover_with_cli(copy, Path(tmp) / "recovered.sqlite3") or copy
+        src = sqlite3.connect(f"{source.as_uri()}?immutable=1", uri=True)
+        try:
+            return _copy_rows(src, dest)
+        finally:
+            src.close()
+
+
+def _recover_with_cli(copy: Path, out: Path) -> Path | None:
+    """``sqlite3 copy .recover | sqlite3 out`` when the sqlite3 program exists: SQLite's own salvage, which
+    reads every page it can. None when there is no such program or it failed."""
+    import subprocess
+
+    exe = shutil.which("sqlite3")
+    if exe is None:
+        return None
+    try:
+        dump = subprocess.run([exe, str(copy), ".recover"], capture_output=True, timeout=SALVAGE_TIMEOUT_S)
+        if dump.returncode != 0 or not dump.stdout:
+            return None
+        load = subprocess.run([exe, str(out)], input=dump.stdout, capture_output=True, timeout=SALVAGE_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError) as e:
+        log.info("sqlite3 .recover failed: %s", e)
+        return None
+    return out if load.returncode == 0 and out.exists() else None
+
+
+def _readable_rows(src: sqlite3.Connection, table: str, cols: list[str]) -> Iterator[tuple]:
+    """Every row of ``table`` SQLite can read, in rowid order; an unreadable page is stepped over by seeking
+    past it (further each time the seek lands in damage again)."""
+    sel = f"SELECT rowid, {', '.join(cols)} FROM {table} WHERE rowid > ? ORDER BY rowid"
+    last, step, failures = -(2**63), 1, 0
+    while failures < 64:
+        try:
+            for row in src.execute(sel, (last,)):
+                last, step = row[0], 1
+                yield row[1:]
+            return
+        except sqlite3.DatabaseError:
+            failures += 1
+            last, step = last + step, step * 4
+            if last >= 2**62:
+                return
+
+
+def _has_table(src: sqlite3.Connection, table: str) -> bool:
+    try:
+        return bool(src.execute(f"PRAGMA table_info({table})").fetchall())
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _copy_rows(src: sqlite3.Connection, dest: sqlite3.Connection) -> tuple[int, int]:
+    dest.execute("PRAGMA foreign_keys = OFF")
+    dest.execute("BEGIN IMMEDIATE")
+    try:
+        for table in SALVAGE_TABLES:
+            dest_cols = [r[1] for r in dest.execute(f"PRAGMA table_info({table})")]
+            try:
+                src_cols = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
+            except sqlite3.DatabaseError:
+                continue
+            cols = [c for c in dest_cols if c in src_cols]
+            if not cols:
+                continue
+            ins = f"INSERT OR IGNORE INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            for row in _readable_rows(src, table, cols):
+                try:
+                    dest.execute(ins, row)
+                except sqlite3.DatabaseError:  # a damaged row (a NULL where none may be): leave it out
+                    continue
+        if not _has_table(src, "verdicts"):  # a schema-1 file: the verdict rows come from the grades
+            _backfill_verdicts(dest)
+        # rows whose parent was lost (a turn without its session, a verdict without its turn) go too
+        for table in ("turns", "verdicts"):
+            orphans = {r[1] for r in dest.execute(f"PRAGMA foreign_key_check({table})")}
+            for rowid in orphans:
+                dest.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))
+        dest.execute("COMMIT")
+    except BaseException:
+        dest.execute("ROLLBACK")
+        raise
+    finally:
+        dest.execute("PRAGMA foreign_keys = ON")
+    sessions = dest.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    turns = dest.execute("SELECT count(*) FROM turns").fetchone()[0]
+    return sessions, turns
 
 
 def _is_corruption(e: sqlite3.DatabaseError) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -142,7 +143,59 @@ def test_damaged_pages_are_detected(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     with Store(path) as s:
         assert s.recovered is not None
-        assert s.integrity() == "ok" and s.sessions() == []
+        assert s.integrity() == "ok"
+        assert len(s.turns()) == s.recovered_turns and len(s.sessions()) == s.recovered_sessions
+
+
+def _history_with_a_damaged_turns_page(path: Path) -> tuple[bytes, int]:
+    """10 sessions of 8 long answers, then one leaf page of the turns table overwritten: (the file, turns)."""
+    with Store(path) as s:
+        for k in range(10):
+            sid = s.create_session("mock", session_id=f"s{k}").id
+            for i in range(8):
+                s.add_turn(turn(sid, i, answer=f"answer {k}.{i} " + "lorem ipsum " * 60))
+    c = sqlite3.connect(path)
+    size = c.execute("PRAGMA page_size").fetchone()[0]
+    leaves = [n for (n,) in c.execute("SELECT pageno FROM dbstat WHERE name = 'turns' AND pagetype = 'leaf'")]
+    c.close()
+    raw = bytearray(path.read_bytes())
+    page = leaves[len(leaves) // 2]
+    raw[(page - 1) * size: page * size] = b"\xa5" * size
+    path.write_bytes(bytes(raw))
+    return bytes(raw), 80
+
+
+@pytest.mark.parametrize("with_cli", [False, True], ids=["row-scan", "sqlite3-recover"])
+def test_a_corrupt_database_is_salvaged_into_the_fresh_one(tmp_path: Path, monkeypatch, with_cli: bool) -> None:
+    import agent.store as store_mod
+
+    if with_cli and shutil.which("sqlite3") is None:
+        pytest.skip("no sqlite3 program on this machine")
+    if not with_cli:
+        monkeypatch.setattr(store_mod.shutil, "which", lambda name: None)
+    path = tmp_path / "history.sqlite3"
+    damaged, total = _history_with_a_damaged_turns_page(path)
+    with Store(path) as s:
+        assert s.recovered is not None and s.recovered.read_bytes() == damaged  # kept aside, untouched
+        assert s.integrity() == "ok"
+        got = s.turns()
+        assert 0 < len(got) < total and len(got) == s.recovered_turns
+        assert s.recovered_sessions == len(s.sessions()) == 10
+        assert all(t.answer.startswith(f"answer {t.session_id[1:]}.{t.index} ") for t in got)
+        assert f"recovered {len(got)} answer(s) of 10 session(s)" in s.recovery_message()
+        # mastery and review state come back with the answers
+        assert s.mastery().section("A") is not None
+        sid = s.create_session("mock").id  # and the fresh database takes new answers
+        s.add_turn(turn(sid, 0))
+    with Store(path) as s:
+        assert s.recovered is None and s.recovery_message() is None and len(s.turns()) == len(got) + 1
+
+
+def test_nothing_readable_is_said_too(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"not a database" * 500)
+    with Store(path) as s:
+        assert s.recovered_turns == 0 and "nothing in it could be recovered" in s.recovery_message()
 
 
 def test_unwritable_folder_says_what_to_do(tmp_path: Path) -> None:
@@ -365,3 +418,35 @@ def test_card_state_survives_the_database(store: Store) -> None:
     card = store.srs_card("q1")
     assert json.loads(json.dumps(card)) == card
     assert 0 < srs.retrievability(card, T0 + timedelta(days=3)) <= 1
+
+
+def test_cli_says_it_once_with_what_was_recovered(tmp_path: Path) -> None:
+    import os
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _history_with_a_damaged_turns_page(data / "history.sqlite3")
+    env = dict(os.environ, VIVA_DATA_DIR=str(data))
+    r = subprocess.run([sys.executable, "-m", "agent.cli", "history"], capture_output=True, text=True, env=env,
+                       cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("could not be read") == 1, r.stderr
+    assert "recovered" in r.stderr and "session(s)" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+async def test_app_says_it_once_with_what_was_recovered(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_tui import make_app, wait_for
+
+    from agent.bank import load_bank
+
+    db = tmp_path / "history.sqlite3"
+    _history_with_a_damaged_turns_page(db)
+    bank = load_bank([Path(__file__).parent / "data" / "tui_bank"], packaged=False)
+    app, svc = make_app(bank, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: any("could not be read" in n.message for n in app._notifications))
+        await pilot.pause(0.1)
+        said = [n.message for n in app._notifications if "could not be read" in n.message]
+        assert len(said) == 1 and f"recovered {svc.store().recovered_turns} answer(s)" in said[0]

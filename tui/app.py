@@ -100,6 +100,7 @@ class VivaApp(App):
             gc.enable()
         if self.load_settings:
             self.load_user_settings()
+        self.open_history()
         if self.warm:
             self.warm_grader()
         if self._resume is not None:
@@ -142,6 +143,20 @@ class VivaApp(App):
         refresh = getattr(home, "refresh_options", None)
         if callable(refresh):
             refresh()
+
+    @work(thread=True, exclusive=True, group="store")
+    def open_history(self) -> None:
+        """Open the history database after the first paint, so that a corrupt one set aside (and what was
+        recovered from it) is said once at start-up rather than never."""
+        from rich.markup import escape
+
+        try:
+            message = self.services.store_notice()
+        except Exception as e:  # the history screen says it again when opened; the interview can still run
+            self.post_message(Notice("store", escape(f"The history could not be opened: {e}"), "error"))
+            return
+        if message is not None:
+            self.post_message(Notice("store-recovered", escape(message[0].upper() + message[1:])))
 
     @work(thread=True, exclusive=True, group="grader")
     def warm_grader(self) -> None:

@@ -177,6 +177,10 @@ class Services:
                 self._store = Store()
             return self._store
 
+    def store_notice(self) -> str | None:
+        """What to say once when the history database was corrupt: where it was kept, what was recovered."""
+        return self.store().recovery_message()
+
     def new_interview(self, opts: SessionOptions) -> Any:
         from agent.interview import Interview, SessionConfig
 

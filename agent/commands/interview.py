@@ -85,9 +85,9 @@ def open_store() -> Any:
     from agent.store import Store
 
     store = Store()
-    if store.recovered is not None:
-        print(f"viva: the history database could not be read; it was kept as {store.recovered} and a fresh "
-              "one was started", file=sys.stderr)
+    message = store.recovery_message()
+    if message is not None:
+        print(f"viva: {message}", file=sys.stderr)
     return store
 
 
