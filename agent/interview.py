@@ -246,6 +246,22 @@ class Interview:
         """1-based number of the current topic (follow-ups share their topic's number)."""
         return len(self.state.roots)
 
+    @property
+    def question_number(self) -> int:
+        """1-based number of the current question among all asked so far, follow-ups included."""
+        return len(self.state.asked)
+
+    @property
+    def progress(self) -> str:
+        """Where the session is, said the same way by the app and the CLI: 'Topic 2/3 · question 4'.
+
+        ``n_questions`` (--n, the home screen's count) counts topics: a topic is a question and its
+        follow-ups, so the questions asked may outnumber it. A drill has no follow-ups: one count."""
+        total = self.config.n_questions
+        if self.config.mode == "drill":
+            return f"Question {self.topic_number}/{total}"
+        return f"Topic {self.topic_number}/{total} · question {self.question_number}"
+
     def start(self) -> Question:
         """Open the session and return the first question."""
         if self.started_at is not None:

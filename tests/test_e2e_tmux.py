@@ -65,7 +65,7 @@ class Tmux:
 def _question_on_screen(pane: str, bank):
     """The bank question whose prompt starts the interview screen's prompt block."""
     lines = pane.splitlines()
-    i = next(k for k, line in enumerate(lines) if re.search(r"Question \d", line))
+    i = next(k for k, line in enumerate(lines) if re.search(r"Topic \d/\d · question \d", line))
     block_lines = []
     for line in lines[i + 1:i + 6]:
         if "▔" in line:  # the answer box starts
@@ -93,7 +93,7 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
         t.wait(r"\^s Start", 30)  # the footer binding: visible whatever the pane height
         t.wait(r"grader ● ready", 240)  # the real embedding model, loaded in a worker
         t.keys("C-s")
-        pane = t.wait(r"Question 1/\d", 30)
+        pane = t.wait(r"Topic 1/\d", 30)
         q = _question_on_screen(pane, bank)
         # ---- typed answer: the question's model answer, graded by the real grader
         t.type(" ".join(q.model_answer.split())[:600])
@@ -104,11 +104,11 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
         assert n_covered >= 1, pane
         # ---- follow-up screen (when the policy has choices for this answer): accept the agent's pick
         t.keys("n")
-        pane = t.wait(r"Next question|Question 2/\d", 30)
+        pane = t.wait(r"Next question|Topic \d/\d · question 2", 30)
         if "Next question" in pane:
             pane = t.wait(r"why:", 10)
             t.keys("Enter")
-        pane = t.wait(r"Question 2/\d", 60)
+        pane = t.wait(r"Topic \d/\d · question 2", 60)
         q2_first = pane
         # ---- spoken answer from a file: synthesised with Piper, transcribed by Whisper in the app
         spoken = ("The loss is the cross entropy between the predicted distribution and the next token, "

@@ -243,3 +243,16 @@ def test_killed_session_loses_nothing_and_resumes(tmp_path: Path) -> None:
         assert turns[n].question_id == asked_next  # it went on with the question that was on screen
         assert store.session(sid).finished
         assert len({t.question_id for t in turns}) == len(turns)
+
+
+def test_header_counts_topics_as_asked_and_questions_separately(bank, tmp_path: Path) -> None:
+    """--n counts topics; the header says so, and numbers every question (follow-ups included) apart."""
+    import re
+
+    with Store(tmp_path / "h.sqlite3") as store:
+        answers = "".join(f"{a}\n\n" for a in ["half", "strong", "half", "nothing", "half"] * 3)
+        iv, out = text_session(bank, store, answers, n_questions=2, seed=3)
+        heads = re.findall(r"^\[Topic (\d+)/(\d+) · question (\d+)\]", out, re.M)
+        assert len(heads) == len(iv.turns) > 2  # follow-ups: more questions than topics
+        assert all(int(t) <= int(n) == 2 for t, n, _ in heads)
+        assert [int(q) for _, _, q in heads] == list(range(1, len(heads) + 1))

@@ -390,3 +390,48 @@ async def test_real_demo_runs_in_a_child_process(tmp_path: Path) -> None:
         assert scr.finished == 0
         assert scr.checks and all(ok for _, ok, _ in scr.checks)
         assert f"{len(scr.checks)}/{len(scr.checks)} checks passed" in str(scr.query_one("#d-state").render())
+
+
+async def test_header_and_home_count_the_same_thing(bank, tmp_path: Path) -> None:
+    """The home screen's count is topics; the header says 'Topic t/N · question q', never more topics than N
+    (it once read 'Question 4/3': home counted topics, the header questions)."""
+    import re
+
+    from textual.widgets import Label, Static
+
+    from tui.screens.followup import FollowUpScreen
+    from tui.screens.interview import InterviewScreen
+    from tui.screens.result import ResultScreen
+
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=1))
+    async with app.run_test(size=(100, 30)) as pilot:
+        labels = [str(lbl.render()) for lbl in app.screen.query(Label)]
+        assert any(text.startswith("Topics") for text in labels), labels
+        await start(pilot)
+        iv = svc.interviews[0]
+        seen = []
+        for _ in range(3):
+            seen.append(str(app.screen.query_one("#q-meta", Static).render()))
+            app.screen.query_one("#answer").text = answer_for(iv)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, FollowUpScreen)
+                           or type(app.screen).__name__ == "HistoryScreen")
+            if not isinstance(app.screen, FollowUpScreen):
+                break
+            head = str(app.screen.query_one("#f-head", Static).render())
+            assert f"{len(iv.turns)} answered · 1 of 1 topics opened" in head
+            picks = [k for k, c in enumerate(app.screen.choices) if not c.ends]
+            if not picks:
+                break
+            before = iv.current.id
+            for _ in range(picks[0]):
+                await pilot.press("down")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted
+                           and iv.current.id != before)
+        assert len(seen) >= 2, "no follow-up was asked"
+        for k, meta in enumerate(seen, start=1):
+            m = re.match(r"Topic (\d+)/(\d+) · question (\d+)", meta)
+            assert m and m.group(1) == m.group(2) == "1" and int(m.group(3)) == k, meta

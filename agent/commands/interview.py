@@ -172,8 +172,7 @@ def _header(iv: Interview, out: TextIO) -> None:
     q = iv.current
     assert q is not None
     ch = iv.current_choice
-    total = iv.config.n_questions
-    label = f"[{iv.topic_number}/{total}]"
+    label = f"[{iv.progress}]"
     if ch is not None and ch.is_follow_up:
         label += f" follow-up ({ch.kind})"
     out.write(f"\n{label} {q.id} · section {iv.bank.section_label(q.section)} · {q.topic} · {q.difficulty}\n")

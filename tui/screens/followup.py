@@ -53,11 +53,11 @@ class FollowUpScreen(Screen):
         iv = self.app.interview
         yield TitleBar()
         with VerticalScroll(id="followup"):
-            done = len(getattr(iv, "turns", []) or [])
-            total = getattr(getattr(iv, "config", None), "n_questions", None)
             head = Text("Next question", style="bold")
-            if total:
-                head.append(f"   ({done} of {total} answered)", style="grey62")
+            if iv is not None:
+                done, total = iv.topic_number, iv.config.n_questions
+                unit = "questions" if iv.config.mode == "drill" else "topics"
+                head.append(f"   ({len(iv.turns)} answered · {done} of {total} {unit} opened)", style="grey62")
             yield Static(head, id="f-head")
             if self.choices:
                 yield OptionList(*[Option(choice_text(c, i == 0), id=str(i)) for i, c in enumerate(self.choices)],

@@ -40,7 +40,7 @@ class HomeScreen(Screen):
                     yield Label("Section")
                     yield Select([], prompt="All sections", id="section", allow_blank=True)
                     yield Static("", id="section-about")
-                    yield Label("Questions")
+                    yield Label("Topics (+ follow-ups)", id="count-label")
                     yield Select([(str(n), n) for n in COUNTS], value=opts.n_questions if opts.n_questions
                                  in COUNTS else 5, id="count", allow_blank=False)
                     yield Label("Time limit")

@@ -73,10 +73,8 @@ class InterviewScreen(Screen):
         yield Footer()
 
     def _meta(self, q: Any) -> Text:
-        n = len(getattr(self.interview, "turns", []) or []) + 1
-        total = getattr(getattr(self.interview, "config", None), "n_questions", None)
         t = Text()
-        t.append(f"Question {n}" + (f"/{total}" if total else ""), style="bold")
+        t.append(self.interview.progress, style="bold")  # counts what the home screen's Topics counts
         t.append(f"  ·  {q.section} · {q.topic} · {q.difficulty}", style="grey62")
         return t
 
