@@ -2,7 +2,8 @@
 
 Pure and UI-free: no printing, no Textual. The same bank, config (seed included) and grades always give the
 same questions. Each recorded turn is committed to the :class:`agent.store.Store` at once, together with
-what the session is asking next, so a killed process resumes exactly where it stopped.
+what the session is asking next, so a killed process resumes exactly where it stopped. The session itself
+is stored with its first answer: one left before any answer leaves nothing "open" behind.
 
 Modes:
 
@@ -108,6 +109,7 @@ class Interview:
         self.proposer = proposer
         self.session_id: str = uuid.uuid4().hex[:12]
         self.started_at: datetime | None = None
+        self.stored = False  # the session's row exists: written with its first answer, never before
         self.current: Question | None = None
         self.current_choice: FollowUpChoice | None = None
         self.finished = False
@@ -276,10 +278,6 @@ class Interview:
             if self.config.mode == "drill":  # nothing to review is not a failure
                 raise InterviewError(self.notice or "nothing to review", exit_code=0)
             raise InterviewError("no question to ask; check the section/topic filters")
-        if self.store is not None:
-            info = self.store.create_session(self.config.mode, self.config.to_dict(), session_id=self.session_id,
-                                             now=self.started_at)
-            self.session_id = info.id
         self._ask(first)
         return first.question
 
@@ -300,8 +298,18 @@ class Interview:
         self._last_grade, self._last_answer = None, None
         self._save()
 
+    def _store_session(self) -> None:
+        """Write the session's row, once, with its first answer: a session left before any answer (quit, home,
+        another session started, a crash) leaves nothing behind, so none lingers as "open"."""
+        if self.store is None or self.stored:
+            return
+        assert self.started_at is not None
+        info = self.store.create_session(self.config.mode, self.config.to_dict(), session_id=self.session_id,
+                                         now=self.started_at)
+        self.session_id, self.stored = info.id, True
+
     def _save(self) -> None:
-        if self.store is None or self.started_at is None:
+        if self.store is None or not self.stored:
             return
         self.store.save_state(self.session_id, {
             "policy": self.state.to_dict(),
@@ -381,6 +389,7 @@ class Interview:
             created_at=self.clock(),
         )
         if self.store is not None:
+            self._store_session()
             self.store.add_turn(turn)
         self.turns.append(turn)
         self._attempts += 1
@@ -554,7 +563,7 @@ class Interview:
             return
         self.finished = True
         self.current, self.current_choice = None, None
-        if self.store is not None and self.started_at is not None:
+        if self.store is not None and self.stored:
             self._save()
             self.store.finish_session(self.session_id, now=self.clock())
 
@@ -570,6 +579,7 @@ class Interview:
                                  "`viva interview` starts a new one")
         it = cls(bank, SessionConfig.from_dict(info.config), store, scorer, clock=clock, proposer=proposer)
         it.session_id = info.id
+        it.stored = True
         it.started_at = info.started_at
         it.turns = store.turns(info.id)
         st = store.load_state(info.id)

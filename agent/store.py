@@ -446,7 +446,9 @@ class Store:
         raise StoreError(f"session id {session_id!r} is ambiguous ({', '.join(ids[:5])}); give more characters")
 
     def latest_unfinished(self) -> SessionInfo | None:
-        rows = self._query(self._SESSION_SQL + "WHERE s.finished_at IS NULL GROUP BY s.id "
+        """The newest open session with at least one answer (one left before any answer, which older
+        versions stored, has nothing to continue)."""
+        rows = self._query(self._SESSION_SQL + "WHERE s.finished_at IS NULL GROUP BY s.id HAVING COUNT(t.idx) > 0 "
                            "ORDER BY s.started_at DESC, s.rowid DESC LIMIT 1")
         return self._info(rows[0]) if rows else None
 

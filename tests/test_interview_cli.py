@@ -129,15 +129,17 @@ def test_cli_history_json_and_forget(bank, tmp_path: Path, capsys: pytest.Captur
     for t in iv.turns:
         assert f"   Q: {t.prompt}" in listing and f"   A: {' '.join(t.answer.split())}" in listing
         assert f"{t.index + 1}. {t.question_id} · section " in listing and f"{t.grade.display:g}/5" in listing
-    with Store() as store:  # a session with no answer is not listed as open
-        empty = Interview(bank, SessionConfig(n_questions=1), store, Replay(by_answer))
-        empty.start()
+    with Store() as store:  # a session with no answer is not stored, nor listed as open
+        started = Interview(bank, SessionConfig(n_questions=1), store, Replay(by_answer))
+        started.start()
+        assert started.session_id not in {s.id for s in store.sessions()}
+        empty = store.create_session("mock", {})  # as older versions left one
     assert main(["history"]) == 0
     out = capsys.readouterr().out
     assert "mastery per section" in out
-    row = next(line for line in out.splitlines() if empty.session_id in line)
+    row = next(line for line in out.splitlines() if empty.id in line)
     assert "no answers" in row and "open" not in row
-    assert main(["forget", empty.session_id, "--yes"]) == 0
+    assert main(["forget", empty.id, "--yes"]) == 0
     capsys.readouterr()
     # forgetting needs a confirmation that a script must give explicitly
     assert main(["forget", iv.session_id]) == 2
@@ -256,3 +258,22 @@ def test_header_counts_topics_as_asked_and_questions_separately(bank, tmp_path: 
         assert len(heads) == len(iv.turns) > 2  # follow-ups: more questions than topics
         assert all(int(t) <= int(n) == 2 for t, n, _ in heads)
         assert [int(q) for _, _, q in heads] == list(range(1, len(heads) + 1))
+
+
+def test_a_session_left_before_any_answer_is_not_stored(bank, tmp_path: Path) -> None:
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv, out = text_session(bank, store, "", n_questions=2, seed=1)  # input ends at the first question
+        assert iv.turns == [] and "Stopped before any answer; nothing was saved." in out
+        assert "viva resume" not in out.split("Q: ")[-1]
+        iv2, out2 = text_session(bank, store, ":skip\n:quit\n", n_questions=2, seed=2)
+        assert iv2.turns == [] and store.sessions() == [] and store.latest_unfinished() is None
+        iv3, _ = text_session(bank, store, "half\n\n", n_questions=2, seed=3)  # the first answer stores it
+        assert [s.id for s in store.sessions()] == [iv3.session_id]
+        assert store.latest_unfinished().id == iv3.session_id
+
+
+def test_resume_skips_empty_open_sessions_left_by_older_versions(bank, tmp_path: Path) -> None:
+    with Store(tmp_path / "h.sqlite3") as store:
+        iv, _ = text_session(bank, store, "half\n\n", n_questions=2, seed=3)
+        store.create_session("mock", {}, session_id="empty-one")  # newer, open, no answer
+        assert store.latest_unfinished().id == iv.session_id

@@ -435,3 +435,31 @@ async def test_header_and_home_count_the_same_thing(bank, tmp_path: Path) -> Non
         for k, meta in enumerate(seen, start=1):
             m = re.match(r"Topic (\d+)/(\d+) · question (\d+)", meta)
             assert m and m.group(1) == m.group(2) == "1" and int(m.group(3)) == k, meta
+
+
+async def test_quitting_from_a_result_prints_the_resume_hint(bank, tmp_path: Path) -> None:
+    from tui.screens.result import ResultScreen
+
+    app, svc = make_app(bank, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        iv = await answer_first(pilot, svc)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.quit_note is not None and f"`viva resume {iv.session_id}`" in app.quit_note
+    assert "1 answer(s) saved" in app.quit_note
+    assert svc.store().latest_unfinished().id == iv.session_id
+
+
+async def test_a_session_left_before_any_answer_is_not_left_open(bank, tmp_path: Path) -> None:
+    app, svc = make_app(bank, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        await pilot.press("escape")  # home, without answering
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await start(pilot)  # another session, again no answer
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.quit_note is None  # nothing to resume
+    assert len(svc.interviews) == 2
+    assert svc.store().sessions() == [] and svc.store().latest_unfinished() is None

@@ -68,11 +68,15 @@ async def test_options_start_the_session_at_once(bank, tmp_path: Path) -> None:
 
 
 async def test_resume_opens_the_sessions_current_question(bank, tmp_path: Path) -> None:
+    from test_tui_fakes import LexicalScorer
+
     from agent.interview import Interview, SessionConfig
 
     store = Store(tmp_path / "history.sqlite3")
-    first = Interview(bank, SessionConfig(n_questions=3, seed=1), store=store)
+    first = Interview(bank, SessionConfig(n_questions=3, seed=1), store=store, scorer=LexicalScorer())
     first.start()
+    first.submit(answer_for(first))  # a session is stored with its first answer
+    first.advance(first.next_choices(1)[0])
     qid = first.current.id
     resumed = Interview.resume(bank, Store(tmp_path / "history.sqlite3"), first.session_id)
     app, svc = make_app(bank, tmp_path)

@@ -356,10 +356,23 @@ class VivaApp(App):
         self.quit_note = note
         self.exit(message=note)
 
+    def resume_hint(self) -> str | None:
+        """How to continue the session in hand, printed on quitting (None: no answer was stored, or the
+        session is finished: then there is nothing to continue)."""
+        iv = self.interview
+        if iv is None or iv.finished or not iv.turns:
+            return None
+        return (f"viva: session {iv.session_id} has {len(iv.turns)} answer(s) saved; "
+                f"`viva resume {iv.session_id}` continues it.")
+
     async def action_quit(self) -> None:
         """Quit; an answer still being graded is graded and saved first (a second ctrl+q quits at once)."""
         if not self._grading or self._quit_after_grading:
-            self.exit()
+            # from any screen (a result, the follow-up choice, home): how to come back is printed at exit
+            note = self.resume_hint()
+            if note is not None:
+                self.quit_note = note
+            self.exit(message=note)
             return
         self._quit_after_grading = True
         self.notify("Saving your answer first: the app quits as soon as it is graded "

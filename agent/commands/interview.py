@@ -284,8 +284,11 @@ def _grade_and_record(iv: Interview, text: str, stdin: TextIO, out: TextIO) -> T
 
 
 def _paused(iv: Interview, out: TextIO) -> int:
-    out.write(f"\nStopped after {len(iv.turns)} answer(s); everything graded is saved. "
-              f"Continue with `viva resume {iv.session_id}`.\n")
+    if not iv.turns:
+        out.write("\nStopped before any answer; nothing was saved.\n")
+    else:
+        out.write(f"\nStopped after {len(iv.turns)} answer(s); everything graded is saved. "
+                  f"Continue with `viva resume {iv.session_id}`.\n")
     out.flush()
     return 0
 
@@ -301,6 +304,7 @@ def _summary(iv: Interview, out: TextIO) -> int:
     if iv.store is not None:
         goal = iv.store.goal(iv.bank)
         out.write(f"Goal: {goal}.\n")
-        out.write(f"Report: `viva report {iv.session_id}`.\n")
+        if turns:  # a session without an answer is not stored
+            out.write(f"Report: `viva report {iv.session_id}`.\n")
     out.flush()
     return 0
