@@ -430,7 +430,7 @@ async def test_header_and_home_count_the_same_thing(bank, tmp_path: Path) -> Non
                 await pilot.press("down")
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted
-                           and iv.current.id != before)
+                           and iv.current.id != before)  # noqa: B023 (awaited here)
         assert len(seen) >= 2, "no follow-up was asked"
         for k, meta in enumerate(seen, start=1):
             m = re.match(r"Topic (\d+)/(\d+) · question (\d+)", meta)
