@@ -25,6 +25,7 @@ def test_wheel_installs_and_bank_checks(tmp_path: Path) -> None:
     assert "questions/clm-loss.yaml" in names and "rubrics/clm-loss.yaml" in names
     assert "questions/sections.yaml" in names
     assert "tui/app.tcss" in names
+    assert "agent/grading/entail_model/weights.safetensors" in names
 
     env_dir = tmp_path / "venv"
     # reuse the installed dependencies (torch and friends); viva itself comes only from the wheel

@@ -12,8 +12,8 @@ How one answer is graded
    contradicts*. A small logistic model, fitted on the corpus's dev split (``scripts/entail/fit_combiner.py``),
    turns the best unit's probabilities and its cosine into the concept's credit (0-1); the verdict follows
    the credit, and the evidence is the unit that earned it, with its probabilities.
-4. A misconception counts only where the model reads the unit as *stating* the claim, and states it more
-   than the correction: an answer that names a misconception to reject it states the correction. An
+4. A misconception counts only where the model reads the unit as *stating* the claim and as
+   *contradicting* the correction more than stating it: an answer that names a misconception to reject it states the correction. An
    uncorrected misconception caps the grade at 2.
 5. Text addressed to the grader, "I don't know", a bare list of terms and an answer that addresses none of
    the rubric are capped at 1, as before.
@@ -380,8 +380,10 @@ class EntailScorer(EmbeddingScorer):
                 continue
             corr = corrections[mi]
             states = pr[:, 2]
-            # the claim is stated, and stated more than its correction is
-            ok = (states >= 0.5) & (states > corr[:, 2])
+            # the claim is stated, and the same words go against its correction: a unit that only shares the
+            # claim's topic (or states the correction) also reads as "stating" a short claim, never as
+            # contradicting the correction
+            ok = (states >= 0.5) & (corr[:, 3] > corr[:, 2])
             if not ok.any():
                 continue
             j = int(np.argmax(np.where(ok, states, -1.0)))
