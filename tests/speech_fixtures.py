@@ -55,3 +55,26 @@ def join(parts: list[np.ndarray], gap_s: float | list[float] = 0.5) -> np.ndarra
         if i < len(parts) - 1:
             out.append(silence(gaps[i]))
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def espeak_file(text: str, path: Path) -> Path:
+    """``espeak-ng -w`` with its default voice and rate, as a user would make an answer file."""
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def count_windows(transcriber) -> list[int]:
+    """Count the 30 s windows Whisper decodes (each call of ``generate_with_fallback``, temperature
+    fallbacks included in one call); returns a one-item list that the wrapped model increments."""
+    model = transcriber.model
+    calls = [0]
+    real = type(model).generate_with_fallback
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return real(model, *a, **kw)
+
+    model.generate_with_fallback = counted
+    return calls

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from agent.errors import MissingExtra, UserError
 from agent.speech.insights import find_terms
-from tests.speech_fixtures import silence, synth, voice_set
+from tests.speech_fixtures import count_windows, espeak_file, silence, synth, voice_set
 
 pytestmark = pytest.mark.slow
 
@@ -225,3 +225,113 @@ def test_cli_score_audio(tmp_path, capsys) -> None:
     sf.write(str(quiet), silence(3.0), SR)
     assert main(["score", "clm-loss", "--audio", str(quiet)]) == 2
     assert "no speech found" in capsys.readouterr().err
+
+
+PREFIX_LM = ("A prefix language model uses full bidirectional attention over the prefix, the input part, and causal "
+             "attention over the rest. The loss is computed only on the tokens after the prefix. UniLM, T5 in its "
+             "prefix LM variant, and UL2 use it.")
+
+
+@pytest.fixture(scope="module")
+def prefix_lm_file(tmp_path_factory):
+    return espeak_file(PREFIX_LM, tmp_path_factory.mktemp("prefix") / "prefix-lm.wav")
+
+
+def _has_three_sentences(text: str) -> bool:
+    t = text.lower()
+    return "attention over the rest" in t and "computed only on" in t and "use it" in t
+
+
+def test_app_streaming_path_keeps_every_sentence(prefix_lm_file) -> None:
+    """The answer from issue 14 through the app's path (Services.listen, as ctrl+o feeds a file): the old
+    chunk decoding without timestamps, primed with the hotword list, skipped the first sentence."""
+    import threading
+
+    from tui.services import Services
+
+    shown: list[str] = []
+    ans = Services().listen("prefix-lm", lambda level: None, shown.append, threading.Event(),
+                            audio_file=prefix_lm_file)
+    assert _has_three_sentences(ans.text), ans.text
+    assert ans.words and ans.words[0]["start"] < 1.0
+
+
+def test_streaming_in_real_time_keeps_every_sentence(transcriber, prefix_lm_file) -> None:
+    from agent.speech.audio import load_audio
+    from agent.speech.record import ArraySource, Recorder
+    from agent.speech.stt import StreamingTranscriber, rubric_terms
+
+    audio = np.concatenate([load_audio(prefix_lm_file), silence(2.0)])
+    shown: list[str] = []
+    stream = StreamingTranscriber(transcriber, hotwords=rubric_terms("prefix-lm"), on_text=shown.append)
+    rec = Recorder(ArraySource(audio, realtime=True, speed=3.0), on_chunk=stream, min_chunk_s=2.0,
+                   endpoint_silence_s=1.5)
+    rec.start()
+    r = rec.wait(60)
+    assert r is not None
+    tr = stream.finish(r.audio, timeout=60)
+    assert _has_three_sentences(tr.text), tr.text
+    assert shown, "nothing was shown while the answer was spoken"
+
+
+def test_a_trailing_tail_costs_nothing(transcriber, prefix_lm_file) -> None:
+    """Biased decoding of a 15 s answer reads one 30 s window: the sliver after the last segment (VAD
+    padding, or a 25 ms click) is never decoded, so there are no fallbacks and no ". . . ." segment."""
+    from agent.speech.audio import load_audio
+    from agent.speech.stt import rubric_terms
+
+    speech = load_audio(prefix_lm_file)
+    rng = np.random.default_rng(3)
+    click = (rng.normal(0, 0.3, int(0.025 * SR))).astype(np.float32)
+    terms = rubric_terms("prefix-lm")
+    windows = count_windows(transcriber)
+    try:
+        for audio in (speech, np.concatenate([speech, click]), np.concatenate([speech, silence(0.3), click])):
+            windows[0] = 0
+            tr = transcriber.transcribe(audio, hotwords=terms)
+            assert windows[0] == 1, (windows[0], tr.text)
+            assert _has_three_sentences(tr.text), tr.text
+            assert all(any(c.isalnum() for c in s.text) for s in tr.segments)
+    finally:
+        del transcriber.model.generate_with_fallback
+
+
+def test_nothing_left_after_a_sliver() -> None:
+    from agent.speech.stt import _nothing_left
+
+    assert _nothing_left(np.zeros(int(0.025 * SR), np.float32), 0.0)
+    assert _nothing_left(np.concatenate([np.ones(SR, np.float32) * 0.1, silence(0.3)]), 1.0)
+
+
+def _sox(args: list[str], path) -> np.ndarray:
+    import subprocess
+
+    from agent.speech.audio import load_audio
+
+    subprocess.run(["sox", "-n", "-r", str(SR), "-c", "1", str(path), *args], check=True, capture_output=True)
+    return load_audio(path)
+
+
+@pytest.mark.parametrize("kind", ["brown", "pink", "hum", "speech+silence", "speech+noise"])
+def test_padded_and_noisy_files_invent_nothing(transcriber, answers, tmp_path, kind: str) -> None:
+    """Silence-padded and noisy files: no word outside the speech, and no more words than were spoken."""
+    a = answers["z-loss-1"]
+    rng = np.random.default_rng(7)
+    if kind in ("brown", "pink"):
+        audio = _sox(["synth", "8", f"{kind}noise", "vol", "0.3"], tmp_path / f"{kind}.wav")
+        speech_s, spoken = 0.0, ""
+    elif kind == "hum":
+        audio = _sox(["synth", "8", "sine", "50", "vol", "0.2"], tmp_path / "hum.wav")
+        speech_s, spoken = 0.0, ""
+    else:
+        spoken = a["text"]
+        voice = synth(spoken)
+        pad = silence(8.0) if kind == "speech+silence" else rng.normal(0, 0.02, 8 * SR).astype(np.float32)
+        audio = np.concatenate([silence(1.0), voice, pad])
+        speech_s = 1.0 + voice.size / SR
+    tr = transcriber.transcribe(audio, hotwords=a["rubric_terms"])
+    if not spoken:
+        assert tr.text == "" and tr.words == [], tr.text
+        return
+    assert len(tr.words) <= len(spoken.split()) + 2, tr.text
+    assert all(w.end <= speech_s + 0.5 for w in tr.words), [(w.word, w.end) for w in tr.words][-3:]

@@ -108,13 +108,14 @@ class FakeServices(Services):
             return
         self.spoken.append(text)
 
-    def listen(self, question_id, on_level, on_segment, stop, audio_file=None):
+    def listen(self, question_id, on_level, on_text, stop, audio_file=None):
         if audio_file is None:
             raise Unavailable("no microphone found; you can type your answer instead.")
         on_level(0.5)
         text = Path(audio_file).with_suffix(".txt").read_text().strip()
-        for sentence in text.split(". "):
-            on_segment(sentence)
+        sentences = text.split(". ")
+        for i in range(len(sentences)):  # the whole transcript so far, as the real streamer reports it
+            on_text(". ".join(sentences[: i + 1]))
         return VoiceAnswer(text=text, audio_path=str(audio_file), insights={
             "wpm": 142.0, "filler_count": 3, "fillers": [{"text": "um", "start": 1.0}] * 3,
             "pauses": [{"start": 2.0, "end": 4.5, "duration": 2.5}],

@@ -64,7 +64,7 @@ class AudioLevel(Message):
 
 @dataclass
 class TranscriptSegment(Message):
-    text: str
+    text: str  # the whole transcript so far (it replaces what was shown)
 
 
 @dataclass

@@ -106,10 +106,10 @@ def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: s
         c_end = cpu_s()
         r = rec.stop()
     t_speech_end = t_start + speech_s
-    tr = stream.finish(timeout=600)
+    tr = stream.finish(r.audio, timeout=600)
     t_final = time.perf_counter()
     return {"mode": "endpoint" if endpoint else "push-to-talk", "speech_s": round(speech_s, 1),
-            "stop_reason": r.reason, "chunks": stream.chunks_done, "merged": stream.chunks_merged,
+            "stop_reason": r.reason, "windows": stream.windows_decoded,
             "words": len(tr.words), "cpu_per_audio_s": round((cpu_s() - c0) / speech_s, 3),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             "after_speech_end_s": round(t_final - t_speech_end, 3),
