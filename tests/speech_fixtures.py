@@ -65,16 +65,28 @@ def espeak_file(text: str, path: Path) -> Path:
     return path
 
 
-def count_windows(transcriber) -> list[int]:
-    """Count the 30 s windows Whisper decodes (each call of ``generate_with_fallback``, temperature
-    fallbacks included in one call); returns a one-item list that the wrapped model increments."""
+def count_windows(transcriber) -> dict:
+    """Watch the 30 s windows Whisper decodes: each call of ``generate_with_fallback`` adds 1 to
+    ``["windows"]`` and the temperature it ended at (above 0 after a fallback) to ``["temperatures"]``.
+    ``stop_counting(transcriber)`` undoes it."""
     model = transcriber.model
-    calls = [0]
+    seen: dict = {"windows": 0, "temperatures": []}
     real = type(model).generate_with_fallback
 
     def counted(*a, **kw):
-        calls[0] += 1
-        return real(model, *a, **kw)
+        out = real(model, *a, **kw)
+        seen["windows"] += 1
+        seen["temperatures"].append(out[2])
+        return out
 
     model.generate_with_fallback = counted
-    return calls
+    return seen
+
+
+def reset_count(seen: dict) -> None:
+    seen["windows"] = 0
+    seen["temperatures"] = []
+
+
+def stop_counting(transcriber) -> None:
+    del transcriber.model.generate_with_fallback

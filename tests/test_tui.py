@@ -203,6 +203,33 @@ async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -
         assert list(app.screen.query_one("#pace").data) == [120.0, 135.0, 150.0, 160.0]
 
 
+async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path) -> None:
+    import json
+
+    from tui.screens.result import ResultScreen
+
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        answer = answer_for(iv)
+        wav = tmp_path / "answer.wav"
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".txt").write_text(answer)
+        heard = answer + " (as heard)"
+        wav.with_suffix(".voice.json").write_text(json.dumps(
+            {"heard": heard, "repairs": [{"heard": "proplexed it", "read_as": "perplexity"}]}))
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        turn = iv.turns[0]
+        assert turn.answer == answer and turn.transcript == heard  # graded as read, kept as heard
+        line = str(app.screen.query_one("#repairs").render())
+        assert "heard 'proplexed it', read as 'perplexity'" in line
+
+
 async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> None:
     app, _ = make_app(bank, tmp_path)
     async with app.run_test() as pilot:

@@ -66,6 +66,7 @@ class VoiceAnswer:
     insights: dict[str, Any] | None = None
     audio_path: str | None = None
     words: list[dict[str, Any]] | None = None
+    heard: str | None = None  # the transcript as recognised, before rubric terms were repaired
 
 
 @dataclass
@@ -310,9 +311,11 @@ class Services:
             os.close(fd)
             audio_mod.write_wav(tmp, np.asarray(recording.audio), recording.sample_rate)
             audio_path = tmp
-        insights = ins.compute_insights(tr.words, terms=terms, duration=tr.duration).to_dict()
+        insights = ins.compute_insights(tr.words, terms=terms, duration=tr.duration, text=tr.text).to_dict()
+        insights["repairs"] = [{"heard": r.heard, "read_as": r.read_as} for r in tr.repairs]
         words = [{"start": w.start, "end": w.end, "word": w.word} for w in tr.words]
-        return VoiceAnswer(text=tr.text, insights=insights, audio_path=audio_path, words=words)
+        return VoiceAnswer(text=tr.text, insights=insights, audio_path=audio_path, words=words,
+                           heard=tr.heard_text)
 
     # ------------------------------------------------------------------ demos
     def demo_names(self) -> list[str]:

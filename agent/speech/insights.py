@@ -222,10 +222,13 @@ class Insights:
 
 
 def compute_insights(words: Sequence[WordLike], terms: Iterable[str] = (), duration: float | None = None,
-                     window_s: float = 15.0, pause_s: float = 2.0) -> Insights:
+                     window_s: float = 15.0, pause_s: float = 2.0, text: str | None = None) -> Insights:
+    """Pace, fillers, pauses and hedges from the words; rubric terms used from ``text`` (the transcript as
+    read, with repaired terms) when given, else from the words."""
     words = list(words)
     terms = list(terms)
-    text = " ".join(w.word.strip() for w in words)
+    if text is None:
+        text = " ".join(w.word.strip() for w in words)
     used = find_terms(text, terms)
     return Insights(
         words=sum(1 for w in words if norm_token(w.word)),

@@ -19,11 +19,12 @@ API (all blocking; run them in a worker thread from the UI):
       Silence and noise give an empty transcript without running the decoder.
     - Nothing under ``MIN_DECODE_MS`` (100 ms) is decoded: not a short file, not a speech stretch, and not
       the sliver that is left after the last segment (segments are read lazily; the next 30 s window is never
-      asked for when the last segment ends within 100 ms of the end of the speech).
+      asked for when what is left holds no stretch of speech of ``TAIL_SPEECH_MS``, the end of the last word).
     - faster-whisper's guards are on: ``no_speech_threshold``, ``log_prob_threshold``,
       ``compression_ratio_threshold`` (a segment still over it after every temperature is dropped),
       ``hallucination_silence_threshold``, and ``condition_on_previous_text`` only for answers of more than
-      ``LONG_ANSWER_S`` of speech. A segment of punctuation only is dropped, and so is a sentence whose
+      ``LONG_ANSWER_S`` of speech. A segment of punctuation only is dropped, so is a last segment that
+      Whisper doubts on both counts (``TRAILING_NO_SPEECH``, ``TRAILING_LOG_PROB``), and so is a sentence whose
       words are on average anomalous by Whisper's own word score (unlikely words squeezed into no time: text
       written after the speech ended, such as an echo of the hotwords).
 
@@ -40,9 +41,10 @@ API (all blocking; run them in a worker thread from the UI):
 ``Transcript`` holds ``segments`` (``Segment(start, end, text, words)``) and ``words`` (``Word(start, end,
 word, probability)``), ``text``, ``duration``, ``language`` and ``to_dict()``.
 
-``rubric_terms(question_id)`` lists the rubric's concept terms and names (the biasing vocabulary) and
-``transcribe_for_question(path, question_id) -> (text, Transcript, Insights)`` is the one call that the
-``viva score --audio`` and ``viva transcribe --question`` commands use.
+``rubric_terms(question_id)`` lists the rubric's concept terms and names (the biasing vocabulary; the first
+``MAX_HOTWORD_CHARS`` of its names become the hotwords, and all of them are the targets of the repair pass in
+``agent.speech.repair``) and ``transcribe_for_question(path, question_id) -> (text, Transcript, Insights)``
+is the one call that the ``viva score --audio`` and ``viva transcribe --question`` commands use.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ import numpy as np
 
 from agent.errors import UserError
 from agent.speech.audio import SAMPLE_RATE, AudioInput, load_audio, require_voice
+from agent.speech.repair import Repair, vocabulary
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -69,16 +72,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# faster-whisper turns hotwords into prompt tokens; keep the list well under its prompt budget.
-MAX_HOTWORD_CHARS = 600
+# faster-whisper turns hotwords into prompt tokens: a short list (about 40 tokens) biases as well as a long
+# one, costs less per decoding step and is less often echoed into the transcript
+MAX_HOTWORD_CHARS = 160
 # audio shorter than this (a whole file, the speech VAD found, or what is left after the last segment) is
 # never decoded: Whisper cannot read it and spends its temperature fallbacks inventing text for it
 MIN_DECODE_MS = 100
 MIN_DECODE_SAMPLES = SAMPLE_RATE * MIN_DECODE_MS // 1000
+# what is left after the last segment is decoded only when the VAD finds this much speech in it: a shorter
+# stretch is the end of the last word (Whisper's word ends are early), and decoding it only invents text
+# ("Thanks.", "Here.") or fails the compression check at every temperature; measured on the synthesised
+# answer set: 60 windows and two invented words at 100 ms, 51 windows and none at 250 ms, no word lost
+TAIL_SPEECH_MS = 250
 # faster-whisper's guards against text that is not in the audio (Whisper's defaults, made explicit)
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
 COMPRESSION_RATIO_THRESHOLD = 2.4
+# a last segment with both a no-speech probability over this and a mean log-probability under that is
+# dropped (Whisper's own skip needs 0.6 and -1.0; what it writes after the end of an answer sits just under)
+TRAILING_NO_SPEECH = 0.35
+TRAILING_LOG_PROB = -0.8
 # with word timestamps, skip a stretch of this much silence around a likely hallucination
 HALLUCINATION_SILENCE_S = 2.0
 # longer than this (seconds of speech), successive 30 s windows are conditioned on the previous text
@@ -118,10 +131,30 @@ class Transcript:
     language: str = "en"
     elapsed_s: float = 0.0
     hotwords: list[str] = field(default_factory=list)
+    # near-miss spellings of rubric terms read as the terms (agent.speech.repair): the text as heard is
+    # ``heard_text``; ``text`` is what is graded
+    repairs: list[Repair] = field(default_factory=list)
+    read_text: str | None = None
+
+    @property
+    def heard_text(self) -> str:
+        """The transcript exactly as Whisper recognised it."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
 
     @property
     def text(self) -> str:
-        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
+        """The transcript with rubric terms repaired (the same as ``heard_text`` when nothing was)."""
+        return self.read_text if self.read_text is not None else self.heard_text
+
+    def repair(self, terms: Iterable[str]) -> Transcript:
+        """Read near-miss spellings of ``terms`` as the terms (in place; returns self)."""
+        from agent.speech.repair import repair_text
+
+        self.read_text, self.repairs = None, []
+        read, repairs = repair_text(self.heard_text, terms)
+        if repairs:
+            self.read_text, self.repairs = read, repairs
+        return self
 
     @property
     def words(self) -> list[Word]:
@@ -134,6 +167,7 @@ class Transcript:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["text"] = self.text
+        d["heard_text"] = self.heard_text
         return d
 
 
@@ -210,22 +244,29 @@ def rubric_terms(question_id: str, bank: Any = None) -> list[str]:
         return []
     out: list[str] = []
     seen: set[str] = set()
-    for c in rubric.concepts:
-        for t in [*c.terms, c.name]:
-            key = t.strip().lower()
+    # round robin over the concepts (each one's first term, then each one's second, ...), names last, so
+    # that a bounded hotword list covers every concept
+    lists = [list(c.terms) for c in rubric.concepts] + [[c.name for c in rubric.concepts]]
+    longest = max((len(x) for x in lists), default=0)
+    for i in range(longest):
+        for terms in lists:
+            if i >= len(terms):
+                continue
+            key = terms[i].strip().lower()
             if key and key not in seen:
                 seen.add(key)
-                out.append(t.strip())
+                out.append(terms[i].strip())
     return out
 
 
 def hotword_string(terms: Iterable[str] | None) -> str | None:
-    """Terms -> the comma-separated hotword prompt ending in a period, trimmed to MAX_HOTWORD_CHARS."""
+    """Terms -> the comma-separated hotword prompt ending in a period: only names (``repair.vocabulary``:
+    at most three words, no descriptions), in the order given, trimmed to MAX_HOTWORD_CHARS."""
     if not terms:
         return None
     parts: list[str] = []
     n = 0
-    for t in terms:
+    for t in vocabulary(terms):
         t = t.strip()
         if not t:
             continue
@@ -266,7 +307,8 @@ def _is_words(text: str) -> bool:
 
 
 def _nothing_left(speech: np.ndarray, end_s: float) -> bool:
-    """Whether the speech audio after ``end_s`` holds less than MIN_DECODE_MS of speech."""
+    """Whether the speech audio after ``end_s`` is under MIN_DECODE_MS long, or holds no stretch of speech of
+    TAIL_SPEECH_MS or more."""
     rest = speech[int(end_s * SAMPLE_RATE):]
     if rest.size < MIN_DECODE_SAMPLES:
         return True
@@ -276,7 +318,7 @@ def _nothing_left(speech: np.ndarray, end_s: float) -> bool:
 
     found = get_speech_timestamps(rest, VadOptions(threshold=0.5, min_speech_duration_ms=MIN_DECODE_MS,
                                                    min_silence_duration_ms=100, speech_pad_ms=0))
-    return not found
+    return not [s for s in found if s["end"] - s["start"] >= TAIL_SPEECH_MS * SAMPLE_RATE // 1000]
 
 
 def _word_anomaly(w: Word) -> float:
@@ -344,8 +386,10 @@ class Transcriber:
         return self
 
     def transcribe(self, audio: AudioInput, hotwords: Iterable[str] | None = None, offset_s: float = 0.0,
-                   prompt: str | None = None, vad_filter: bool = True) -> Transcript:
-        """Transcribe a file or array (the whole of it; see the module docstring for the guards)."""
+                   prompt: str | None = None, vad_filter: bool = True, repair: bool = True) -> Transcript:
+        """Transcribe a file or array (the whole of it; see the module docstring for the guards). With
+        ``hotwords``, near-miss spellings of them are read as the terms (``repair=False`` keeps the text as
+        heard); ``Transcript.repairs`` lists each (heard, read_as)."""
         t0 = time.perf_counter()
         samples = load_audio(audio)
         duration = samples.size / SAMPLE_RATE
@@ -362,6 +406,8 @@ class Transcriber:
             speech = np.concatenate([samples[s["start"]:s["end"]] for s in spans])
             if speech.size >= MIN_DECODE_SAMPLES:
                 tr.segments = self._decode(speech, spans, terms, prompt, offset_s)
+        if terms and repair:
+            tr.repair(terms)
         tr.elapsed_s = round(time.perf_counter() - t0, 4)
         return tr
 
@@ -391,10 +437,10 @@ class Transcriber:
         out: list[Segment] = []
         for s in segments:
             # segments come lazily, one 30 s window at a time: the next window is decoded only when asked
-            # for. What is left after a segment with less than MIN_DECODE_MS of speech after it (VAD padding,
-            # a breath) is a sliver that Whisper cannot read; decoding it fails the compression check at every
-            # temperature (seconds of fallbacks) and yields ". . . ." or an invented sentence, so it is never
-            # asked for.
+            # for. What is left after a segment with no real stretch of speech after it (VAD padding, the end
+            # of the last word) is a sliver that Whisper cannot read; decoding it fails the compression check
+            # at every temperature (seconds of fallbacks) and yields ". . . ." or an invented sentence, so it
+            # is never asked for.
             done = _nothing_left(speech, float(s.end))
             text = s.text.strip()
             keep = bool(text) and _is_words(text)
@@ -431,6 +477,10 @@ class Transcriber:
                                    round(float(s.no_speech_prob), 4)))
             if done:
                 break
+        # A last segment that Whisper itself doubts on both counts (likely no speech, low log-probability)
+        # is what it writes over the end of an answer ("This is...", "MUSIC"); one in the middle is kept.
+        while out and out[-1].no_speech_prob > TRAILING_NO_SPEECH and out[-1].avg_logprob < TRAILING_LOG_PROB:
+            log.info("dropped a doubtful last segment: %r", out.pop().text)
         return out
 
 
@@ -564,4 +614,4 @@ def transcribe_for_question(path: AudioInput, question_id: str | None = None,
 
     terms = rubric_terms(question_id) if question_id else []
     tr = (transcriber or Transcriber()).transcribe(path, hotwords=terms)
-    return tr.text, tr, compute_insights(tr.words, terms=terms, duration=tr.duration)
+    return tr.text, tr, compute_insights(tr.words, terms=terms, duration=tr.duration, text=tr.text)

@@ -205,7 +205,7 @@ class InterviewScreen(Screen):
             self.post_message(VoiceFailed(str(e)))
             return
         self.app.post_message(ModelStatus("whisper", "ready", ""))
-        self.post_message(TranscriptDone(ans.text, ans.insights, ans.audio_path))
+        self.post_message(TranscriptDone(ans.text, ans.insights, ans.audio_path, ans.heard))
 
     def on_audio_level(self, msg: AudioLevel) -> None:
         self.query_one("#level", LevelMeter).level = msg.level
@@ -227,7 +227,8 @@ class InterviewScreen(Screen):
             self._voice_line(Text("heard nothing — try again (ctrl+r) or type the answer", style="yellow"))
             return
         self.query_one("#answer", TextArea).text = msg.text
-        self._submit(msg.text, "voice", transcript=msg.text, insights=msg.insights, audio_path=msg.audio_path)
+        self._submit(msg.text, "voice", transcript=msg.heard or msg.text, insights=msg.insights,
+                     audio_path=msg.audio_path)
 
     def on_voice_failed(self, msg: VoiceFailed) -> None:
         self.recording = None
