@@ -10,7 +10,15 @@ import soundfile as sf
 
 from agent.errors import MissingExtra, UserError
 from agent.speech.insights import find_terms
-from tests.speech_fixtures import count_windows, espeak_file, reset_count, silence, stop_counting, synth, voice_set
+from tests.speech_fixtures import (
+    count_windows,
+    espeak_file,
+    reset_count,
+    silence,
+    stop_counting,
+    synth,
+    voice_set,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -203,6 +203,32 @@ async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -
         assert list(app.screen.query_one("#pace").data) == [120.0, 135.0, 150.0, 160.0]
 
 
+@pytest.mark.slow
+async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tmp_path: Path) -> None:
+    """Issue 14: ctrl+o with the espeak-ng prefix-LM answer lost its first sentence in the app. Here the
+    app's real listen (Recorder -> StreamingTranscriber -> final decode of the whole recording) runs."""
+    from tests.speech_fixtures import espeak_file
+    from tui.screens.result import ResultScreen
+    from tui.services import Services
+
+    text = ("A prefix language model uses full bidirectional attention over the prefix, the input part, and "
+            "causal attention over the rest. The loss is computed only on the tokens after the prefix. UniLM, "
+            "T5 in its prefix LM variant, and UL2 use it.")
+    wav = espeak_file(text, tmp_path / "prefix-lm.wav")
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    svc.listen = lambda *a, **kw: Services.listen(svc, *a, **kw)  # the real speech path
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), tries=3000)
+        answer = iv.turns[0].answer.lower()
+        assert "attention over the rest" in answer and "computed only on" in answer and "use it" in answer, answer
+
+
 async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path) -> None:
     import json
 

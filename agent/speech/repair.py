@@ -118,7 +118,7 @@ def _same_words(parts: list[str], term_words: list[str]) -> bool:
     "positional embedding". Nothing was misheard."""
     n = len(parts)
     for a in range(0, len(term_words) - n + 1):
-        if all(p == t or _inflection(p, t) for p, t in zip(parts, term_words[a:a + n])):
+        if all(p == t or _inflection(p, t) for p, t in zip(parts, term_words[a:a + n], strict=True)):
             return True
     return False
 
