@@ -21,8 +21,8 @@ Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for
 - invented: 20 files of silence, noise (numpy, sox), hum, and speech followed by silence or noise, biased
   with a question's terms; invented words = any word in a file without speech, else words after the speech.
 - dropped: 20 answers of three unseen sentences (Piper and espeak-ng in turn, 0.3-0.9 s pauses) through the
-  app's path (``Services.listen`` on a file, as ctrl+o does); a sentence is dropped when under half of its
-  content words are in the transcript.
+  app's path (``Services.listen`` on a file, as ctrl+o does); a sentence is dropped when no transcribed word
+  lies in its stretch of audio, and misheard when words are there but under half of its content words.
 """
 
 from __future__ import annotations
@@ -317,7 +317,12 @@ def bench_dropped(device: str) -> dict:
             picked = [items[(3 * k + j) % len(items)] for j in range(3)]
             voice = "piper" if k % 2 == 0 else "espeak"
             parts = [voice_audio(p["text"], voice) for p in picked]
-            audio = join(parts, [float(rng.uniform(0.3, 0.9)) for _ in parts[:-1]])
+            gaps = [float(rng.uniform(0.3, 0.9)) for _ in parts[:-1]]
+            audio = join(parts, gaps)
+            spans, t = [], 0.3
+            for i, part in enumerate(parts):
+                spans.append((t, t + part.size / SR))
+                t += part.size / SR + (gaps[i] if i < len(gaps) else 0.0)
             path = Path(d) / f"answer-{k}.wav"
             write_wav(str(path), np.concatenate([silence(0.3), audio, silence(0.5)]), SR)
             t0 = time.perf_counter()
@@ -325,16 +330,23 @@ def bench_dropped(device: str) -> dict:
                              audio_file=path)
             elapsed = time.perf_counter() - t0
             heard = set(_words(ans.text))
-            dropped = []
-            for p in picked:
+            dropped, misheard = [], []
+            for p, (a, b) in zip(picked, spans, strict=True):
+                # dropped: no transcribed word in the sentence's stretch of audio; misheard: words there, but
+                # under half of the sentence's content words (the audio was read, badly)
+                words_there = [w for w in ans.words or [] if w["end"] > a and w["start"] < b]
                 content = [w for w in _words(p["text"]) if len(w) >= 4]
-                if sum(w in heard for w in content) < 0.5 * len(content):
+                if not words_there:
                     dropped.append(p["text"])
+                elif sum(w in heard for w in content) < 0.5 * len(content):
+                    misheard.append(p["text"])
             rows.append({"answer": k, "voice": voice, "seconds": round(audio.size / SR, 1), "sentences": 3,
-                         "dropped": dropped, "elapsed_s": round(elapsed, 2), "text": ans.text})
+                         "dropped": dropped, "misheard": misheard, "elapsed_s": round(elapsed, 2),
+                         "text": ans.text})
     total = sum(len(r["dropped"]) for r in rows)
-    print(f"  dropped sentences in {len(rows)} answers ({3 * len(rows)} sentences): {total}", flush=True)
-    return {"answers": len(rows), "sentences": 3 * len(rows), "dropped": total, "rows": rows}
+    bad = sum(len(r["misheard"]) for r in rows)
+    print(f"  {len(rows)} answers ({3 * len(rows)} sentences): {total} dropped, {bad} misheard", flush=True)
+    return {"answers": len(rows), "sentences": 3 * len(rows), "dropped": total, "misheard": bad, "rows": rows}
 
 
 def bench_memory(device: str) -> dict:
@@ -371,12 +383,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="rtf,stream,recall,memory")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", default=None, help="whisper_model for this run (a size name or a model folder); "
+                    "results go to stt-<tag>.json")
+    ap.add_argument("--tag", default=None, help="name for the results file of a --model run")
     args = ap.parse_args()
     parts = args.only.split(",")
+    if args.model:
+        os.environ["VIVA_WHISPER_MODEL"] = args.model
     result: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                 "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-                    "model": "bundled tiny.en (CTranslate2)"}
-    path = RESULTS / ("stt.json" if args.device == "cpu" else f"stt-{args.device}.json")
+                    "model": args.tag or args.model or "bundled tiny.en (CTranslate2)"}
+    name = "stt" + (f"-{args.tag or Path(args.model).name}" if args.model else "")
+    path = RESULTS / (f"{name}.json" if args.device == "cpu" else f"{name}-{args.device}.json")
     if path.exists():  # keep sections not re-run this time
         result = {**json.loads(path.read_text()), **result}
     if "rtf" in parts:
@@ -435,6 +453,7 @@ def main() -> int:
     if "dropped" in result:
         dr = result["dropped"]
         rows.append((f"dropped sentences, {dr['answers']} answers, app path", dr["dropped"], "0"))
+        rows.append(("  misheard sentences (words there, under half right)", dr.get("misheard", 0), ""))
     for name, value, target in rows:
         print(f"{name:56} {value:>12}  {target}")
     print(f"load average {result['machine']['load_avg_at_start']} -> {result['machine']['load_avg_at_end']} "
