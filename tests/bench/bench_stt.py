@@ -166,6 +166,7 @@ def bench_recall(device: str) -> dict:
 
 
 UNSEEN = ROOT / "tests" / "bench" / "data" / "unseen_sentences.yaml"
+UNSEEN_LIMIT = 0  # --limit: the first N sentences only (to compare a slow model on the same subset)
 
 
 def unseen_sentences() -> list[dict]:
@@ -207,7 +208,7 @@ def bench_unseen(device: str) -> dict:
     bank = default_bank()
     tr = Transcriber(device=device).load()
     tr.transcribe(silence(1.0))
-    items = unseen_sentences()
+    items = unseen_sentences()[: UNSEEN_LIMIT or None]
     out: dict = {"sentences": len(items), "voices": {}}
     modes = ("unbiased", "biased", "biased+repair")
     for voice in ("piper", "espeak"):
@@ -386,7 +387,10 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="whisper_model for this run (a size name or a model folder); "
                     "results go to stt-<tag>.json")
     ap.add_argument("--tag", default=None, help="name for the results file of a --model run")
+    ap.add_argument("--limit", type=int, default=0, help="unseen: only the first N sentences")
     args = ap.parse_args()
+    global UNSEEN_LIMIT
+    UNSEEN_LIMIT = args.limit
     parts = args.only.split(",")
     if args.model:
         os.environ["VIVA_WHISPER_MODEL"] = args.model
