@@ -13,7 +13,8 @@ Words are anything with ``start``, ``end`` (seconds) and ``word`` (text) attribu
   "I'm not sure", "I believe", "might", "kind of", "sort of"...
 - ``talk_time(words)``: seconds of speech (the talk span minus pauses over 0.5 s).
 - ``find_terms(text, terms)``: which terms occur (case, hyphen, spacing and plural insensitive).
-- ``compute_insights(words, terms=(), duration=None) -> Insights`` bundles all of them (``to_dict()``).
+- ``compute_insights(words, terms=(), duration=None, text=None) -> Insights`` bundles all of them
+  (``to_dict()``); ``text`` (the transcript with repaired terms) is where rubric terms are looked for.
 """
 
 from __future__ import annotations
