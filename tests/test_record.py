@@ -183,3 +183,50 @@ def test_streaming_backlog_loses_nothing(sentences) -> None:
     assert find_terms(tr.text, ["rotary", "relative position", "frequency"]) == [
         "rotary", "relative position", "frequency"], tr.text
     assert tr.duration == pytest.approx(t, abs=0.01)
+
+
+def test_finish_keeps_settled_sentences_and_decodes_only_the_rest(sentences) -> None:
+    """finish() keeps what streaming settled and decodes only the audio after the settled boundary (no word
+    twice, none lost, repair still applied); audio other than what was fed is decoded whole."""
+    from agent.speech.insights import find_terms
+    from agent.speech.stt import StreamingTranscriber, Transcriber
+
+    transcriber = Transcriber(device="cpu")
+    audio = join([*sentences, silence(0.5)], gap_s=[0.8, 0.8, 0.0])
+    cut_s = sentences[0].size / SR + 0.4  # in the pause after the first sentence
+    first = transcriber.transcribe(audio[: int(cut_s * SR)], hotwords=["rotary"]).segments
+    assert first and "rotary" in " ".join(s.text.lower() for s in first)
+
+    def settled() -> StreamingTranscriber:
+        stream = StreamingTranscriber(transcriber, hotwords=["rotary", "relative position"])
+        stream.close()  # no worker: the settled state is set here, as the worker would have left it
+        stream._finished = False
+        stream.feed(audio, 0.0)
+        stream._committed, stream._committed_s = list(first), cut_s
+        return stream
+
+    decoded: list[int] = []
+    real = transcriber.transcribe
+
+    def counting(a, *args, **kw):
+        decoded.append(np.asarray(a).size)
+        return real(a, *args, **kw)
+
+    transcriber.transcribe = counting  # type: ignore[method-assign]
+    try:
+        tr = settled().finish(audio)
+        assert decoded == [audio.size - int(cut_s * SR)]  # only the audio after the boundary
+        assert tr.segments[: len(first)] == first
+        assert find_terms(tr.text, ["rotary", "relative position", "frequency"]) == [
+            "rotary", "relative position", "frequency"], tr.text
+        assert tr.text.lower().count("rotary") == 1, tr.text
+        starts = [w.start for w in tr.words]
+        assert starts == sorted(starts) and starts[-1] > cut_s
+        assert tr.duration == pytest.approx(audio.size / SR, abs=0.01)
+        decoded.clear()
+        other = audio.copy()
+        other[: SR // 2] += 0.01
+        settled().finish(other)
+        assert decoded == [other.size]  # not what was fed: the whole recording, in one pass
+    finally:
+        del transcriber.transcribe

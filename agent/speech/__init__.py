@@ -20,6 +20,6 @@ A typical spoken turn in the app (all in worker threads)::
     stream = StreamingTranscriber(transcriber, hotwords=rubric_terms(question.id), on_text=show)
     rec = Recorder(on_chunk=stream, on_level=meter, on_stop=...)  # RecorderUnavailable -> typing only
     rec.start(); recording = rec.wait()          # or rec.stop() on push-to-talk release
-    transcript = stream.finish(recording.audio)   # decoded from the whole recording
+    transcript = stream.finish(recording.audio)   # settled sentences + the rest decoded
     insights = compute_insights(transcript.words, terms=rubric_terms(question.id), duration=recording.duration)
 """
