@@ -55,3 +55,38 @@ def join(parts: list[np.ndarray], gap_s: float | list[float] = 0.5) -> np.ndarra
         if i < len(parts) - 1:
             out.append(silence(gaps[i]))
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def espeak_file(text: str, path: Path) -> Path:
+    """``espeak-ng -w`` with its default voice and rate, as a user would make an answer file."""
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def count_windows(transcriber) -> dict:
+    """Watch the 30 s windows Whisper decodes: each call of ``generate_with_fallback`` adds 1 to
+    ``["windows"]`` and the temperature it ended at (above 0 after a fallback) to ``["temperatures"]``.
+    ``stop_counting(transcriber)`` undoes it."""
+    model = transcriber.model
+    seen: dict = {"windows": 0, "temperatures": []}
+    real = type(model).generate_with_fallback
+
+    def counted(*a, **kw):
+        out = real(model, *a, **kw)
+        seen["windows"] += 1
+        seen["temperatures"].append(out[2])
+        return out
+
+    model.generate_with_fallback = counted
+    return seen
+
+
+def reset_count(seen: dict) -> None:
+    seen["windows"] = 0
+    seen["temperatures"] = []
+
+
+def stop_counting(transcriber) -> None:
+    del transcriber.model.generate_with_fallback

@@ -226,6 +226,59 @@ async def test_result_shows_coaching_for_a_spoken_answer(bank, tmp_path: Path) -
         assert text.index("1. Cut the fillers") < text.index("2. Good pace")
 
 
+@pytest.mark.slow
+async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tmp_path: Path) -> None:
+    """ctrl+o with the espeak-ng prefix-LM answer once lost its first sentence in the app. Here the
+    app's real listen (Recorder -> StreamingTranscriber -> final decode of the whole recording) runs."""
+    from tests.speech_fixtures import espeak_file
+    from tui.screens.result import ResultScreen
+    from tui.services import Services
+
+    text = ("A prefix language model uses full bidirectional attention over the prefix, the input part, and "
+            "causal attention over the rest. The loss is computed only on the tokens after the prefix. UniLM, "
+            "T5 in its prefix LM variant, and UL2 use it.")
+    wav = espeak_file(text, tmp_path / "prefix-lm.wav")
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    svc.listen = lambda *a, **kw: Services.listen(svc, *a, **kw)  # the real speech path
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), tries=3000)
+        answer = iv.turns[0].answer.lower()
+        assert "attention over the rest" in answer and "computed only on" in answer and "use it" in answer, answer
+
+
+async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path) -> None:
+    import json
+
+    from tui.screens.result import ResultScreen
+
+    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        answer = answer_for(iv)
+        wav = tmp_path / "answer.wav"
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".txt").write_text(answer)
+        heard = answer + " (as heard)"
+        wav.with_suffix(".voice.json").write_text(json.dumps(
+            {"heard": heard, "repairs": [{"heard": "proplexed it", "read_as": "perplexity"}]}))
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
+        app.screen.query_one("#audio-path").value = str(wav)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        turn = iv.turns[0]
+        assert turn.answer == answer and turn.transcript == heard  # graded as read, kept as heard
+        line = str(app.screen.query_one("#repairs").render())
+        assert "heard 'proplexed it', read as 'perplexity'" in line
+
+
 async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> None:
     app, _ = make_app(bank, tmp_path)
     async with app.run_test() as pilot:

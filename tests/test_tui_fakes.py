@@ -108,17 +108,26 @@ class FakeServices(Services):
             return
         self.spoken.append(text)
 
-    def listen(self, question_id, on_level, on_segment, stop, audio_file=None):
+    def listen(self, question_id, on_level, on_text, stop, audio_file=None):
         if audio_file is None:
             raise Unavailable("no microphone found; you can type your answer instead.")
         on_level(0.5)
         text = Path(audio_file).with_suffix(".txt").read_text().strip()
-        for sentence in text.split(". "):
-            on_segment(sentence)
-        return VoiceAnswer(text=text, audio_path=str(audio_file), insights={
+        sentences = text.split(". ")
+        for i in range(len(sentences)):  # the whole transcript so far, as the real streamer reports it
+            on_text(". ".join(sentences[: i + 1]))
+        insights = {
             "wpm": 142.0, "filler_count": 3, "fillers": [{"text": "um", "start": 1.0}] * 3,
             "pauses": [{"start": 2.0, "end": 4.5, "duration": 2.5}],
-            "wpm_over_time": [[0, 15, 120.0], [15, 30, 135.0], [30, 45, 150.0], [45, 50, 160.0]]})
+            "wpm_over_time": [[0, 15, 120.0], [15, 30, 135.0], [30, 45, 150.0], [45, 50, 160.0]]}
+        heard = None
+        voice = Path(audio_file).with_suffix(".voice.json")  # optional: what was heard and the repaired terms
+        if voice.exists():
+            import json
+
+            doc = json.loads(voice.read_text())
+            heard, insights["repairs"] = doc["heard"], doc["repairs"]
+        return VoiceAnswer(text=text, audio_path=str(audio_file), insights=insights, heard=heard)
 
     def demo_info(self, name):
         return DemoInfo(name=name, title=f"{name} demo", source="def run():\n    return 1 + 1\n",

@@ -64,7 +64,7 @@ class AudioLevel(Message):
 
 @dataclass
 class TranscriptSegment(Message):
-    text: str
+    text: str  # the whole transcript so far (it replaces what was shown)
 
 
 @dataclass
@@ -72,6 +72,7 @@ class TranscriptDone(Message):
     text: str
     insights: dict[str, Any] | None = None
     audio_path: str | None = None
+    heard: str | None = None  # the transcript as recognised (``text`` has the rubric terms repaired)
 
 
 @dataclass

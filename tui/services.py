@@ -67,6 +67,7 @@ class VoiceAnswer:
     insights: dict[str, Any] | None = None
     audio_path: str | None = None
     words: list[dict[str, Any]] | None = None
+    heard: str | None = None  # the transcript as recognised, before rubric terms were repaired
 
 
 @dataclass
@@ -305,10 +306,11 @@ class Services:
         t = self.transcriber().load()
         return f"whisper {t.model_name} on {t.device}"
 
-    def listen(self, question_id: str | None, on_level: Callable[[float], None], on_segment: Callable[[str], None],
+    def listen(self, question_id: str | None, on_level: Callable[[float], None], on_text: Callable[[str], None],
                stop: threading.Event, audio_file: Path | None = None) -> VoiceAnswer:
         """Record an answer (from the microphone, or fed from ``audio_file``) with VAD endpointing while
-        Whisper transcribes the chunks already spoken; ``on_segment`` gets each piece of text as it comes.
+        Whisper reads what has been said so far; ``on_text`` gets the whole transcript so far each time it
+        is read again. The answer's text is decoded from the whole recording once it ends.
         Blocking: call it from a worker. Raises Unavailable when there is no microphone or no voice extra."""
         _offline()
         try:
@@ -338,21 +340,20 @@ class Services:
                 source = record.MicrophoneSource()
         except record.RecorderUnavailable as e:
             raise Unavailable(str(e)) from e
-        streamer = stt.StreamingTranscriber(self.transcriber(), hotwords=terms,
-                                            on_segment=lambda seg: on_segment(seg.text.strip()))
+        streamer = stt.StreamingTranscriber(self.transcriber(), hotwords=terms, on_text=on_text)
         rec = record.Recorder(source=source, on_level=on_level, on_chunk=streamer,
                               auto_stop=audio_file is None)
         try:
             rec.start()
         except record.RecorderUnavailable as e:
-            streamer.finish(1.0)
+            streamer.close(1.0)
             raise Unavailable(str(e)) from e
         recording = None
         while recording is None:
             recording = rec.wait(0.05)
             if recording is None and stop.is_set():
                 recording = rec.stop()
-        tr = streamer.finish(timeout=300)
+        tr = streamer.finish(np.asarray(recording.audio, dtype=np.float32), timeout=300)
         audio_path = str(audio_file) if audio_file is not None else None
         if audio_path is None and recording.audio.size:
             import tempfile
@@ -361,9 +362,11 @@ class Services:
             os.close(fd)
             audio_mod.write_wav(tmp, np.asarray(recording.audio), recording.sample_rate)
             audio_path = tmp
-        insights = ins.compute_insights(tr.words, terms=terms, duration=tr.duration).to_dict()
+        insights = ins.compute_insights(tr.words, terms=terms, duration=tr.duration, text=tr.text).to_dict()
+        insights["repairs"] = [{"heard": r.heard, "read_as": r.read_as} for r in tr.repairs]
         words = [{"start": w.start, "end": w.end, "word": w.word} for w in tr.words]
-        return VoiceAnswer(text=tr.text, insights=insights, audio_path=audio_path, words=words)
+        return VoiceAnswer(text=tr.text, insights=insights, audio_path=audio_path, words=words,
+                           heard=tr.heard_text)
 
     # ------------------------------------------------------------------ demos
     def demo_names(self) -> list[str]:

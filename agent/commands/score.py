@@ -83,6 +83,8 @@ def _transcribe_audio(args: argparse.Namespace) -> str:
     if not text:
         raise UserError(f"no speech found in {args.audio} ({tr.duration:.1f} s of audio); check the recording")
     print(f"transcript: {text}", file=sys.stderr)
+    for r in tr.repairs:
+        print(f"  ({r})", file=sys.stderr)
     print(f"voice: {ins.summary()}", file=sys.stderr)
     return text
 

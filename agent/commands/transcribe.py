@@ -25,7 +25,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     text, tr, ins = transcribe_for_question(args.file, args.question)
     if args.json:
-        print(json.dumps({"file": args.file, "question": args.question, "text": text,
+        print(json.dumps({"file": args.file, "question": args.question, "text": text, "heard_text": tr.heard_text,
+                          "repairs": [{"heard": r.heard, "read_as": r.read_as} for r in tr.repairs],
                           "duration_s": tr.duration, "elapsed_s": tr.elapsed_s,
                           "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in tr.segments],
                           "words": [{"start": w.start, "end": w.end, "word": w.text, "probability": w.probability}
@@ -36,6 +37,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         print(f"(no speech found in {args.file}: {tr.duration:.1f} s of audio)")
         return 0
     print(text)
+    for r in tr.repairs:
+        print(f"  ({r})")
     print()
     if args.words:
         for w in tr.words:

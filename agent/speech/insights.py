@@ -13,7 +13,8 @@ Words are anything with ``start``, ``end`` (seconds) and ``word`` (text) attribu
   "I'm not sure", "I believe", "might", "kind of", "sort of"...
 - ``talk_time(words)``: seconds of speech (the talk span minus pauses over 0.5 s).
 - ``find_terms(text, terms)``: which terms occur (case, hyphen, spacing and plural insensitive).
-- ``compute_insights(words, terms=(), duration=None) -> Insights`` bundles all of them (``to_dict()``).
+- ``compute_insights(words, terms=(), duration=None, text=None) -> Insights`` bundles all of them
+  (``to_dict()``); ``text`` (the transcript with repaired terms) is where rubric terms are looked for.
 """
 
 from __future__ import annotations
@@ -222,10 +223,13 @@ class Insights:
 
 
 def compute_insights(words: Sequence[WordLike], terms: Iterable[str] = (), duration: float | None = None,
-                     window_s: float = 15.0, pause_s: float = 2.0) -> Insights:
+                     window_s: float = 15.0, pause_s: float = 2.0, text: str | None = None) -> Insights:
+    """Pace, fillers, pauses and hedges from the words; rubric terms used from ``text`` (the transcript as
+    read, with repaired terms) when given, else from the words."""
     words = list(words)
     terms = list(terms)
-    text = " ".join(w.word.strip() for w in words)
+    if text is None:
+        text = " ".join(w.word.strip() for w in words)
     used = find_terms(text, terms)
     return Insights(
         words=sum(1 for w in words if norm_token(w.word)),

@@ -11,21 +11,44 @@ API (all blocking; run them in a worker thread from the UI):
     ``transcribe(audio, hotwords=None, offset_s=0.0, prompt=None) -> Transcript`` where ``audio`` is a file
     path or a 16 kHz mono float32 array. ``hotwords`` (a list of terms) is passed to faster-whisper as
     ``hotwords`` so that rare technical words ("perplexity", "ELECTRA", "RoPE", "z-loss") are recognised.
-    VAD filtering is on, so silence and noise give an empty transcript.
 
-``StreamingTranscriber(transcriber=None, hotwords=None, on_segment=None)``
-    ``feed(audio, start_s)`` queues a completed speech chunk (the Recorder's ``on_chunk`` hands them over
-    while the candidate is still speaking) and returns at once; a worker thread transcribes chunks in order,
-    each with the previous text as context, and calls ``on_segment(segment)`` for every new segment.
-    ``finish(timeout=None) -> Transcript`` waits for the queued chunks and returns the whole transcript with
-    timestamps relative to the start of the recording. ``transcript`` is the partial result so far.
+    What is decoded, and what is not:
+
+    - faster-whisper's bundled Silero VAD (``get_speech_timestamps`` with ``VadOptions``, see
+      :func:`vad_options`) finds the speech; only that is decoded, and times are mapped back to the file.
+      Silence and noise give an empty transcript without running the decoder.
+    - Nothing under ``MIN_DECODE_MS`` (100 ms) is decoded: not a short file, not a speech stretch, and not
+      the sliver that is left after the last segment (segments are read lazily; the next 30 s window is never
+      asked for when what is left holds no stretch of speech of ``TAIL_SPEECH_MS``, the end of the last word).
+    - faster-whisper's guards are on: ``no_speech_threshold``, ``log_prob_threshold``,
+      ``compression_ratio_threshold`` (a segment still over it after every temperature is dropped),
+      ``hallucination_silence_threshold``, and ``condition_on_previous_text`` only for answers of more than
+      ``LONG_ANSWER_S`` of speech. A segment of punctuation only is dropped, so is a last segment that
+      Whisper doubts on both counts (``TRAILING_NO_SPEECH``, ``TRAILING_LOG_PROB``), and so is a sentence whose
+      words are on average anomalous by Whisper's own word score (unlikely words squeezed into no time: text
+      written after the speech ended, such as an echo of the hotwords).
+
+``StreamingTranscriber(transcriber=None, hotwords=None, on_text=None)``
+    ``feed(audio, start_s)`` adds audio at its place in the recording (the Recorder's ``on_chunk`` hands
+    chunks over while the candidate is still speaking) and returns at once. A worker thread re-decodes the
+    window from the last settled sentence to the newest audio whenever audio has arrived (never stitching
+    separately decoded fragments), settles whole sentences that end ``STABLE_S`` before the newest audio, and
+    calls ``on_text(text)`` with the transcript so far. ``finish(audio=None, timeout=None) -> Transcript``
+    stops the worker and returns the transcript of ``audio`` (the Recorder's recording, or everything fed):
+    the settled sentences as streaming decoded them, then the audio after the last settled boundary decoded
+    once more (or the worker's last reading of it when that window already reached the end), so the wait
+    after the end of speech does not grow with the answer. When nothing was settled (streaming off, one
+    chunk still being read) or ``audio`` differs from what was fed, the whole recording is decoded in one
+    pass. ``close()`` stops the worker without decoding. ``text`` and ``transcript`` are the partial result
+    so far.
 
 ``Transcript`` holds ``segments`` (``Segment(start, end, text, words)``) and ``words`` (``Word(start, end,
 word, probability)``), ``text``, ``duration``, ``language`` and ``to_dict()``.
 
-``rubric_terms(question_id)`` lists the rubric's concept terms and names (the biasing vocabulary) and
-``transcribe_for_question(path, question_id) -> (text, Transcript, Insights)`` is the one call that the
-``viva score --audio`` and ``viva transcribe --question`` commands use.
+``rubric_terms(question_id)`` lists the rubric's concept terms and names (the biasing vocabulary; the first
+``MAX_HOTWORD_CHARS`` of its names become the hotwords, and all of them are the targets of the repair pass in
+``agent.speech.repair``) and ``transcribe_for_question(path, question_id) -> (text, Transcript, Insights)``
+is the one call that the ``viva score --audio`` and ``viva transcribe --question`` commands use.
 """
 
 from __future__ import annotations
@@ -33,7 +56,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +67,7 @@ import numpy as np
 
 from agent.errors import UserError
 from agent.speech.audio import SAMPLE_RATE, AudioInput, load_audio, require_voice
+from agent.speech.repair import Repair, vocabulary
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -53,10 +76,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# faster-whisper turns hotwords into prompt tokens; keep the list well under its prompt budget.
-MAX_HOTWORD_CHARS = 600
-# streaming: queued chunks are merged into one Whisper window up to this length
-MERGE_MAX_S = 28.0
+# faster-whisper turns hotwords into prompt tokens: a short list (about 40 tokens) biases as well as a long
+# one, costs less per decoding step and is less often echoed into the transcript
+MAX_HOTWORD_CHARS = 160
+# audio shorter than this (a whole file, the speech VAD found, or what is left after the last segment) is
+# never decoded: Whisper cannot read it and spends its temperature fallbacks inventing text for it
+MIN_DECODE_MS = 100
+MIN_DECODE_SAMPLES = SAMPLE_RATE * MIN_DECODE_MS // 1000
+# what is left after the last segment is decoded only when the VAD finds this much speech in it: a shorter
+# stretch is the end of the last word (Whisper's word ends are early), and decoding it only invents text
+# ("Thanks.", "Here.") or fails the compression check at every temperature; measured on the synthesised
+# answer set: 60 windows and two invented words at 100 ms, 51 windows and none at 250 ms, no word lost
+TAIL_SPEECH_MS = 250
+# faster-whisper's guards against text that is not in the audio (Whisper's defaults, made explicit)
+NO_SPEECH_THRESHOLD = 0.6
+LOG_PROB_THRESHOLD = -1.0
+COMPRESSION_RATIO_THRESHOLD = 2.4
+# a last segment with both a no-speech probability over this and a mean log-probability under that is
+# dropped (Whisper's own skip needs 0.6 and -1.0; what it writes after the end of an answer sits just under)
+TRAILING_NO_SPEECH = 0.35
+TRAILING_LOG_PROB = -0.8
+# with word timestamps, skip a stretch of this much silence around a likely hallucination
+HALLUCINATION_SILENCE_S = 2.0
+# longer than this (seconds of speech), successive 30 s windows are conditioned on the previous text
+LONG_ANSWER_S = 60.0
+# streaming: a sentence is settled once it ends this long before the newest audio; the window re-decoded
+# while speaking is kept under Whisper's 30 s
+STABLE_S = 1.0
+STREAM_WINDOW_S = 25.0
 
 
 @dataclass
@@ -88,10 +135,30 @@ class Transcript:
     language: str = "en"
     elapsed_s: float = 0.0
     hotwords: list[str] = field(default_factory=list)
+    # near-miss spellings of rubric terms read as the terms (agent.speech.repair): the text as heard is
+    # ``heard_text``; ``text`` is what is graded
+    repairs: list[Repair] = field(default_factory=list)
+    read_text: str | None = None
+
+    @property
+    def heard_text(self) -> str:
+        """The transcript exactly as Whisper recognised it."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
 
     @property
     def text(self) -> str:
-        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
+        """The transcript with rubric terms repaired (the same as ``heard_text`` when nothing was)."""
+        return self.read_text if self.read_text is not None else self.heard_text
+
+    def repair(self, terms: Iterable[str]) -> Transcript:
+        """Read near-miss spellings of ``terms`` as the terms (in place; returns self)."""
+        from agent.speech.repair import repair_text
+
+        self.read_text, self.repairs = None, []
+        read, repairs = repair_text(self.heard_text, terms)
+        if repairs:
+            self.read_text, self.repairs = read, repairs
+        return self
 
     @property
     def words(self) -> list[Word]:
@@ -104,6 +171,7 @@ class Transcript:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["text"] = self.text
+        d["heard_text"] = self.heard_text
         return d
 
 
@@ -180,22 +248,29 @@ def rubric_terms(question_id: str, bank: Any = None) -> list[str]:
         return []
     out: list[str] = []
     seen: set[str] = set()
-    for c in rubric.concepts:
-        for t in [*c.terms, c.name]:
-            key = t.strip().lower()
+    # round robin over the concepts (each one's first term, then each one's second, ...), names last, so
+    # that a bounded hotword list covers every concept
+    lists = [list(c.terms) for c in rubric.concepts] + [[c.name for c in rubric.concepts]]
+    longest = max((len(x) for x in lists), default=0)
+    for i in range(longest):
+        for terms in lists:
+            if i >= len(terms):
+                continue
+            key = terms[i].strip().lower()
             if key and key not in seen:
                 seen.add(key)
-                out.append(t.strip())
+                out.append(terms[i].strip())
     return out
 
 
 def hotword_string(terms: Iterable[str] | None) -> str | None:
-    """Terms -> the comma-separated hotword prompt ending in a period, trimmed to MAX_HOTWORD_CHARS."""
+    """Terms -> the comma-separated hotword prompt ending in a period: only names (``repair.vocabulary``:
+    at most three words, no descriptions), in the order given, trimmed to MAX_HOTWORD_CHARS."""
     if not terms:
         return None
     parts: list[str] = []
     n = 0
-    for t in terms:
+    for t in vocabulary(terms):
         t = t.strip()
         if not t:
             continue
@@ -211,8 +286,78 @@ def hotword_string(terms: Iterable[str] | None) -> str | None:
 # --------------------------------------------------------------------------- transcription
 
 
+def vad_options() -> Any:
+    """Silero VAD settings (faster-whisper's ``VadOptions``) for spoken answers: a pause of 0.5 s splits
+    speech, each piece keeps 0.2 s of room on both sides so no word edge is clipped."""
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(threshold=0.5, min_speech_duration_ms=MIN_DECODE_MS, min_silence_duration_ms=500,
+                      speech_pad_ms=200)
+
+
+def speech_spans(samples: np.ndarray) -> list[dict[str, int]]:
+    """The stretches of speech in 16 kHz audio, as faster-whisper's ``get_speech_timestamps`` gives them
+    (``{"start": sample, "end": sample}``), with the settings of :func:`vad_options`."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    if samples.size < MIN_DECODE_SAMPLES:
+        return []
+    return list(get_speech_timestamps(samples, vad_options()))
+
+
+def _is_words(text: str) -> bool:
+    """A segment made of nothing but punctuation (". . . ." over a short tail) is not speech."""
+    return any(ch.isalnum() for ch in text)
+
+
+def _nothing_left(speech: np.ndarray, end_s: float) -> bool:
+    """Whether the speech audio after ``end_s`` is under MIN_DECODE_MS long, or holds no stretch of speech of
+    TAIL_SPEECH_MS or more."""
+    rest = speech[int(end_s * SAMPLE_RATE):]
+    if rest.size < MIN_DECODE_SAMPLES:
+        return True
+    if rest.size > 2 * SAMPLE_RATE:  # more than VAD padding and a pause: there is more to read
+        return False
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(rest, VadOptions(threshold=0.5, min_speech_duration_ms=MIN_DECODE_MS,
+                                                   min_silence_duration_ms=100, speech_pad_ms=0))
+    return not [s for s in found if s["end"] - s["start"] >= TAIL_SPEECH_MS * SAMPLE_RATE // 1000]
+
+
+def _word_anomaly(w: Word) -> float:
+    """Whisper's own anomaly score for a word (openai-whisper ``word_anomaly_score``): unlikely, squeezed
+    into almost no time, or stretched over seconds."""
+    duration = w.end - w.start
+    score = 0.0
+    if w.probability < 0.15:
+        score += 1.0
+    if duration < 0.133:
+        score += (0.133 - duration) * 15
+    if duration > 2.0:
+        score += duration - 2.0
+    return score
+
+
+def _drop_invented_sentences(words: list[Word]) -> list[Word]:
+    """Drop the sentences whose words are, on average, anomalous (mean score >= 1): text that Whisper
+    wrote after the speech ended ("This is the first time I've been working on this.", an echo of the hotword
+    list) is squeezed into a few hundredths of a second at the end of the audio with low probabilities,
+    while a spoken sentence, however fast, has a few short function words at most."""
+    out: list[Word] = []
+    sentence: list[Word] = []
+    for i, w in enumerate(words):
+        sentence.append(w)
+        if w.word.strip().endswith((".", "?", "!")) or i == len(words) - 1:
+            score = sum(_word_anomaly(x) for x in sentence)
+            if not (len(sentence) >= 2 and score + 0.01 >= len(sentence)):
+                out.extend(sentence)
+            sentence = []
+    return out
+
+
 class Transcriber:
-    """faster-whisper with word timestamps, VAD filtering and rubric hotwords (see module docstring)."""
+    """faster-whisper with word timestamps, Silero VAD, hallucination guards and rubric hotwords."""
 
     def __init__(self, model: str | None = None, device: str | None = None, beam_size: int | None = None):
         from agent.config import get_settings
@@ -245,144 +390,248 @@ class Transcriber:
         return self
 
     def transcribe(self, audio: AudioInput, hotwords: Iterable[str] | None = None, offset_s: float = 0.0,
-                   prompt: str | None = None, vad_filter: bool = True, chunk: bool = False) -> Transcript:
-        """Transcribe a file or array. ``chunk=True`` is for short endpointed pieces (under 30 s) while
-        streaming: one decoding pass without timestamp tokens and without temperature fallback, which
-        avoids the extra windows (and "thank you" hallucinations) Whisper spends on a chunk's trailing
-        silence; word timestamps are still computed."""
+                   prompt: str | None = None, vad_filter: bool = True, repair: bool = True) -> Transcript:
+        """Transcribe a file or array (the whole of it; see the module docstring for the guards). With
+        ``hotwords``, near-miss spellings of them are read as the terms (``repair=False`` keeps the text as
+        heard); ``Transcript.repairs`` lists each (heard, read_as)."""
         t0 = time.perf_counter()
         samples = load_audio(audio)
         duration = samples.size / SAMPLE_RATE
         terms = list(hotwords or [])
         tr = Transcript(duration=round(duration, 3), hotwords=terms)
-        if samples.size < SAMPLE_RATE // 10:  # under 0.1 s: nothing to recognise
-            tr.elapsed_s = time.perf_counter() - t0
+        if samples.size < MIN_DECODE_SAMPLES:  # under 0.1 s: nothing to recognise
+            tr.elapsed_s = round(time.perf_counter() - t0, 4)
             return tr
-        chunk_options: dict[str, Any] = {}
-        if chunk and duration <= 29.0:
-            chunk_options = {"temperature": 0.0, "without_timestamps": True,
-                             "max_new_tokens": min(200, int(duration * 8) + 16)}
-        segments, info = self.model.transcribe(
-            samples,
-            language="en",
-            beam_size=self.beam_size,
-            word_timestamps=True,
-            vad_filter=vad_filter,
-            vad_parameters={"min_silence_duration_ms": 500},
-            hotwords=hotword_string(terms),
-            initial_prompt=prompt,
-            condition_on_previous_text=False,
-            **chunk_options,
-        )
-        for s in segments:
-            text = s.text.strip()
-            if not text:
-                continue
-            if s.no_speech_prob > 0.8 and s.avg_logprob < -1.0:
-                log.debug("dropping a segment that is probably not speech: %r", text)
-                continue
-            words = [Word(round(float(w.start) + offset_s, 3), round(float(w.end) + offset_s, 3), w.word,
-                          round(float(w.probability), 4)) for w in (s.words or [])]
-            tr.segments.append(Segment(round(float(s.start) + offset_s, 3), round(float(s.end) + offset_s, 3), text, words,
-                                       round(float(s.avg_logprob), 4), round(float(s.no_speech_prob), 4)))
-        tr.language = info.language
+        if vad_filter:
+            spans = speech_spans(samples)
+        else:
+            spans = [{"start": 0, "end": int(samples.size)}]
+        if spans:
+            speech = np.concatenate([samples[s["start"]:s["end"]] for s in spans])
+            if speech.size >= MIN_DECODE_SAMPLES:
+                tr.segments = self._decode(speech, spans, terms, prompt, offset_s)
+        if terms and repair:
+            tr.repair(terms)
         tr.elapsed_s = round(time.perf_counter() - t0, 4)
         return tr
 
+    def _decode(self, speech: np.ndarray, spans: list[dict[str, int]], terms: list[str], prompt: str | None,
+                offset_s: float) -> list[Segment]:
+        """Decode the concatenated speech of ``spans`` and map times back to the original audio."""
+        from faster_whisper.vad import SpeechTimestampsMap
+
+        speech_s = speech.size / SAMPLE_RATE
+        segments, _info = self.model.transcribe(
+            speech,
+            language="en",
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            vad_filter=False,  # done above, once, so that its spans map times back
+            hotwords=hotword_string(terms),
+            initial_prompt=prompt,
+            # an answer is a few sentences: conditioning on what was just decoded only spreads a mistake
+            # (and repetition loops); a long monologue keeps the context across 30 s windows
+            condition_on_previous_text=speech_s > LONG_ANSWER_S,
+            no_speech_threshold=NO_SPEECH_THRESHOLD,
+            log_prob_threshold=LOG_PROB_THRESHOLD,
+            compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
+            hallucination_silence_threshold=HALLUCINATION_SILENCE_S,
+        )
+        ts_map = SpeechTimestampsMap(spans, SAMPLE_RATE)
+        out: list[Segment] = []
+        for s in segments:
+            # segments come lazily, one 30 s window at a time: the next window is decoded only when asked
+            # for. What is left after a segment with no real stretch of speech after it (VAD padding, the end
+            # of the last word) is a sliver that Whisper cannot read; decoding it fails the compression check
+            # at every temperature (seconds of fallbacks) and yields ". . . ." or an invented sentence, so it
+            # is never asked for.
+            done = _nothing_left(speech, float(s.end))
+            text = s.text.strip()
+            keep = bool(text) and _is_words(text)
+            if keep and s.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+                log.debug("dropping a repetitive segment (compression ratio %.1f): %r", s.compression_ratio, text)
+                keep = False
+            if keep and s.no_speech_prob > NO_SPEECH_THRESHOLD and s.avg_logprob < LOG_PROB_THRESHOLD:
+                log.debug("dropping a segment that is probably not speech: %r", text)
+                keep = False
+            if keep:
+                words = []
+                for w in s.words or []:
+                    if not w.word.strip():
+                        continue
+                    k = ts_map.get_chunk_index((float(w.start) + float(w.end)) / 2)
+                    words.append(Word(round(ts_map.get_original_time(float(w.start), k) + offset_s, 3),
+                                      round(ts_map.get_original_time(float(w.end), k) + offset_s, 3), w.word,
+                                      round(float(w.probability), 4)))
+                kept = _drop_invented_sentences(words)
+                if len(kept) < len(words):
+                    log.info("dropped words Whisper read into no audio: %r",
+                             "".join(w.word for w in words if w not in kept).strip())
+                    if not kept:
+                        if done:
+                            break
+                        continue
+                    words, text = kept, "".join(w.word for w in kept).strip()
+                if words:
+                    start, end = words[0].start, words[-1].end
+                else:
+                    start = round(ts_map.get_original_time(float(s.start)) + offset_s, 3)
+                    end = round(ts_map.get_original_time(float(s.end), is_end=True) + offset_s, 3)
+                out.append(Segment(start, end, text, words, round(float(s.avg_logprob), 4),
+                                   round(float(s.no_speech_prob), 4)))
+            if done:
+                break
+        # A last segment that Whisper itself doubts on both counts (likely no speech, low log-probability)
+        # is what it writes over the end of an answer ("This is...", "MUSIC"); one in the middle is kept.
+        while out and out[-1].no_speech_prob > TRAILING_NO_SPEECH and out[-1].avg_logprob < TRAILING_LOG_PROB:
+            log.info("dropped a doubtful last segment: %r", out.pop().text)
+        return out
+
 
 class StreamingTranscriber:
-    """Transcribes endpointed chunks in a worker thread while recording goes on (see module docstring)."""
+    """Shows the answer while it is spoken by re-decoding a growing window; the final transcript keeps the
+    settled sentences and decodes what follows them (see the module docstring)."""
 
     def __init__(self, transcriber: Transcriber | None = None, hotwords: Iterable[str] | None = None,
-                 on_segment: Callable[[Segment], None] | None = None):
+                 on_text: Callable[[str], None] | None = None):
         self.transcriber = transcriber or Transcriber()
         self.hotwords = list(hotwords or [])
-        self.on_segment = on_segment
-        self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue()
-        self._result = Transcript(hotwords=self.hotwords)
+        self.on_text = on_text
+        self._audio = np.zeros(0, np.float32)  # everything fed so far, from the start of the recording
+        self._committed: list[Segment] = []  # settled sentences, before self._committed_s
+        self._committed_s = 0.0
+        self._tentative: list[Segment] = []  # the last window's segments after the committed ones
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._fed = 0  # samples fed; the worker decodes when this grows
+        self._decoded = 0  # samples covered by the last window decode
+        self._read_upto = 0  # samples covered by the decode that gave self._tentative
         self._error: BaseException | None = None
         self._finished = False
-        self.chunks_done = 0
-        self.chunks_merged = 0
+        self._closing = False
+        self.windows_decoded = 0
         self._thread = threading.Thread(target=self._run, name="viva-stt-stream", daemon=True)
         self._thread.start()
 
     def feed(self, audio: np.ndarray, start_s: float) -> None:
-        """Queue a chunk of 16 kHz mono audio that starts ``start_s`` seconds into the recording."""
+        """Add 16 kHz mono audio that starts ``start_s`` seconds into the recording (a gap is silence)."""
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        self._queue.put((np.asarray(audio, dtype=np.float32), float(start_s)))
+        a = np.asarray(audio, dtype=np.float32).ravel()
+        start = int(round(start_s * SAMPLE_RATE))
+        with self._lock:
+            end = start + a.size
+            if end > self._audio.size:
+                grown = np.zeros(end, np.float32)
+                grown[: self._audio.size] = self._audio
+                self._audio = grown
+            self._audio[start:end] = a
+            self._fed = self._audio.size
+            self._wake.notify()
 
     def __call__(self, audio: np.ndarray, start_s: float) -> None:  # usable directly as Recorder(on_chunk=...)
         self.feed(audio, start_s)
 
     @property
+    def text(self) -> str:
+        """The transcript so far: the committed sentences, then the latest reading of what follows."""
+        with self._lock:
+            return " ".join(s.text for s in [*self._committed, *self._tentative]).strip()
+
+    @property
     def transcript(self) -> Transcript:
         with self._lock:
-            return Transcript(list(self._result.segments), self._result.duration, hotwords=self.hotwords)
-
-    def _context(self) -> str | None:
-        text = self._result.text
-        return text[-200:] if text else None
-
-    def _next(self, carry: list) -> tuple[np.ndarray, float] | None:
-        """The next chunk to transcribe. When the worker has fallen behind (a slow or busy CPU), queued
-        chunks that follow each other are merged up to MERGE_MAX_S, so each Whisper window (a fixed cost,
-        whatever the chunk's length) covers as much speech as possible and the backlog shrinks."""
-        item = carry.pop() if carry else self._queue.get()
-        if item is None:
-            return None
-        audio, start = item
-        parts = [audio]
-        end = start + audio.size / SAMPLE_RATE
-        while True:
-            try:
-                nxt = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None or abs(nxt[1] - end) > 1e-3 or end - start + nxt[0].size / SAMPLE_RATE > MERGE_MAX_S:
-                carry.append(nxt)
-                break
-            parts.append(nxt[0])
-            end = nxt[1] + nxt[0].size / SAMPLE_RATE
-            self.chunks_merged += 1
-        return (np.concatenate(parts) if len(parts) > 1 else audio), start
+            return Transcript([*self._committed, *self._tentative], round(self._audio.size / SAMPLE_RATE, 3),
+                              hotwords=self.hotwords)
 
     def _run(self) -> None:
-        carry: list = []
         while True:
-            item = self._next(carry)
-            if item is None:
-                return
-            audio, start = item
-            try:
-                part = self.transcriber.transcribe(audio, hotwords=self.hotwords, offset_s=start,
-                                                   prompt=self._context(), chunk=True)
-            except BaseException as e:  # keep the worker alive; finish() reports it
-                log.exception("streaming transcription failed on a chunk at %.2fs", start)
-                self._error = e
-                continue
             with self._lock:
-                self._result.segments.extend(part.segments)
-                self._result.duration = max(self._result.duration, round(start + audio.size / SAMPLE_RATE, 3))
-                self._result.elapsed_s += part.elapsed_s
-                self.chunks_done += 1
-            if self.on_segment:
-                for seg in part.segments:
-                    self.on_segment(seg)
+                while self._fed <= self._decoded and not self._closing:
+                    self._wake.wait()
+                if self._closing:
+                    return
+                start = int(self._committed_s * SAMPLE_RATE)
+                window = self._audio[start:].copy()
+                upto = self._audio.size
+            try:
+                part = self.transcriber.transcribe(window, hotwords=self.hotwords, offset_s=start / SAMPLE_RATE)
+            except BaseException as e:  # keep the worker alive; finish() decodes the whole recording anyway
+                log.exception("streaming transcription failed on the window from %.2fs", start / SAMPLE_RATE)
+                self._error = e
+                with self._lock:
+                    self._decoded = upto
+                continue
+            window_end_s = upto / SAMPLE_RATE
+            with self._lock:
+                self._decoded = upto
+                self.windows_decoded += 1
+                segs = part.segments
+                # commit whole sentences that end well before the end of the audio heard so far; the rest
+                # is read again, with more context, in the next window
+                n_commit = 0
+                for i, s in enumerate(segs[:-1]):
+                    if s.text.rstrip().endswith((".", "?", "!")) and s.end <= window_end_s - STABLE_S:
+                        n_commit = i + 1
+                if window.size / SAMPLE_RATE > STREAM_WINDOW_S and len(segs) > 1:
+                    n_commit = max(n_commit, len(segs) - 1)  # keep the window under Whisper's 30 s
+                if n_commit:
+                    nxt = segs[n_commit].start if n_commit < len(segs) else window_end_s
+                    self._committed.extend(segs[:n_commit])
+                    self._committed_s = max(self._committed_s, (segs[n_commit - 1].end + nxt) / 2)
+                self._tentative = list(segs[n_commit:])
+                self._read_upto = upto
+                text = " ".join(s.text for s in [*self._committed, *self._tentative]).strip()
+            if self.on_text:
+                try:
+                    self.on_text(text)
+                except Exception:
+                    log.exception("the on_text handler failed")
 
-    def finish(self, timeout: float | None = None) -> Transcript:
-        """Wait for the queued chunks and return the full transcript (timestamps from recording start)."""
-        if not self._finished:
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the worker without a final decode (the recording never started)."""
+        with self._lock:
             self._finished = True
-            self._queue.put(None)
+            self._closing = True
+            self._wake.notify()
+        self._thread.join(timeout)
+
+    def finish(self, audio: AudioInput | None = None, timeout: float | None = None) -> Transcript:
+        """Stop streaming and return the final transcript of ``audio`` (the Recorder's full recording) when
+        given, else of everything fed. Timestamps are from recording start.
+
+        The sentences streaming has settled are kept as decoded, and only the audio after the last settled
+        boundary is decoded now (nothing at all when the worker's last window already read the whole
+        recording). When nothing was settled, or ``audio`` is not what was fed, the whole recording is
+        decoded in one pass. The repair pass runs on the whole final text."""
+        with self._lock:
+            self._finished = True
+            self._closing = True
+            self._wake.notify()
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError("transcription did not finish in time")
-        if self._error is not None and not self._result.segments:
-            raise UserError(f"transcription failed: {self._error}")
-        return self.transcript
+        t0 = time.perf_counter()
+        with self._lock:
+            fed = self._audio  # feed() refuses audio from now on
+            committed, cut_s = list(self._committed), self._committed_s
+            tentative, read_upto = list(self._tentative), self._read_upto
+        samples = fed.copy() if audio is None else load_audio(audio)
+        cut = int(cut_s * SAMPLE_RATE)  # where the worker's windows started
+        if not committed or cut >= samples.size or cut > fed.size or not np.array_equal(samples[:cut], fed[:cut]):
+            return self.transcriber.transcribe(samples, hotwords=self.hotwords)
+        if read_upto == samples.size == fed.size and np.array_equal(samples, fed):
+            tail = tentative  # the last window read exactly this audio from the same boundary
+        else:
+            tail = self.transcriber.transcribe(samples[cut:], hotwords=self.hotwords, offset_s=cut / SAMPLE_RATE,
+                                               repair=False).segments
+        end_s = committed[-1].end
+        tail = [s for s in tail if s.end > end_s]  # never the same words twice
+        tr = Transcript([*committed, *tail], round(samples.size / SAMPLE_RATE, 3), hotwords=list(self.hotwords))
+        if self.hotwords:
+            tr.repair(self.hotwords)
+        tr.elapsed_s = round(time.perf_counter() - t0, 4)
+        return tr
 
 
 # --------------------------------------------------------------------------- one call for the CLI/grader
@@ -395,4 +644,4 @@ def transcribe_for_question(path: AudioInput, question_id: str | None = None,
 
     terms = rubric_terms(question_id) if question_id else []
     tr = (transcriber or Transcriber()).transcribe(path, hotwords=terms)
-    return tr.text, tr, compute_insights(tr.words, terms=terms, duration=tr.duration)
+    return tr.text, tr, compute_insights(tr.words, terms=terms, duration=tr.duration, text=tr.text)

@@ -1,6 +1,6 @@
 """Speech-to-text benchmark: real-time factor, streaming latency, rubric-term recall, peak memory.
 
-    python tests/bench/bench_stt.py [--only rtf,stream,recall,memory] [--device cpu|cuda|auto]
+    python tests/bench/bench_stt.py [--only rtf,stream,recall,memory,unseen,invented,dropped] [--device cpu|cuda|auto]
 
 Audio is synthesised with Piper from tests/data/voice_answers.yaml (cached under the viva cache folder).
 Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for a non-CPU device).
@@ -14,6 +14,15 @@ Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for
 - recall: every answer in the set, with and without rubric-term biasing; recall = rubric terms found in the
   transcript / rubric terms spoken.
 - memory: peak RSS of a fresh process that loads Piper and Whisper, synthesises and transcribes.
+- unseen: the sentences in tests/bench/data/unseen_sentences.yaml (written after the transcription code and
+  never used to tune it; no test reads them), spoken by the Piper voice and by espeak-ng, each transcribed
+  unbiased, biased (hotwords only) and biased with the repair pass (the default): rubric-term recall, word
+  error rate, transcription time (biased / unbiased) and real-time factor, per voice.
+- invented: 20 files of silence, noise (numpy, sox), hum, and speech followed by silence or noise, biased
+  with a question's terms; invented words = any word in a file without speech, else words after the speech.
+- dropped: 20 answers of three unseen sentences (Piper and espeak-ng in turn, 0.3-0.9 s pauses) through the
+  app's path (``Services.listen`` on a file, as ctrl+o does); a sentence is dropped when no transcribed word
+  lies in its stretch of audio, and misheard when words are there but under half of its content words.
 """
 
 from __future__ import annotations
@@ -106,10 +115,10 @@ def _stream_once(audio: np.ndarray, speech_s: float, terms: list[str], device: s
         c_end = cpu_s()
         r = rec.stop()
     t_speech_end = t_start + speech_s
-    tr = stream.finish(timeout=600)
+    tr = stream.finish(r.audio, timeout=600)
     t_final = time.perf_counter()
     return {"mode": "endpoint" if endpoint else "push-to-talk", "speech_s": round(speech_s, 1),
-            "stop_reason": r.reason, "chunks": stream.chunks_done, "merged": stream.chunks_merged,
+            "stop_reason": r.reason, "windows": stream.windows_decoded,
             "words": len(tr.words), "cpu_per_audio_s": round((cpu_s() - c0) / speech_s, 3),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             "after_speech_end_s": round(t_final - t_speech_end, 3),
@@ -156,6 +165,191 @@ def bench_recall(device: str) -> dict:
             "missed_with": misses["with"], "missed_without": misses["without"]}
 
 
+UNSEEN = ROOT / "tests" / "bench" / "data" / "unseen_sentences.yaml"
+UNSEEN_LIMIT = 0  # --limit: the first N sentences only (to compare a slow model on the same subset)
+
+
+def unseen_sentences() -> list[dict]:
+    from ruamel.yaml import YAML
+
+    return list(YAML(typ="safe").load(UNSEEN.read_text())["sentences"])
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[a-z0-9]+", text.lower().replace("-", " "))
+
+
+def wer(ref: str, hyp: str) -> tuple[int, int]:
+    """(word edits, reference words) after lower-casing and dropping punctuation (hyphens split words)."""
+    from rapidfuzz.distance import Levenshtein
+
+    r, h = _words(ref), _words(hyp)
+    return Levenshtein.distance(r, h), len(r)
+
+
+def voice_audio(text: str, voice: str) -> np.ndarray:
+    """Piper ('piper', the bundled joe voice) or espeak-ng at its default voice and rate ('espeak')."""
+    if voice == "piper":
+        return synth(text)
+    from agent.speech.audio import load_audio
+    from tests.speech_fixtures import espeak_file
+
+    with tempfile.TemporaryDirectory() as d:
+        return load_audio(espeak_file(text, Path(d) / "a.wav"))
+
+
+def bench_unseen(device: str) -> dict:
+    from agent.bank import default_bank
+    from agent.speech.insights import find_terms
+    from agent.speech.stt import Transcriber, rubric_terms
+
+    bank = default_bank()
+    tr = Transcriber(device=device).load()
+    tr.transcribe(silence(1.0))
+    items = unseen_sentences()[: UNSEEN_LIMIT or None]
+    out: dict = {"sentences": len(items), "voices": {}}
+    modes = ("unbiased", "biased", "biased+repair")
+    for voice in ("piper", "espeak"):
+        acc = {m: {"found": 0, "terms": 0, "edits": 0, "words": 0, "time": 0.0, "missed": []} for m in modes}
+        audio_s = 0.0
+        repairs: list[str] = []
+        for it in items:
+            audio = np.concatenate([silence(0.3), voice_audio(it["text"], voice), silence(0.3)])
+            audio_s += audio.size / SR
+            terms = rubric_terms(it["question"], bank)
+            for m in modes:
+                t0 = time.perf_counter()
+                if m == "unbiased":
+                    t = tr.transcribe(audio)
+                else:
+                    t = tr.transcribe(audio, hotwords=terms, repair=m == "biased+repair")
+                a = acc[m]
+                a["time"] += time.perf_counter() - t0
+                found = find_terms(t.text, it["terms"])
+                a["found"] += len(found)
+                a["terms"] += len(it["terms"])
+                a["missed"] += [f"{it['question']}: {x} (heard: {t.text})" for x in it["terms"] if x not in found]
+                e, n = wer(it["text"], t.text)
+                a["edits"] += e
+                a["words"] += n
+                if m == "biased+repair":
+                    repairs += [f"{r.heard} -> {r.read_as}" for r in t.repairs]
+        v = {"audio_s": round(audio_s, 1), "repairs": repairs}
+        for m in modes:
+            a = acc[m]
+            v[m] = {"recall": round(a["found"] / a["terms"], 4), "terms": a["terms"],
+                    "wer": round(a["edits"] / a["words"], 4), "time_s": round(a["time"], 2),
+                    "rtf": round(a["time"] / audio_s, 3), "missed": a["missed"]}
+        v["biased_over_unbiased_time"] = round(acc["biased+repair"]["time"] / acc["unbiased"]["time"], 3)
+        out["voices"][voice] = v
+        print(f"  unseen {voice}: " + ", ".join(f"{m} recall {v[m]['recall']} wer {v[m]['wer']} rtf {v[m]['rtf']}"
+                                               for m in modes) + f"; time ratio {v['biased_over_unbiased_time']}",
+              flush=True)
+    return out
+
+
+def _noise_files(tmpdir: Path) -> list[tuple[str, np.ndarray, float | None, str]]:
+    """(name, audio, end of speech or None, spoken text) for the invented-words benchmark."""
+    import subprocess
+
+    from agent.speech.audio import load_audio
+
+    rng = np.random.default_rng(14)
+
+    def sox(name: str, args: list[str]) -> np.ndarray:
+        path = tmpdir / f"{name}.wav"
+        subprocess.run(["sox", "-n", "-r", str(SR), "-c", "1", str(path), *args], check=True, capture_output=True)
+        return load_audio(path)
+
+    files: list[tuple[str, np.ndarray, float | None, str]] = []
+    for sec in (2, 5, 10, 30):
+        files.append((f"silence {sec}s", silence(sec), None, ""))
+    for sigma in (0.005, 0.02, 0.05, 0.2):
+        files.append((f"white noise sd {sigma}", rng.normal(0, sigma, 6 * SR).astype(np.float32), None, ""))
+    files.append(("brown noise", sox("brown", ["synth", "8", "brownnoise", "vol", "0.3"]), None, ""))
+    files.append(("pink noise", sox("pink", ["synth", "8", "pinknoise", "vol", "0.3"]), None, ""))
+    hum = sox("hum", ["synth", "8", "sine", "50", "vol", "0.2"])
+    files.append(("50 Hz hum", hum, None, ""))
+    files.append(("hum + noise", hum + rng.normal(0, 0.01, hum.size).astype(np.float32), None, ""))
+    items = unseen_sentences()
+    for k in range(8):
+        it = items[(7 * k + 3) % len(items)]
+        voice = "piper" if k % 2 == 0 else "espeak"
+        speech = voice_audio(it["text"], voice)
+        tail = silence(5.0) if k < 4 else rng.normal(0, 0.01, 5 * SR).astype(np.float32)
+        kind = "silence" if k < 4 else "noise"
+        files.append((f"{voice} speech + 5 s {kind}", np.concatenate([silence(0.5), speech, tail]),
+                      0.5 + speech.size / SR, it["question"]))
+    return files
+
+
+def bench_invented(device: str) -> dict:
+    from agent.speech.stt import Transcriber, rubric_terms
+
+    tr = Transcriber(device=device).load()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for name, audio, speech_end, qid in _noise_files(Path(d)):
+            terms = rubric_terms(qid or "z-loss")
+            t = tr.transcribe(audio, hotwords=terms)
+            invented = [w.text for w in t.words if speech_end is None or w.start > speech_end + 0.3]
+            rows.append({"file": name, "seconds": round(audio.size / SR, 1), "invented_words": len(invented),
+                         "invented": " ".join(invented), "text": t.text})
+    total = sum(r["invented_words"] for r in rows)
+    print(f"  invented words on {len(rows)} files: {total}", flush=True)
+    return {"files": len(rows), "invented_words": total, "rows": rows}
+
+
+def bench_dropped(device: str) -> dict:
+    import threading
+
+    from agent.speech.audio import write_wav
+    from tui.services import Services
+
+    items = unseen_sentences()
+    rng = np.random.default_rng(20)
+    svc = Services()
+    svc.transcriber().load()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for k in range(20):
+            picked = [items[(3 * k + j) % len(items)] for j in range(3)]
+            voice = "piper" if k % 2 == 0 else "espeak"
+            parts = [voice_audio(p["text"], voice) for p in picked]
+            gaps = [float(rng.uniform(0.3, 0.9)) for _ in parts[:-1]]
+            audio = join(parts, gaps)
+            spans, t = [], 0.3
+            for i, part in enumerate(parts):
+                spans.append((t, t + part.size / SR))
+                t += part.size / SR + (gaps[i] if i < len(gaps) else 0.0)
+            path = Path(d) / f"answer-{k}.wav"
+            write_wav(str(path), np.concatenate([silence(0.3), audio, silence(0.5)]), SR)
+            t0 = time.perf_counter()
+            ans = svc.listen(picked[0]["question"], lambda level: None, lambda text: None, threading.Event(),
+                             audio_file=path)
+            elapsed = time.perf_counter() - t0
+            heard = set(_words(ans.text))
+            dropped, misheard = [], []
+            for p, (a, b) in zip(picked, spans, strict=True):
+                # dropped: no transcribed word in the sentence's stretch of audio; misheard: words there, but
+                # under half of the sentence's content words (the audio was read, badly)
+                words_there = [w for w in ans.words or [] if w["end"] > a and w["start"] < b]
+                content = [w for w in _words(p["text"]) if len(w) >= 4]
+                if not words_there:
+                    dropped.append(p["text"])
+                elif sum(w in heard for w in content) < 0.5 * len(content):
+                    misheard.append(p["text"])
+            rows.append({"answer": k, "voice": voice, "seconds": round(audio.size / SR, 1), "sentences": 3,
+                         "dropped": dropped, "misheard": misheard, "elapsed_s": round(elapsed, 2),
+                         "text": ans.text})
+    total = sum(len(r["dropped"]) for r in rows)
+    bad = sum(len(r["misheard"]) for r in rows)
+    print(f"  {len(rows)} answers ({3 * len(rows)} sentences): {total} dropped, {bad} misheard", flush=True)
+    return {"answers": len(rows), "sentences": 3 * len(rows), "dropped": total, "misheard": bad, "rows": rows}
+
+
 def bench_memory(device: str) -> dict:
     code = (
         "import os, resource, sys, time\n"
@@ -190,12 +384,21 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="rtf,stream,recall,memory")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", default=None, help="whisper_model for this run (a size name or a model folder); "
+                    "results go to stt-<tag>.json")
+    ap.add_argument("--tag", default=None, help="name for the results file of a --model run")
+    ap.add_argument("--limit", type=int, default=0, help="unseen: only the first N sentences")
     args = ap.parse_args()
+    global UNSEEN_LIMIT
+    UNSEEN_LIMIT = args.limit
     parts = args.only.split(",")
+    if args.model:
+        os.environ["VIVA_WHISPER_MODEL"] = args.model
     result: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                 "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-                    "model": "bundled tiny.en (CTranslate2)"}
-    path = RESULTS / ("stt.json" if args.device == "cpu" else f"stt-{args.device}.json")
+                    "model": args.tag or args.model or "bundled tiny.en (CTranslate2)"}
+    name = "stt" + (f"-{args.tag or Path(args.model).name}" if args.model else "")
+    path = RESULTS / (f"{name}.json" if args.device == "cpu" else f"{name}-{args.device}.json")
     if path.exists():  # keep sections not re-run this time
         result = {**json.loads(path.read_text()), **result}
     if "rtf" in parts:
@@ -208,11 +411,17 @@ def main() -> int:
         print("recall", {k: v for k, v in result["recall"].items() if not k.startswith("missed")}, flush=True)
     if "memory" in parts:
         result["memory"] = bench_memory(args.device)
+    if "unseen" in parts:
+        result["unseen"] = bench_unseen(args.device)
+    if "invented" in parts:
+        result["invented"] = bench_invented(args.device)
+    if "dropped" in parts:
+        result["dropped"] = bench_dropped(args.device)
     result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["machine"]["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     print()
-    print(f"{'measure':48} {'value':>12}  target")
+    print(f"{'measure':56} {'value':>12}  target")
     rows = []
     if "rtf" in result:
         r = result["rtf"]
@@ -233,8 +442,24 @@ def main() -> int:
     if "memory" in result:
         m = result["memory"]
         rows += [("peak RSS, Piper + Whisper loaded (MB)", m["peak_piper_and_whisper_mb"], "")]
+    if "unseen" in result:
+        u = result["unseen"]
+        for voice, v in u["voices"].items():
+            for m in ("unbiased", "biased", "biased+repair"):
+                rows += [(f"unseen ({u['sentences']}), {voice}, {m}: term recall", v[m]["recall"],
+                          ">= 0.95" if m == "biased+repair" else ""),
+                         (f"  {voice}, {m}: word error rate", v[m]["wer"], ""),
+                         (f"  {voice}, {m}: real-time factor", v[m]["rtf"], "<= 0.25" if m == "biased+repair" else "")]
+            rows.append((f"  {voice}: biased+repair time / unbiased time", v["biased_over_unbiased_time"], "<= 1.3"))
+    if "invented" in result:
+        i = result["invented"]
+        rows.append((f"invented words, {i['files']} silence/noise/tail files", i["invented_words"], "0"))
+    if "dropped" in result:
+        dr = result["dropped"]
+        rows.append((f"dropped sentences, {dr['answers']} answers, app path", dr["dropped"], "0"))
+        rows.append(("  misheard sentences (words there, under half right)", dr.get("misheard", 0), ""))
     for name, value, target in rows:
-        print(f"{name:48} {value:>12}  {target}")
+        print(f"{name:56} {value:>12}  {target}")
     print(f"load average {result['machine']['load_avg_at_start']} -> {result['machine']['load_avg_at_end']} "
           f"on {os.cpu_count()} CPUs")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,6 @@ class InterviewScreen(Screen):
         self.started = 0.0
         self.busy = False
         self.recording: threading.Event | None = None
-        self.voice_parts: list[str] = []
         self.prepared = False
         self.result_waiting: Screen | None = None  # a result that came while another screen was on top
 
@@ -178,7 +177,6 @@ class InterviewScreen(Screen):
     def _start_listening(self, audio_file: Path | None) -> None:
         self.busy = True
         self.recording = threading.Event()
-        self.voice_parts = []
         lm = self.query_one("#level", LevelMeter)
         lm.display = True
         lm.active = True
@@ -205,7 +203,7 @@ class InterviewScreen(Screen):
             self.post_message(VoiceFailed(str(e)))
             return
         self.app.post_message(ModelStatus("whisper", "ready", ""))
-        self.post_message(TranscriptDone(ans.text, ans.insights, ans.audio_path))
+        self.post_message(TranscriptDone(ans.text, ans.insights, ans.audio_path, ans.heard))
 
     def on_audio_level(self, msg: AudioLevel) -> None:
         self.query_one("#level", LevelMeter).level = msg.level
@@ -213,23 +211,22 @@ class InterviewScreen(Screen):
     def on_transcript_segment(self, msg: TranscriptSegment) -> None:
         if not msg.text:
             return
-        self.voice_parts.append(msg.text)
         ta = self.query_one("#answer", TextArea)
         ta.read_only = True
-        ta.text = " ".join(self.voice_parts)
+        ta.text = msg.text  # the whole transcript so far, read again as the answer grows
         self._voice_line(Text("transcribing…", style="cyan"))
 
     def on_transcript_done(self, msg: TranscriptDone) -> None:
         self.recording = None
         self.query_one("#level", LevelMeter).active = False
         self.busy = False
-        self.voice_parts = []
         if not msg.text.strip():
             self.query_one("#answer", TextArea).read_only = False
             self._voice_line(Text("heard nothing — try again (ctrl+r) or type the answer", style="yellow"))
             return
         self.query_one("#answer", TextArea).text = msg.text
-        self._submit(msg.text, "voice", transcript=msg.text, insights=msg.insights, audio_path=msg.audio_path)
+        self._submit(msg.text, "voice", transcript=msg.heard or msg.text, insights=msg.insights,
+                     audio_path=msg.audio_path)
 
     def on_voice_failed(self, msg: VoiceFailed) -> None:
         self.recording = None

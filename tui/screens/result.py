@@ -54,6 +54,21 @@ def insight_lines(ins: dict[str, Any]) -> tuple[Text, list[float]]:
     return t, series
 
 
+def repair_line(ins: dict[str, Any]) -> Text | None:
+    """The rubric terms read from near-miss spellings: "heard 'proplexed it', read as 'perplexity'"."""
+    pairs = [r for r in ins.get("repairs") or [] if isinstance(r, dict) and r.get("heard") and r.get("read_as")]
+    if not pairs:
+        return None
+    t = Text()
+    for i, r in enumerate(pairs):
+        t.append("; " if i else "")
+        t.append("heard ", style="grey62")
+        t.append(f"'{r['heard']}'", style="yellow")
+        t.append(", read as ", style="grey62")
+        t.append(f"'{r['read_as']}'", style="bold")
+    return t
+
+
 class ResultScreen(Screen):
     AUTO_FOCUS = "#concepts"  # focused while grading, so that showing the grade changes no focus (no restyle)
     BINDINGS = [
@@ -99,6 +114,9 @@ class ResultScreen(Screen):
                 summary, series = insight_lines(self.insights)
                 with Vertical(id="insights"):
                     yield Static(summary, id="insight-line")
+                    repairs = repair_line(self.insights)
+                    if repairs is not None:
+                        yield Static(repairs, id="repairs")
                     if len(series) >= 2:
                         yield Sparkline(series, id="pace", summary_function=max)
             yield Static(self.highlight, id="answer-hl")
