@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "agent" / "grading" / "entail_model"
-# The cases the shipped model still gets wrong: kept as targets (they pass once a model does)
+# Reported cases the shipped model still gets wrong: kept as targets (they pass once a model does)
 KNOWN_MISS = pytest.mark.xfail(strict=False, reason="a known miss of the shipped entailment model "
                                "(see the held-out figures in bench_grader_validity)")
 

@@ -11,7 +11,7 @@ For each grader:
 - the SemEval-2013 2-way file: ROC-AUC per corpus;
 - the project's own corpus, held-out test topics: pair accuracy of the cross-encoder (entail only) and
   Spearman of synthetic answers built from those topics (scripts/entail/fit_combiner.py builds them);
-- the four cases of the grader issue, and the answer-length baseline.
+- four reported cases (first-use answers graded wrongly before), and the answer-length baseline.
 The shared files are checks: nothing is fitted on them. Paths default to ../shared/eval beside the repo.
 """
 
