@@ -11,14 +11,18 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+# the console script of the environment running the tests (a venv's bin folder is often not on PATH)
+VIVA = shutil.which("viva", path=str(Path(sys.executable).parent)) or shutil.which("viva")
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-              pytest.mark.skipif(shutil.which("viva") is None, reason="the viva console script is not installed")]
+              pytest.mark.skipif(VIVA is None, reason="the viva console script is not installed")]
 
 COLS, ROWS = 100, 30
 
@@ -88,7 +92,7 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TERM="xterm-256color", COLORTERM="truecolor",
                VIVA_VOICE="false", PYTHONUNBUFFERED="1")
     t = Tmux(tmp_path)
-    t.start(shutil.which("viva"), env)
+    t.start(VIVA, env)
     try:
         t.wait(r"\^s Start", 30)  # the footer binding: visible whatever the pane height
         t.wait(r"grader ● ready", 240)  # the real embedding model, loaded in a worker
@@ -121,9 +125,9 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
         t.keys("Enter")
         pane = t.wait(r"grade \d\.\d/5", 240)
         flat = " ".join(pane.replace("│", " ").split()).lower()  # box borders split wrapped lines
-        assert "cross entropy" in flat or "cross-entropy" in flat, pane
-        assert "next token" in flat, pane
-        assert "pace" in flat and "wpm" in flat, pane  # voice insights of the spoken answer
+        # the coaching panel of a spoken answer leads with its delivery notes (the transcript and the pace
+        # chart sit below it on the scrolling result screen; the stored turn is checked below)
+        assert "delivery" in flat and "words a minute" in flat, pane
         assert q2_first != pane
         t.keys("C-q")
         time.sleep(1.0)
@@ -135,5 +139,6 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
     store = Store(Path(env["VIVA_DATA_DIR"]) / "history.sqlite3")
     turns = store.turns()
     assert [tr.source for tr in turns[-2:]] == ["typed", "voice"]
-    assert "next token" in turns[-1].answer.lower()
+    spoken_answer = turns[-1].answer.lower()
+    assert "next token" in spoken_answer and ("cross entropy" in spoken_answer or "cross-entropy" in spoken_answer)
     assert turns[-1].insights and turns[-1].insights["wpm"] > 0
