@@ -212,6 +212,37 @@ def _is_buzzword_list(text: str) -> bool:
 # --------------------------------------------------------------------------- the scorer
 
 
+def _answer_caps(w: _Work, score: float) -> list[tuple[str, str]]:
+    """The caps every offline grader applies from the answer's text alone: text addressed to the grader, "I
+    don't know" (unless the rest of the answer earns something) and a bare list of terms."""
+    caps: list[tuple[str, str]] = []
+    if w.injection:
+        caps.append(("injection", "text addressed to the grader was ignored"))
+    dk = DONT_KNOW_RE.search(w.text)
+    if dk:
+        rest = tx.content_words(w.text[: dk.start()] + " " + w.text[dk.end():])
+        if len(rest) <= 6 or score < 1.5:
+            caps.append(("dont_know", "the answer says it does not know"))
+    if _is_buzzword_list(w.text):
+        caps.append(("buzzwords", "a list of terms with no explanation"))
+    return caps
+
+
+def _apply_caps(caps: list[tuple[str, str]], score: float, flags: list[str], notes: list[str],
+                feedback: list[str]) -> float:
+    """Flag each cap, hold the score at the adversarial cap (saying so once per cap), clamp it to 0-5."""
+    for flag, why in caps:
+        flags.append(flag)
+        if score > ADVERSARIAL_CAP:
+            notes.append(f"capped at {ADVERSARIAL_CAP:g}: {why}")
+            score = ADVERSARIAL_CAP
+        else:
+            notes.append(why)
+    if "injection" in flags:
+        feedback.append("Instructions to the grader are ignored; answer the question itself.")
+    return round(min(5.0, max(0.0, score)), 4)
+
+
 class EmbeddingScorer(Scorer):
     name = "embedding"
     version = GRADER_VERSION
@@ -509,16 +540,7 @@ class EmbeddingScorer(Scorer):
         novel = {tx.stem(x) for x in content} - p.q_stems
         relevance = float(cos_f[:, : p.concept_rows].max()) if len(units) and p.concept_rows else 0.0
         rel_q = float(cos_f[:, p.question_row].max()) if len(units) else 0.0
-        caps: list[tuple[str, str]] = []
-        if w.injection:
-            caps.append(("injection", "text addressed to the grader was ignored"))
-        dk = DONT_KNOW_RE.search(w.text)
-        if dk:
-            rest = tx.content_words(w.text[: dk.start()] + " " + w.text[dk.end():])
-            if len(rest) <= 6 or score < 1.5:
-                caps.append(("dont_know", "the answer says it does not know"))
-        if _is_buzzword_list(w.text):
-            caps.append(("buzzwords", "a list of terms with no explanation"))
+        caps = _answer_caps(w, score)
         # an answer that earns a concept is not a restatement (a reference answer that itself reuses the
         # question's words, as short-answer items often do, is matched by answers that reuse them too), and
         # one that earns a concept even in part is not an answer to another question
@@ -530,16 +552,7 @@ class EmbeddingScorer(Scorer):
             caps.append(("off_topic", "the answer does not address this question"))
         if not content and not caps:
             caps.append(("no_content", "the answer has no content words"))
-        for flag, why in caps:
-            flags.append(flag)
-            if score > ADVERSARIAL_CAP:
-                notes.append(f"capped at {ADVERSARIAL_CAP:g}: {why}")
-                score = ADVERSARIAL_CAP
-            else:
-                notes.append(why)
-        if "injection" in flags:
-            feedback.append("Instructions to the grader are ignored; answer the question itself.")
-        score = round(min(5.0, max(0.0, score)), 4)
+        score = _apply_caps(caps, score, flags, notes, feedback)
         return Grade(
             question_id=question.id, score=score, display=half_point(score), verdicts=verdicts,
             misconceptions=hits, flags=list(dict.fromkeys(flags)), feedback=feedback, notes=notes,

@@ -36,12 +36,11 @@ import numpy as np
 from agent.grading import text as tx
 from agent.grading.base import register
 from agent.grading.embedding import (
-    ADVERSARIAL_CAP,
-    DONT_KNOW_RE,
     MISCONCEPTION_CAP,
     OFF_TOPIC_REL,
     EmbeddingScorer,
-    _is_buzzword_list,
+    _answer_caps,
+    _apply_caps,
     _pool,
     _Prepared,
     _Unit,
@@ -401,31 +400,13 @@ class EntailScorer(EmbeddingScorer):
         if contradicted:
             notes.append("contradicts the rubric on: " + "; ".join(contradicted))
 
-        caps: list[tuple[str, str]] = []
-        if w.injection:
-            caps.append(("injection", "text addressed to the grader was ignored"))
-        dk = DONT_KNOW_RE.search(w.text)
-        if dk:
-            rest = tx.content_words(w.text[: dk.start()] + " " + w.text[dk.end():])
-            if len(rest) <= 6 or score < 1.5:
-                caps.append(("dont_know", "the answer says it does not know"))
-        if _is_buzzword_list(w.text):
-            caps.append(("buzzwords", "a list of terms with no explanation"))
+        caps = _answer_caps(w, score)
         content = [x for x in tx.words(w.text) if x not in tx.STOPWORDS and x not in tx.NEGATIONS]
         if content and all(v.verdict == "missing" for v in verdicts) and plan["relevance"] < OFF_TOPIC_REL:
             caps.append(("off_topic", "the answer does not address this question"))
         if not content and not caps:
             caps.append(("no_content", "the answer has no content words"))
-        for flag, why in caps:
-            flags.append(flag)
-            if score > ADVERSARIAL_CAP:
-                notes.append(f"capped at {ADVERSARIAL_CAP:g}: {why}")
-                score = ADVERSARIAL_CAP
-            else:
-                notes.append(why)
-        if "injection" in flags:
-            feedback.append("Instructions to the grader are ignored; answer the question itself.")
-        score = round(min(5.0, max(0.0, score)), 4)
+        score = _apply_caps(caps, score, flags, notes, feedback)
         return Grade(
             question_id=question.id, score=score, display=half_point(score), verdicts=verdicts,
             misconceptions=hits, flags=list(dict.fromkeys(flags)), feedback=feedback, notes=notes,
