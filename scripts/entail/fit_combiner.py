@@ -75,11 +75,10 @@ def synthetic_answers(split: str, seed: int, per_rubric: int = 16) -> list[tuple
     return out
 
 
-def raw_credits(answers) -> list[float]:
-    from agent.grading.entail import EntailScorer
+def synthetic_items(answers) -> list[tuple]:
+    """(question, rubric, answer) triples for synthetic answers: one concept per corpus statement."""
     from agent.models import Concept, Question, Rubric, Source
 
-    scorer = EntailScorer()
     items = []
     for k, (group, answer, _, question) in enumerate(answers):
         qid = f"synthetic-{k}"
@@ -88,6 +87,14 @@ def raw_credits(answers) -> list[float]:
         q = Question(id=qid, section="synthetic", topic="synthetic", prompt=question, model_answer=group[0]["statement"],
                      key_concepts=[c.id for c in concepts], source=Source(seed="adhoc", item=qid), tags=["adhoc"])
         items.append((q, Rubric(question_id=qid, version=1, concepts=concepts), answer))
+    return items
+
+
+def raw_credits(answers) -> list[float]:
+    from agent.grading.entail import EntailScorer
+
+    scorer = EntailScorer()
+    items = synthetic_items(answers)
     grades = []
     for i in range(0, len(items), 64):
         grades += scorer.score_many(items[i : i + 64])

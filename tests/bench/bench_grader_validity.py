@@ -144,20 +144,12 @@ def corpus_test(grader: str) -> dict:
         out["pair_accuracy"] = round(float((p.argmax(1) == np.array([labels.index(r["label"]) for r in rows])).mean()), 4)
         out["pairs"] = len(rows)
     try:
-        from fit_combiner import synthetic_answers
+        from fit_combiner import synthetic_answers, synthetic_items
 
         from agent.grading import get_scorer
-        from agent.models import Concept, Question, Rubric, Source
 
         ans = synthetic_answers("test", 14)
-        items = []
-        for k, (group, text, _, question) in enumerate(ans):
-            qid = f"synthetic-{k}"
-            cs = [Concept(id=f"c{j}", name=c["statement"][:60], weight=1.0, description=c["statement"],
-                          exemplars=[c["statement"]], terms=[]) for j, c in enumerate(group)]
-            q = Question(id=qid, section="synthetic", topic="synthetic", prompt=question, model_answer=group[0]["statement"],
-                         key_concepts=[c.id for c in cs], source=Source(seed="adhoc", item=qid), tags=["adhoc"])
-            items.append((q, Rubric(question_id=qid, version=1, concepts=cs), text))
+        items = synthetic_items(ans)
         grades = get_scorer(grader).score_many(items)
         out["synthetic_answers"] = len(items)
         out["synthetic_spearman"] = _spearman([g.score for g in grades], [a[2] for a in ans])
