@@ -21,7 +21,6 @@ ORDER = 10
 
 COMMANDS = {":hint": "a hint (the answer stops counting as cold)", ":answer": "show the model answer",
             ":skip": "skip this question", ":quit": "stop here (the session can be resumed)"}
-MARK = {"covered": "+", "partial": "~", "missing": "-"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -130,6 +129,8 @@ def _read_answer(stdin: TextIO, out: TextIO, blank_ends: bool = False) -> tuple[
 def print_grade(turn: Turn, out: TextIO, rubric: Rubric | None = None) -> None:
     """The grade, one line per concept with its evidence, misconceptions, feedback and, with the rubric, the
     coaching (what a strong answer adds; for a spoken answer the delivery notes, ranked)."""
+    from agent.review import MARK  # the verdict marks the session review uses too
+
     g: Grade = turn.grade
     cold = "cold" if turn.cold else "not cold"
     out.write(f"\nGrade: {g.display:g}/5  (score {g.score:.2f}, {cold}, attempt {turn.attempt})\n")
