@@ -67,8 +67,8 @@ def scorer_names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    """Import every module of the grading package once: importing a module registers its scorers (they
-    import heavy libraries lazily themselves), so a new scorer needs no list kept here."""
+    """Import every module and subpackage of the grading package once: importing one registers its scorers
+    (they import heavy libraries lazily themselves), so a new scorer needs no list kept here."""
     global _LOADED
     if _LOADED:
         return
@@ -78,7 +78,7 @@ def _load_builtin() -> None:
     import agent.grading as pkg
 
     for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_") and not m.ispkg:
+        if not m.name.startswith("_"):
             importlib.import_module(f"{pkg.__name__}.{m.name}")
     _LOADED = True
 
