@@ -335,6 +335,28 @@ async def test_connection_refused_async(clm, make_judge) -> None:
     assert not res.ok and res.failure_kind == "connection" and "connection refused" in res.failure
 
 
+async def test_a_given_client_runs_under_the_judges_timeout_and_retries(clm, make_judge) -> None:
+    import openai
+
+    q, r = clm
+    # a client with the openai defaults (2 retries of its own, a 600 s timeout) follows the judge's options
+    with JudgeServer(lambda req, n: error(500, "boom")) as srv:
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="test-key")
+        try:
+            res = await make_judge(srv.base_url, max_retries=0).judge_async(q, r, STRONG, client=client)
+        finally:
+            await client.close()
+    assert not res.ok and res.failure_kind == "server_error" and len(srv.requests) == 1
+    with JudgeServer(lambda req, n: Reply(**{**completion(GOOD).__dict__, "delay": 3.0})) as srv:
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="test-key")
+        t0 = time.monotonic()
+        try:
+            res = await make_judge(srv.base_url, timeout_s=0.5).judge_async(q, r, STRONG, client=client)
+        finally:
+            await client.close()
+    assert not res.ok and res.failure_kind == "timeout" and time.monotonic() - t0 < 2.5 and len(srv.requests) == 1
+
+
 def test_no_key_makes_no_request(clm, make_judge, monkeypatch) -> None:
     q, r = clm
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

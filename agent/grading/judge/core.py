@@ -22,7 +22,15 @@ from agent.grading.judge.schema import (
     build_messages,
     rubric_digest,
 )
-from agent.grading.judge.transport import _MODE_MEMO, JudgeConfig, _Attempt, _require_openai
+from agent.grading.judge.transport import (
+    _MODE_MEMO,
+    JudgeConfig,
+    _Attempt,
+    _require_openai,
+    open_async_client,
+    open_client,
+    request_options,
+)
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
@@ -92,19 +100,11 @@ class Judge:
             log.warning("LLM judge failed for %s: %s", res.question_id, res.failure)
         return res
 
-    def _client_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"api_key": self.config.api_key, "timeout": self.config.timeout_s, "max_retries": 0}
-        if self.config.base_url:
-            kw["base_url"] = self.config.base_url
-        return kw
-
     # -- sync
 
     def client(self) -> Any:
         if self._client is None:
-            import openai
-
-            self._client = openai.OpenAI(**self._client_kwargs())
+            self._client = open_client(self.config)
         return self._client
 
     def judge(self, question: Question, rubric: Rubric, answer: str) -> JudgeResult:
@@ -117,54 +117,28 @@ class Judge:
         except Exception as e:  # noqa: BLE001 - the client refuses bad settings; the grade must survive
             att._fail("error", f"could not set up the judge client: {e}")
             return self._finish(att, key)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                completion = client.chat.completions.create(**att.kwargs())
-            except Exception as e:  # noqa: BLE001
-                wait = att.on_error(e, time.perf_counter() - t0)
-                if wait is None:
-                    break
-                time.sleep(wait)
-                continue
-            if att.on_reply(completion, time.perf_counter() - t0):
-                break
+        att.run(client)
         return self._finish(att, key)
 
     # -- async
 
     def async_client(self) -> Any:
-        import openai
-
-        return openai.AsyncOpenAI(**self._client_kwargs())
+        return open_async_client(self.config)
 
     async def judge_async(self, question: Question, rubric: Rubric, answer: str, *, client: Any = None) -> JudgeResult:
-        """Judge one answer without blocking the event loop."""
+        """Judge one answer without blocking the event loop. A ``client`` given is used with this judge's
+        timeout and retry options; one made here is closed here."""
         result, att, key = self._start(question, rubric, answer)
         if att is None:
             return result
         own = client is None
         try:
-            if own:
-                client = self.async_client()
+            client = self.async_client() if own else client.with_options(**request_options(self.config))
         except Exception as e:  # noqa: BLE001
             att._fail("error", f"could not set up the judge client: {e}")
             return self._finish(att, key)
         try:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    completion = await client.chat.completions.create(**att.kwargs())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    wait = att.on_error(e, time.perf_counter() - t0)
-                    if wait is None:
-                        break
-                    await asyncio.sleep(wait)
-                    continue
-                if att.on_reply(completion, time.perf_counter() - t0):
-                    break
+            await att.run_async(client)
         finally:
             if own:
                 await client.close()

@@ -1,10 +1,20 @@
 """The endpoint's settings and one judging's requests: response-format fallback, retries, failures in words.
 
+The openai client carries the request options (``timeout`` and ``max_retries``, set when it is made, or
+with ``with_options`` on a client the caller gives). Its own retries are off (``max_retries=0``) because
+they do not fit what the judge promises: they retry timeouts and refused connections too (an unreachable
+judge would hold the grade back for several timeouts), wait out a Retry-After of up to two minutes with no
+budget across attempts (viva waits ``max_retry_wait_s`` in all), and keep no record of the attempts (each
+request's status, wait and tokens are kept in :attr:`JudgeResult.calls`). So :class:`_Attempt` retries a
+429 or a 5xx itself, and re-asks after a rejected ``response_format`` or ``temperature`` or an unusable
+reply.
+
 ``openai`` is imported only inside the functions that call the endpoint (``pip install 'viva[judge]'``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -37,6 +47,33 @@ log = logging.getLogger(__name__)
 def _require_openai() -> None:
     if importlib.util.find_spec("openai") is None:
         raise MissingExtra("judge", "openai", "The LLM judge")
+
+
+def request_options(config: JudgeConfig) -> dict[str, Any]:
+    """The client options every judge request runs under: the judge's timeout, and none of the client's own
+    retries (the judge's are in :meth:`_Attempt.on_error`)."""
+    return {"timeout": config.timeout_s, "max_retries": 0}
+
+
+def open_client(config: JudgeConfig) -> Any:
+    """A blocking openai client for the endpoint."""
+    import openai
+
+    return openai.OpenAI(**_client_kwargs(config))
+
+
+def open_async_client(config: JudgeConfig) -> Any:
+    """An asyncio openai client for the endpoint (the caller closes it)."""
+    import openai
+
+    return openai.AsyncOpenAI(**_client_kwargs(config))
+
+
+def _client_kwargs(config: JudgeConfig) -> dict[str, Any]:
+    kw: dict[str, Any] = {"api_key": config.api_key, **request_options(config)}
+    if config.base_url:
+        kw["base_url"] = config.base_url
+    return kw
 
 
 @dataclass
@@ -114,6 +151,38 @@ class _Attempt:
         elif self.mode == "json_object":
             kw["response_format"] = {"type": "json_object"}
         return kw
+
+    def run(self, client: Any) -> None:
+        """Ask the endpoint until this judging is finished (ok or failed), blocking."""
+        while True:
+            t0 = time.perf_counter()
+            try:
+                completion = client.chat.completions.create(**self.kwargs())
+            except Exception as e:  # noqa: BLE001 - every failure becomes a result, never an exception
+                wait = self.on_error(e, time.perf_counter() - t0)
+                if wait is None:
+                    return
+                time.sleep(wait)
+                continue
+            if self.on_reply(completion, time.perf_counter() - t0):
+                return
+
+    async def run_async(self, client: Any) -> None:
+        """:meth:`run` with an asyncio client, without blocking the event loop."""
+        while True:
+            t0 = time.perf_counter()
+            try:
+                completion = await client.chat.completions.create(**self.kwargs())
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                wait = self.on_error(e, time.perf_counter() - t0)
+                if wait is None:
+                    return
+                await asyncio.sleep(wait)
+                continue
+            if self.on_reply(completion, time.perf_counter() - t0):
+                return
 
     def on_reply(self, completion: Any, latency: float) -> bool:
         """Handle a completion; True when finished (ok or failed), False to ask again."""
