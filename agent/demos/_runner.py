@@ -150,6 +150,10 @@ def events(names: list[str], device: str = "auto", *, do_run: bool = True, do_ve
                 if item is None:  # the child died (crash, out of memory ...)
                     proc.wait()
                     err_reader.join(timeout=1.0)
+                    while not q.empty():  # what it wrote to stderr last (a traceback) may still be queued
+                        rest = q.get_nowait()
+                        if rest is not None:
+                            yield Output(rest[1].rstrip("\n"))
                     name = pending.pop(0)
                     tail = "".join(err_lines[-15:]).strip()
                     yield Finished(RunReport(name=name, device=device,

@@ -108,8 +108,8 @@ class DemoScreen(Screen):
             rep = ev.report
             self.checks = [(c.name, bool(c.passed), c.detail) for c in rep.checks]
             self._show_checks()
-            if rep.error is not None:
-                self._failed(rep.error)
+            if rep.error is not None:  # its first line: what went wrong (the child's own output is above)
+                self._failed(rep.error.splitlines()[0].rstrip(":"))
             else:
                 n_ok = sum(1 for c in self.checks if c[1])
                 style = "bold green" if rep.passed else "bold red"
