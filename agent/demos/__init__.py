@@ -120,7 +120,7 @@ def warm_up() -> None:
 
 @dataclass
 class RunReport:
-    """A demo run and/or verification with timings, JSON-friendly (the CLI's child process sends it)."""
+    """A demo run and/or verification with timings, JSON-friendly (the demo child process sends it)."""
 
     name: str
     device: str
