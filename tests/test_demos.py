@@ -362,6 +362,22 @@ def test_cli_cuda_without_a_gpu_is_bad_input() -> None:
     assert "no CUDA GPU" in out.stderr
 
 
+def test_a_dying_child_is_reported_with_what_it_printed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The runner both front ends use: a child that dies yields its printed lines (stdout and stderr) as
+    Output, then the demo's report with the exit code and the end of its stderr."""
+    from agent.demos import _runner
+
+    child = tmp_path / "child.sh"
+    child.write_text("#!/bin/sh\necho 'plain stdout'\necho 'boom on stderr' >&2\nexit 3\n")
+    child.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(child))
+    events = list(_runner.events(["causal_mask"], "cpu", timeout=None))
+    assert {e.line for e in events if isinstance(e, _runner.Output)} == {"plain stdout", "boom on stderr"}
+    last = events[-1]
+    assert isinstance(last, _runner.Finished) and not last.report.passed
+    assert last.report.error == "the demo process exited with code 3:\nboom on stderr"
+
+
 def test_cli_exit_code_is_1_when_a_check_fails(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     import agent.demos._runner as runner
     from agent.cli import main

@@ -445,6 +445,40 @@ async def test_real_demo_runs_in_a_child_process(tmp_path: Path) -> None:
         assert f"{len(scr.checks)}/{len(scr.checks)} checks passed" in str(scr.query_one("#d-state").render())
 
 
+@pytest.mark.slow
+async def test_app_and_cli_run_a_demo_through_the_same_runner(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`viva demo run` and the app's demo screen both run a real demo through agent.demos._runner.events:
+    the CLI with its per-demo time limit, the app with none."""
+    import agent.demos._runner as runner
+    from agent.cli import main
+    from tui.screens.demo import DemoScreen
+    from tui.services import Services
+
+    calls: list[tuple[list[str], str, float | None]] = []
+    real = runner.events
+
+    def spy(names, device="auto", **kw):
+        calls.append((list(names), device, kw.get("timeout")))
+        yield from real(names, device, **kw)
+
+    monkeypatch.setattr(runner, "events", spy)
+
+    assert main(["demo", "run", "causal_mask", "--device", "cpu", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "FAIL" not in out and "seed 3" in out
+
+    app = VivaApp(Services(), clock=lambda: 0.0, load_settings=False, warm=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_demo("causal_mask")
+        await wait_for(pilot, lambda: isinstance(app.screen, DemoScreen) and app.screen.is_mounted)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen.finished is not None, tries=6000)
+        assert app.screen.finished == 0
+        assert app.screen.checks and all(ok for _, ok, _ in app.screen.checks)
+
+    assert calls == [(["causal_mask"], "cpu", 60.0), (["causal_mask"], "auto", None)]
+
+
 async def test_header_and_home_count_the_same_thing(bank, tmp_path: Path) -> None:
     """The home screen's count is topics; the header says 'Topic t/N · question q', never more topics than N
     (it once read 'Question 4/3': home counted topics, the header questions)."""

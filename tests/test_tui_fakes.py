@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit, half_point
-from tui.services import DemoInfo, Services, Unavailable, VoiceAnswer
+from tui.services import Services, Unavailable, VoiceAnswer
 
 FIXED = datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -130,18 +130,20 @@ class FakeServices(Services):
         return VoiceAnswer(text=text, audio_path=str(audio_file), insights=insights, heard=heard)
 
     def demo_info(self, name):
-        return DemoInfo(name=name, title=f"{name} demo", source="def run():\n    return 1 + 1\n",
-                        concepts=["causal-mask"])
+        from agent.demos import DemoInfo
+
+        path = Path(self.db).parent / f"{name}.py"
+        path.write_text("def run():\n    return 1 + 1\n", encoding="utf-8")
+        return DemoInfo(name=name, title=f"{name} demo", concepts=("causal-mask",), questions=(), path=path)
 
     def run_demo(self, name):
-        import json
+        from agent.demos import Check, DemoResult, RunReport
+        from agent.demos._runner import Finished, Output, Ran, Started
 
-        yield json.dumps({"event": "ready", "device": "cpu"})
-        yield "plain output from the demo"
-        yield json.dumps({"event": "result", "run_s": 0.01,
-                          "result": {"narration": "Masked positions get zero attention.",
-                                     "numbers": {"max leak": 0.0}, "tables": []}})
-        yield json.dumps({"event": "check", "name": "no future leakage", "passed": True, "detail": "0.0"})
-        yield json.dumps({"event": "check", "name": "rows sum to one", "passed": False, "detail": "gap 1e-3"})
-        yield json.dumps({"event": "done", "seed": 7, "passed": False})
-        yield "\x00exit 0"
+        yield Started(device="cpu", import_s=0.1)
+        yield Output("plain output from the demo")
+        result = DemoResult(narration="Masked positions get zero attention.", numbers={"max leak": 0.0})
+        yield Ran(name=name, result=result, run_s=0.01)
+        yield Finished(RunReport(name=name, device="cpu", result=result, seed=7, run_s=0.01, verify_s=0.01,
+                                 checks=[Check("no future leakage", True, "0.0"),
+                                         Check("rows sum to one", False, "gap 1e-3")]))

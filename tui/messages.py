@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from agent.demos._runner import DemoEvent
 
 
 @dataclass
@@ -81,10 +84,14 @@ class VoiceFailed(Message):
 
 
 @dataclass
-class DemoLine(Message):
-    line: str
+class DemoProgress(Message):
+    """Something the demo's child process reported: started, ran, finished, or a line it printed."""
+
+    event: DemoEvent
 
 
 @dataclass
-class DemoFinished(Message):
-    returncode: int
+class DemoFailed(Message):
+    """The demo could not be run at all (bad input, the child could not be started)."""
+
+    error: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.bank import Bank
+    from agent.demos import DemoInfo
+    from agent.demos._runner import DemoEvent
     from agent.models import Grade, Question, Rubric
     from agent.review import SessionReview
 
@@ -68,14 +69,6 @@ class VoiceAnswer:
     audio_path: str | None = None
     words: list[dict[str, Any]] | None = None
     heard: str | None = None  # the transcript as recognised, before rubric terms were repaired
-
-
-@dataclass
-class DemoInfo:
-    name: str
-    title: str
-    source: str
-    concepts: list[str] = field(default_factory=list)
 
 
 def _offline() -> None:
@@ -379,23 +372,13 @@ class Services:
         from agent.errors import UserError
 
         try:
-            info = demos.info(name)
-            return DemoInfo(name=name, title=info.title, source=demos.source(name), concepts=list(info.concepts))
+            return demos.info(name)
         except UserError as e:
             raise Unavailable(str(e)) from e
 
-    def demo_command(self, name: str) -> list[str]:
-        return [sys.executable, "-m", "tui.demo_child", name]
+    def run_demo(self, name: str) -> Iterator[DemoEvent]:
+        """Run and verify a demo in a child process on the best device, with no time limit, yielding what
+        happens as it happens (the runner `viva demo run` uses)."""
+        from agent.demos import _runner
 
-    def run_demo(self, name: str) -> Iterator[str]:
-        """Run a demo in a child process (``tui.demo_child``), yielding its output lines as they come;
-        the last line is ``\\x00exit CODE``."""
-        import subprocess
-
-        env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
-        proc = subprocess.Popen(self.demo_command(name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env, bufsize=1)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            yield line.rstrip("\n")
-        yield f"\x00exit {proc.wait()}"
+        return _runner.events([name], "auto", timeout=None)

@@ -14,6 +14,7 @@ import inspect
 import os
 import pkgutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,11 @@ class DemoInfo:
     concepts: tuple[str, ...]
     questions: tuple[str, ...]
     path: Path
+
+    @property
+    def source(self) -> str:
+        """The demo's source text (the app shows it beside the output)."""
+        return self.path.read_text(encoding="utf-8")
 
 
 def _unknown(name: str) -> Exception:
@@ -68,8 +74,8 @@ def info(name: str) -> DemoInfo:
 
 
 def source(name: str) -> str:
-    """The demo's source text (the TUI shows it beside the question)."""
-    return info(name).path.read_text(encoding="utf-8")
+    """The demo's source text (`viva demo show` prints it)."""
+    return info(name).source
 
 
 def demos_for_question(question_id: str) -> list[str]:
@@ -114,7 +120,7 @@ def warm_up() -> None:
 
 @dataclass
 class RunReport:
-    """A demo run and/or verification with timings, JSON-friendly (the CLI's child process sends it)."""
+    """A demo run and/or verification with timings, JSON-friendly (the demo child process sends it)."""
 
     name: str
     device: str
@@ -168,9 +174,9 @@ def verify_demo(name: str, device: str = "auto", seed: int | None = None) -> tup
 
 
 def report(name: str, device: str = "auto", *, do_run: bool = True, do_verify: bool = True,
-           seed: int | None = None) -> RunReport:
+           seed: int | None = None, on_run: Callable[[DemoResult, float], None] | None = None) -> RunReport:
     """Run and/or verify one demo, catching its failure into ``error`` so that one broken demo is reported,
-    not fatal."""
+    not fatal. ``on_run`` gets the run's result and seconds as soon as it exists, before the checks start."""
     import traceback
 
     rep = RunReport(name=name, device=device)
@@ -178,6 +184,8 @@ def report(name: str, device: str = "auto", *, do_run: bool = True, do_verify: b
         rep.device = resolve_device(device)
         if do_run:
             rep.result, rep.run_s = run_demo(name, rep.device)
+            if on_run is not None:
+                on_run(rep.result, rep.run_s)
         if do_verify:
             rep.checks, rep.seed, rep.verify_s = verify_demo(name, rep.device, seed)
     except Exception as e:  # noqa: BLE001 - a failing demo is reported with its traceback, not fatal

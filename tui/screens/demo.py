@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from rich.table import Table
@@ -15,8 +14,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
-from tui.messages import DemoFinished, DemoLine
+from agent.demos._runner import Finished, Output, Ran, Started
+from tui.messages import DemoFailed, DemoProgress
 from tui.widgets.status import TitleBar
+
+if TYPE_CHECKING:
+    from agent.demos import DemoInfo
 
 
 class DemoScreen(Screen):
@@ -28,7 +31,7 @@ class DemoScreen(Screen):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.demo_name = name
-        self.info: Any = None
+        self.info: DemoInfo | None = None
         self.running = False
         self.checks: list[tuple[str, bool, str]] = []
         self.finished: int | None = None
@@ -75,52 +78,56 @@ class DemoScreen(Screen):
     @work(thread=True, exclusive=True, group="demo")
     def run_demo(self) -> None:
         try:
-            for line in self.app.services.run_demo(self.demo_name):
-                if line.startswith("\x00exit "):
-                    self.post_message(DemoFinished(int(line.split()[1])))
-                    return
-                self.post_message(DemoLine(line))
-        except Exception as e:
-            self.post_message(DemoLine(json.dumps({"event": "error", "error": str(e)})))
-            self.post_message(DemoFinished(1))
+            for event in self.app.services.run_demo(self.demo_name):
+                self.post_message(DemoProgress(event))
+        except Exception as e:  # noqa: BLE001 - bad input or no child process: said on screen
+            self.post_message(DemoFailed(str(e)))
 
-    def on_demo_line(self, msg: DemoLine) -> None:
+    def on_demo_progress(self, msg: DemoProgress) -> None:
         out = self.query_one("#output", RichLog)
         state = self.query_one("#d-state", Static)
-        try:
-            ev = json.loads(msg.line)
-        except ValueError:
-            ev = None
-        if not isinstance(ev, dict) or "event" not in ev:
-            out.write(msg.line)
-            return
-        kind = ev["event"]
-        if kind == "ready":
-            state.update(Text(f"running on {ev.get('device', '?')}…", style="cyan"))
-        elif kind == "result":
-            res = ev.get("result") or {}
-            out.write(Text(res.get("narration", ""), style="italic"))
-            nums = res.get("numbers") or {}
-            for k, v in nums.items():
+        ev = msg.event
+        if isinstance(ev, Output):
+            out.write(ev.line)
+        elif isinstance(ev, Started):
+            state.update(Text(f"running on {ev.device}…", style="cyan"))
+        elif isinstance(ev, Ran):
+            res = ev.result
+            out.write(Text(res.narration, style="italic"))
+            for k, v in res.numbers.items():
                 out.write(Text(f"{k}: {v}"))
-            for tab in res.get("tables") or []:
-                t = Table(title=tab.get("title"), expand=False)
-                for c in tab.get("columns", []):
+            for tab in res.tables:
+                t = Table(title=tab.title, expand=False)
+                for c in tab.columns:
                     t.add_column(str(c))
-                for row in tab.get("rows", []):
+                for row in tab.rows:
                     t.add_row(*[str(x) for x in row])
                 out.write(t)
-            state.update(Text(f"ran in {ev.get('run_s', 0):.2f}s; verifying…", style="cyan"))
-        elif kind == "check":
-            self.checks.append((ev["name"], bool(ev["passed"]), ev.get("detail", "")))
+            state.update(Text(f"ran in {ev.run_s:.2f}s; verifying…", style="cyan"))
+        elif isinstance(ev, Finished):
+            rep = ev.report
+            self.checks = [(c.name, bool(c.passed), c.detail) for c in rep.checks]
             self._show_checks()
-        elif kind == "done":
-            n_ok = sum(1 for c in self.checks if c[1])
-            style = "bold green" if ev.get("passed") else "bold red"
-            state.update(Text(f"{n_ok}/{len(self.checks)} checks passed (seed {ev.get('seed')})", style=style))
-        elif kind == "error":
-            out.write(Text(f"error: {ev.get('error')}", style="red"))
-            state.update(Text("the demo failed", style="bold red"))
+            if rep.error is not None:  # its first line: what went wrong (the child's own output is above)
+                self._failed(rep.error.splitlines()[0].rstrip(":"))
+            else:
+                n_ok = sum(1 for c in self.checks if c[1])
+                style = "bold green" if rep.passed else "bold red"
+                state.update(Text(f"{n_ok}/{len(self.checks)} checks passed (seed {rep.seed})", style=style))
+            self._finish(0 if rep.error is None else 1)
+
+    def on_demo_failed(self, msg: DemoFailed) -> None:
+        self._failed(msg.error)
+        self._finish(1)
+
+    def _failed(self, error: str) -> None:
+        self.query_one("#output", RichLog).write(Text(f"error: {error}", style="red"))
+        self.query_one("#d-state", Static).update(Text("the demo failed", style="bold red"))
+
+    def _finish(self, status: int) -> None:
+        """``status`` 0: the demo ran to the end (its checks may still fail); 1: it could not."""
+        self.running = False
+        self.finished = status
 
     def _show_checks(self) -> None:
         t = Text()
@@ -132,10 +139,3 @@ class DemoScreen(Screen):
             if detail:
                 t.append(f"  {detail}", style="grey62")
         self.query_one("#checks", Static).update(t)
-
-    def on_demo_finished(self, msg: DemoFinished) -> None:
-        self.running = False
-        self.finished = msg.returncode
-        if msg.returncode != 0 and not self.checks:
-            self.query_one("#d-state", Static).update(Text(f"the demo process exited with code "
-                                                            f"{msg.returncode}", style="bold red"))
