@@ -17,15 +17,13 @@ An answer is *cold* when it is the first attempt at the question, with no hint a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import UserError
 from agent.models import Grade, Question, Rubric, Turn
@@ -39,6 +37,7 @@ from agent.policy import (
     derive,
     validate_proposal,
 )
+from agent.session_config import MODES, Mode, SessionConfig
 
 if TYPE_CHECKING:
     from agent.bank import Bank
@@ -47,47 +46,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["mock", "practice", "drill"]
-MODES: tuple[str, ...] = ("mock", "practice", "drill")
-
 #: an optional proposer of extra follow-ups (e.g. LLM-written), validated before it is offered:
 #: called with (question, rubric, answer, grade) and returning a prompt and the concept it probes, or None.
 Proposer = Callable[[Question, Rubric, str, Grade], "tuple[str, str] | None"]
 
-__all__ = ["FollowUpChoice", "Interview", "InterviewError", "Mode", "SessionConfig"]
+__all__ = ["MODES", "FollowUpChoice", "Interview", "InterviewError", "Mode", "SessionConfig"]
 
 
 class InterviewError(UserError):
     """A call that does not fit the session's state (answering after the end, a second mock attempt ...)."""
-
-
-@dataclass
-class SessionConfig:
-    mode: Mode = "mock"
-    n_questions: int = 5
-    section: str | None = None
-    topic: str | None = None
-    time_limit_s: float | None = None
-    seed: int = 0
-    voice: bool = False
-    judge: bool = False
-    max_depth: int | None = None  # follow-ups per topic; None: the mode's default (mock 2, practice 3, drill 0)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UserError(f"unknown mode {self.mode!r}; use one of: {', '.join(MODES)}")
-        if self.n_questions < 1:
-            raise UserError(f"--n must be at least 1 (got {self.n_questions})")
-        if self.time_limit_s is not None and self.time_limit_s <= 0:
-            raise UserError("the time limit must be positive (seconds)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SessionConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _now() -> datetime:

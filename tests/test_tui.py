@@ -10,8 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui_fakes import FakeServices  # noqa: E402
 
+from agent.session_config import SessionConfig  # noqa: E402
 from tui.app import VivaApp  # noqa: E402
-from tui.services import SessionOptions  # noqa: E402
 
 
 def answer_for(iv) -> str:
@@ -24,7 +24,7 @@ def answer_for(iv) -> str:
 def make_app(bank, tmp_path: Path, **kw) -> tuple[VivaApp, FakeServices]:
     svc = FakeServices(bank, tmp_path / "history.sqlite3", **{k: kw.pop(k) for k in ("judge", "voice_ok") if k in kw})
     app = VivaApp(svc, clock=lambda: 0.0, load_settings=False,
-                  options=kw.pop("options", SessionOptions(n_questions=3)), **kw)
+                  options=kw.pop("options", SessionConfig(n_questions=3)), **kw)
     return app, svc
 
 
@@ -130,7 +130,7 @@ async def test_empty_answer_is_refused_and_hint_shown(bank, tmp_path: Path) -> N
 async def test_session_ends_on_history(bank, tmp_path: Path) -> None:
     from tui.screens.history import HistoryScreen
 
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=1))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=1))
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
         iv = svc.interviews[0]
@@ -150,7 +150,7 @@ async def test_session_ends_on_history(bank, tmp_path: Path) -> None:
 
 async def test_judge_verdict_updates_in_place(bank, tmp_path: Path) -> None:
     app, svc = make_app(bank, tmp_path, judge={"score": 4.5, "rationale": "clear and complete"},
-                        options=SessionOptions(n_questions=3, judge=True))
+                        options=SessionConfig(n_questions=3, judge=True))
     svc.judge_gate.clear()  # hold the judge until the result screen is up
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
@@ -166,7 +166,7 @@ async def test_judge_verdict_updates_in_place(bank, tmp_path: Path) -> None:
 
 async def test_failing_judge_is_said_once_and_grade_stays(bank, tmp_path: Path) -> None:
     app, svc = make_app(bank, tmp_path, judge={"error": "HTTP 500 from the judge endpoint"},
-                        options=SessionOptions(n_questions=3, judge=True))
+                        options=SessionConfig(n_questions=3, judge=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
         app.screen.query_one("#answer").text = answer_for(svc.interviews[0])
@@ -181,7 +181,7 @@ async def test_failing_judge_is_said_once_and_grade_stays(bank, tmp_path: Path) 
 async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -> None:
     from tui.screens.result import ResultScreen
 
-    app, svc = make_app(bank, tmp_path, voice_ok=False, options=SessionOptions(n_questions=3, voice=True))
+    app, svc = make_app(bank, tmp_path, voice_ok=False, options=SessionConfig(n_questions=3, voice=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
         iv = svc.interviews[0]
@@ -204,7 +204,7 @@ async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -
 
 
 async def test_result_shows_coaching_for_a_spoken_answer(bank, tmp_path: Path) -> None:
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=2, voice=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
         iv = app.interview
@@ -238,7 +238,7 @@ async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tm
             "causal attention over the rest. The loss is computed only on the tokens after the prefix. UniLM, "
             "T5 in its prefix LM variant, and UL2 use it.")
     wav = espeak_file(text, tmp_path / "prefix-lm.wav")
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=2, voice=True))
     svc.listen = lambda *a, **kw: Services.listen(svc, *a, **kw)  # the real speech path
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
@@ -257,7 +257,7 @@ async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path
 
     from tui.screens.result import ResultScreen
 
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=2, voice=True))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=2, voice=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
         iv = svc.interviews[0]
@@ -330,7 +330,7 @@ async def test_history_shows_sessions_mastery_and_goal(bank, tmp_path: Path) -> 
 async def test_home_names_the_sections(bank, tmp_path: Path) -> None:
     from textual.widgets import Select
 
-    app, _ = make_app(bank, tmp_path, options=SessionOptions(n_questions=3, section="masking"))
+    app, _ = make_app(bank, tmp_path, options=SessionConfig(n_questions=3, section="masking"))
     async with app.run_test(size=(100, 30)) as pilot:
         sel = app.screen.query_one("#section", Select)
         await wait_for(pilot, lambda: sel.value == "masking")
@@ -352,7 +352,7 @@ async def test_history_opens_a_session_for_review(bank, tmp_path: Path) -> None:
 
     app, svc = make_app(bank, tmp_path)
     seed_history(svc, bank)
-    empty = svc.new_interview(SessionOptions(n_questions=1, seed=9))
+    empty = svc.new_interview(SessionConfig(n_questions=1, seed=9))
     empty.start()  # a session with no answer: not listed, nothing to open
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f2")
@@ -384,10 +384,10 @@ async def test_history_opens_a_session_for_review(bank, tmp_path: Path) -> None:
 
 def seed_history(svc, bank) -> None:
     """Two finished sessions of two answers each, graded by the lexical stand-in."""
-    from tui.services import SessionOptions
+    from agent.session_config import SessionConfig
 
     for seed in (1, 2):
-        iv = svc.new_interview(SessionOptions(n_questions=2, seed=seed))
+        iv = svc.new_interview(SessionConfig(n_questions=2, seed=seed))
         iv.start()
         for k in range(2):
             iv.submit(answer_for(iv) if k == 0 else "I am not sure.")
@@ -490,7 +490,7 @@ async def test_header_and_home_count_the_same_thing(bank, tmp_path: Path) -> Non
     from tui.screens.interview import InterviewScreen
     from tui.screens.result import ResultScreen
 
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=1))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=1))
     async with app.run_test(size=(100, 30)) as pilot:
         labels = [str(lbl.render()) for lbl in app.screen.query(Label)]
         assert any(text.startswith("Topics") for text in labels), labels

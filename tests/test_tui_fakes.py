@@ -76,8 +76,8 @@ class FakeServices(Services):
     def warm_whisper(self):
         return "whisper stand-in"
 
-    def new_interview(self, opts):
-        from agent.interview import Interview, SessionConfig
+    def new_interview(self, config):
+        from agent.interview import Interview
 
         svc = self
 
@@ -87,10 +87,7 @@ class FakeServices(Services):
                     svc.grade_calls += 1
                 return super().score(q, r, a)
 
-        cfg = SessionConfig(mode=opts.mode, n_questions=opts.n_questions, section=opts.section, seed=opts.seed,
-                            voice=opts.voice, judge=opts.judge,
-                            time_limit_s=opts.time_limit_min * 60 if opts.time_limit_min else None)
-        iv = Interview(self._bank, cfg, store=self.store(), scorer=Counting(), clock=lambda: FIXED)
+        iv = Interview(self._bank, config, store=self.store(), scorer=Counting(), clock=lambda: FIXED)
         self.interviews.append(iv)
         return iv
 

@@ -10,8 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui import answer_first, answer_for, make_app, start, wait_for  # noqa: E402
 
+from agent.session_config import SessionConfig  # noqa: E402
 from agent.store import Store  # noqa: E402
-from tui.services import SessionOptions  # noqa: E402
 
 
 async def test_escape_while_grading_still_records_the_turn(bank, tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ async def test_escape_while_grading_still_records_the_turn(bank, tmp_path: Path)
 async def test_late_judge_result_is_saved_with_its_turn(bank, tmp_path: Path) -> None:
     verdict = {"ok": True, "score": 4.0, "feedback": "names the shift", "follow_up": None}
     app, svc = make_app(bank, tmp_path, judge={"score": 4.0, "rationale": "names the shift", "result": verdict},
-                        options=SessionOptions(n_questions=3, judge=True))
+                        options=SessionConfig(n_questions=3, judge=True))
     svc.judge_gate.clear()  # the judge answers only after the turn is recorded
     async with app.run_test(size=(100, 30)) as pilot:
         iv = await answer_first(pilot, svc)
@@ -59,7 +59,7 @@ async def test_late_judge_result_is_saved_with_its_turn(bank, tmp_path: Path) ->
 
 
 async def test_options_start_the_session_at_once(bank, tmp_path: Path) -> None:
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(mode="practice", n_questions=1, seed=3))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(mode="practice", n_questions=1, seed=3))
     app._autostart = True
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "InterviewScreen")
@@ -94,7 +94,7 @@ async def test_time_limit_from_home_ends_after_the_current_answer(bank, tmp_path
 
     from test_tui_fakes import FIXED
 
-    app, svc = make_app(bank, tmp_path, options=SessionOptions(n_questions=5))
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=5))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "HomeScreen" and app.screen.is_mounted)
         app.screen.query_one("#limit").value = 10

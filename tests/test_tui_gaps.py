@@ -11,8 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui import answer_first, answer_for, make_app, start, wait_for  # noqa: E402
 
+from agent.session_config import SessionConfig  # noqa: E402
 from agent.store import Store  # noqa: E402
-from tui.services import SessionOptions  # noqa: E402
 
 
 def gate_grades(iv) -> threading.Event:
@@ -138,7 +138,7 @@ async def test_followup_screen_takes_in_the_judges_late_follow_up(bank, tmp_path
 
     verdict = {"ok": True, "score": 3.0, "feedback": "misses a concept", "follow_up": None, "concepts": []}
     app, svc = make_app(bank, tmp_path, judge={"score": 3.0, "rationale": "misses a concept", "result": verdict},
-                        options=SessionOptions(n_questions=3, judge=True))
+                        options=SessionConfig(n_questions=3, judge=True))
     svc.judge_gate.clear()  # the judge answers only once the follow-up screen is showing
     async with app.run_test(size=(100, 30)) as pilot:
         iv = await answer_first(pilot, svc)

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui import answer_for, make_app, seed_history, wait_for  # noqa: E402
 
-from tui.services import SessionOptions  # noqa: E402
+from agent.session_config import SessionConfig  # noqa: E402
 
 SIZES = [(100, 30), (80, 24)]
 
@@ -95,7 +95,7 @@ def test_result(snap_compare, bank, tmp_path, size) -> None:
 
 def test_result_voice_and_judge(snap_compare, bank, tmp_path) -> None:
     app, svc = _app(bank, tmp_path, judge={"score": 4.0, "rationale": "names the loss and the shift"},
-                    options=SessionOptions(n_questions=3, voice=True, judge=True))
+                    options=SessionConfig(n_questions=3, voice=True, judge=True))
 
     async def run_before(pilot):
         await _to_interview(pilot)
@@ -130,7 +130,7 @@ async def _to_voice_result(pilot, tmp_path) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_coaching_panel(snap_compare, bank, tmp_path, size) -> None:
     """A spoken answer's result, scrolled to the coaching panel: the missing idea and the ranked delivery notes."""
-    app, _ = _app(bank, tmp_path, options=SessionOptions(n_questions=3, voice=True))
+    app, _ = _app(bank, tmp_path, options=SessionConfig(n_questions=3, voice=True))
 
     async def run_before(pilot):
         await _to_voice_result(pilot, tmp_path)

@@ -6,6 +6,7 @@ end (:class:`tui.services.Services`) is called from thread workers that answer t
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import threading
@@ -13,15 +14,25 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from agent.session_config import SessionConfig
 from tui.messages import GradeFailed, GradeReady, JudgeFailed, JudgeReady, ModelStatus, Notice
-from tui.services import Services, SessionOptions
+from tui.services import Services
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from agent.config import Settings
+    from agent.interview import Interview
+    from agent.models import Grade, Question, Rubric
+    from tui.screens.interview import InterviewScreen
+    from tui.screens.result import ResultScreen
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +51,11 @@ class GradeRequest:
     insights: dict | None
     audio_path: str | None
     t0: float
-    interview: Any = None  # the session the answer belongs to (kept even if the user leaves the screen)
-    screen: Any = None
-    origin: Any = None  # the question's screen, which the result screen replaces
+    interview: Interview  # the session the answer belongs to (kept even if the user leaves the screen)
+    screen: ResultScreen
+    origin: InterviewScreen | None = None  # the question's screen, which the result screen replaces
     shown: bool = False  # the result screen has been shown (or the user left the question)
-    timer: Any = None
+    timer: Timer | None = None
 
 
 class VivaApp(App):
@@ -57,24 +68,26 @@ class VivaApp(App):
         Binding("f3", "toggle_theme", "Theme"),
     ]
 
-    def __init__(self, services: Any = None, *, clock: Callable[[], float] | None = None,
-                 warm: bool = True, options: SessionOptions | None = None, load_settings: bool = True) -> None:
+    def __init__(self, services: Services | None = None, *, clock: Callable[[], float] | None = None,
+                 warm: bool = True, options: SessionConfig | None = None, load_settings: bool = True) -> None:
         super().__init__()
         self.services = services if services is not None else Services()
         self.clock = clock or time.monotonic
         self.warm = warm
-        self.options = options or SessionOptions()
+        # what the home screen shows and starts; the settings fill it in unless it was given (the CLI's options)
+        self.options = options if options is not None else SessionConfig()
+        self._options_from_settings = options is None
         self.load_settings = load_settings
-        self.interview: Any = None
+        self.interview: Interview | None = None
         self.model_state: dict[str, tuple[str, str]] = {"grader": ("waiting", "")}
         self.judge_results: dict[int, dict[str, Any]] = {}
         self._said: set[str] = set()
         self.first_paint: float | None = None
         self._keys = 0
         self.grade_lock = threading.Lock()
-        self._pending: Any = None
-        self._judge_turns: dict[int, tuple[Any, int]] = {}  # judge key -> (interview, turn index)
-        self._resume: Any = None
+        self._pending: ResultScreen | None = None
+        self._judge_turns: dict[int, tuple[Interview, int]] = {}  # judge key -> (interview, turn index)
+        self._resume: Interview | None = None
         self._autostart = False
         self._gc_held = False
         self._grading: set[int] = set()  # id() of each GradeRequest whose grade has not arrived yet
@@ -110,14 +123,16 @@ class VivaApp(App):
             self._autostart = False
             self.start_session(self.options)
 
-    def resume_session(self, iv: Any) -> None:
+    def resume_session(self, iv: Interview) -> None:
         """Continue an interrupted session (``viva resume``): its current question, or the follow-up choice
         when the question was answered just before the interruption."""
         from tui.screens.interview import InterviewScreen
 
         self.interview = iv
         self.notify(f"Resuming session {iv.session_id}: {len(iv.turns)} answer(s) so far.", timeout=6)
-        if getattr(iv, "answered", False):
+        if iv.config.voice and self.model_state.get("whisper", ("", ""))[0] not in ("ready", "loading"):
+            self.warm_whisper()
+        if iv.answered:
             from tui.screens.followup import FollowUpScreen
 
             self.push_screen(FollowUpScreen(list(iv.next_choices(3))))
@@ -135,14 +150,17 @@ class VivaApp(App):
             return
         self.call_from_thread(self._apply_settings, s)
 
-    def _apply_settings(self, s: Any) -> None:
-        self.theme = THEMES.get(getattr(s, "theme", "dark"), THEMES["dark"])
-        self.options.n_questions = int(getattr(s, "questions_per_session", self.options.n_questions))
-        self.options.judge = bool(getattr(s, "judge", self.options.judge))
-        home = self.screen
-        refresh = getattr(home, "refresh_options", None)
-        if callable(refresh):
-            refresh()
+    def _apply_settings(self, s: Settings) -> None:
+        from tui.screens.home import HomeScreen
+
+        self.theme = THEMES.get(s.theme, THEMES["dark"])
+        if not self._options_from_settings:  # the command line's options already hold the settings it used
+            return
+        self.options.n_questions = s.questions_per_session
+        self.options.judge = s.judge
+        self.options.voice = s.voice
+        if isinstance(self.screen, HomeScreen):
+            self.screen.refresh_options()
 
     @work(thread=True, exclusive=True, group="store")
     def open_history(self) -> None:
@@ -227,13 +245,15 @@ class VivaApp(App):
         self._forward_judge(msg.turn_key)
 
     def _forward_judge(self, key: int) -> None:
-        show = getattr(self.screen, "show_judge", None)
-        if callable(show):
-            show(key)
+        from tui.screens.followup import FollowUpScreen
+        from tui.screens.result import ResultScreen
+
+        if isinstance(self.screen, (ResultScreen, FollowUpScreen)):
+            self.screen.show_judge(key)
 
     # ------------------------------------------------------------------ judge worker (app-level: it outlives screens)
     @work(thread=True, group="judge")
-    def run_judge(self, key: int, question: Any, rubric: Any, answer: str, grade: Any) -> None:
+    def run_judge(self, key: int, question: Question, rubric: Rubric, answer: str, grade: Grade) -> None:
         try:
             result = self.services.judge(question, rubric, answer, grade)
         except Exception as e:
@@ -246,9 +266,11 @@ class VivaApp(App):
                       insights: dict | None = None, audio_path: str | None = None) -> None:
         """Grade in a worker; the result screen replaces the question when the grade arrives (recorded first),
         or after ``result_screen_after_s`` with "grading…" when the grade is slow."""
+        from tui.screens.interview import InterviewScreen
         from tui.screens.result import ResultScreen
 
         iv = self.interview
+        assert iv is not None and iv.current is not None, "an answer is submitted to the session's current question"
         question = iv.current
         try:
             rubric = iv.rubric_for(question)
@@ -256,8 +278,9 @@ class VivaApp(App):
             rubric = None
         screen = ResultScreen(question=question, rubric=rubric, answer=answer, insights=insights)
         self._pending = screen
+        origin = self.screen if isinstance(self.screen, InterviewScreen) else None
         req = GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter(), iv, screen,
-                           origin=self.screen)
+                           origin=origin)
         self._grading.add(id(req))
         self.grade_answer(req, screen)
         req.timer = self.set_timer(self.result_screen_after_s, lambda: self._show_result(req))
@@ -278,7 +301,7 @@ class VivaApp(App):
             origin.result_waiting = req.screen
 
     @work(thread=True, group="grade")
-    def grade_answer(self, req: GradeRequest, screen: Any) -> None:
+    def grade_answer(self, req: GradeRequest, screen: ResultScreen) -> None:
         # not exclusive: a newer submission must not cancel the grading (and so the saving) of an older one
         try:
             with self.grade_lock:
@@ -317,7 +340,7 @@ class VivaApp(App):
             saved = "saved to the history" if turn is not None else "NOT saved (see the error above)"
             self.notify(f"Your answer to the question you left was graded {msg.grade.display:g}/5 and {saved}; "
                         f"`viva resume {iv.session_id}` continues that session.", timeout=10)
-        if self.options.judge and rubric is not None and not self.services.judge_available():
+        if iv.config.judge and rubric is not None and not self.services.judge_available():
             self.run_judge(key, question, rubric, msg.answer, msg.grade)
             judge_state = "waiting"
         if screen.is_mounted and screen in self.screen_stack:
@@ -379,13 +402,14 @@ class VivaApp(App):
                     "(ctrl+q again quits now, without it).", timeout=10)
 
     # ------------------------------------------------------------------ navigation
-    def start_session(self, options: SessionOptions) -> None:
+    def start_session(self, options: SessionConfig) -> None:
         from tui.screens.interview import InterviewScreen
 
         self.options = options
         try:
-            self.interview = self.services.new_interview(options)
-            self.interview.start()
+            # a copy: the session's config stays as started whatever the home screen (or the settings) change
+            self.interview = iv = self.services.new_interview(dataclasses.replace(options))
+            iv.start()
         except Exception as e:
             self.notify(f"Could not start the session: {e}", severity="error", timeout=10)
             log.exception("session start failed")
@@ -394,21 +418,17 @@ class VivaApp(App):
             reason = self.services.judge_available()
             if reason:
                 self.say_once("judge-off", reason)
-        notice = getattr(self.interview, "notice", None)
-        if notice:
-            self.say_once(f"interview-{notice}", notice, "information")
+        if iv.notice:
+            self.say_once(f"interview-{iv.notice}", iv.notice, "information")
         if options.voice and self.model_state.get("whisper", ("", ""))[0] not in ("ready", "loading"):
             self.warm_whisper()
         self.push_screen(InterviewScreen())
 
     @work(thread=True, exclusive=True, group="whisper")
     def warm_whisper(self) -> None:
-        warm = getattr(self.services, "warm_whisper", None)
-        if warm is None:
-            return
         self.post_message(ModelStatus("whisper", "loading", "loading the speech model"))
         try:
-            desc = warm()
+            desc = self.services.warm_whisper()
         except Exception as e:  # typed answers still work; the failure is said once
             self.post_message(ModelStatus("whisper", "failed", f"{e}; answer by typing"))
             return
@@ -426,7 +446,7 @@ class VivaApp(App):
     def session_over(self) -> None:
         from tui.screens.history import HistoryScreen
 
-        turns = list(getattr(self.interview, "turns", []) or [])
+        turns = list(self.interview.turns) if self.interview is not None else []
         if turns:
             mean = sum(t.grade.display for t in turns) / len(turns)
             self.notify(f"Session finished: {len(turns)} answers, mean {mean:.1f}/5", timeout=8)
@@ -471,7 +491,7 @@ class VivaApp(App):
                                 lambda n=name: self.action_demo(n), discover=False)
 
 
-def run_app(options: SessionOptions | None = None, interview: Any = None) -> int:
+def run_app(options: SessionConfig | None = None, interview: Interview | None = None) -> int:
     """Open the app. With ``options`` (``viva interview --mode ...``) a session with them starts at once;
     with ``interview`` (``viva resume``) that session continues."""
     gc.disable()  # the first screen allocates many long-lived objects; collection resumes after its paint

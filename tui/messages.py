@@ -9,6 +9,8 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from agent.demos._runner import DemoEvent
+    from agent.models import Grade
+    from tui.app import GradeRequest
 
 
 @dataclass
@@ -32,20 +34,20 @@ class Notice(Message):
 @dataclass
 class GradeReady(Message):
     answer: str
-    grade: Any
+    grade: Grade
     source: str = "typed"
     transcript: str | None = None
     insights: dict[str, Any] | None = None
     audio_path: str | None = None
     seconds: float = 0.0
-    request: Any = None  # the app's GradeRequest: which interview and screen the grade belongs to
+    request: GradeRequest | None = None  # which interview and screen the grade belongs to
 
 
 @dataclass
 class GradeFailed(Message):
     answer: str
     error: str
-    request: Any = None
+    request: GradeRequest | None = None
 
 
 @dataclass

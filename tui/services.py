@@ -19,26 +19,21 @@ if TYPE_CHECKING:
     from agent.bank import Bank
     from agent.demos import DemoInfo
     from agent.demos._runner import DemoEvent
+    from agent.grading.judge import Judge
+    from agent.interview import Interview
     from agent.models import Grade, Question, Rubric
     from agent.review import SessionReview
+    from agent.session_config import SessionConfig
+    from agent.speech.record import AudioSource
+    from agent.speech.stt import Transcriber
+    from agent.speech.tts import Speaker
+    from agent.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class Unavailable(Exception):
     """A piece that cannot run here (missing extra, no microphone, judge down). The text says what to do."""
-
-
-@dataclass
-class SessionOptions:
-    mode: str = "mock"
-    n_questions: int = 5
-    section: str | None = None
-    voice: bool = False
-    judge: bool = False
-    seed: int = 0
-    time_limit_min: float | None = None  # mock mode: end the session after this many minutes
-    topic: str | None = None
 
 
 @dataclass
@@ -93,31 +88,16 @@ def _leave_a_core_for_the_ui() -> None:
         torch.set_num_threads(want)  # from a worker thread: the workers started after this one use it too
 
 
-def _as_dict(obj: Any) -> dict[str, Any] | None:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj
-    dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        return dump()
-    if hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(obj)
-    return {"value": str(obj)}
-
-
 class Services:
     """The real back end: thin calls into ``agent``."""
 
     def __init__(self) -> None:
         self._bank: Bank | None = None
-        self._store: Any = None
+        self._store: Store | None = None
         self._lock = threading.Lock()
-        self._speaker: Any = None
-        self._transcriber: Any = None
-        self._judge: Any = None
+        self._speaker: Speaker | None = None
+        self._transcriber: Transcriber | None = None
+        self._judge: Judge | None = None
 
     # ------------------------------------------------------------------ bank and grading
     def bank(self) -> Bank:
@@ -154,16 +134,12 @@ class Services:
         from agent.grading import get_scorer
 
         scorer = get_scorer()
-        warm = getattr(scorer, "warm", None) or getattr(scorer, "load", None)
-        if callable(warm):
-            warm()
-        else:  # grade a throwaway answer so the model is loaded and the bank embedded
-            bank = self.bank()
-            q = next(iter(bank.questions.values()))
-            scorer.score(q, bank.rubric(q.id), "warm up")
-        return getattr(scorer, "model_name", None) or scorer.name
+        bank = self.bank()
+        q = next(iter(bank.questions.values()))
+        scorer.warm(q, bank.rubric(q.id))
+        return scorer.model_name
 
-    def store(self) -> Any:
+    def store(self) -> Store:
         with self._lock:
             if self._store is None:
                 from agent.store import Store
@@ -175,13 +151,10 @@ class Services:
         """What to say once when the history database was corrupt: where it was kept, what was recovered."""
         return self.store().recovery_message()
 
-    def new_interview(self, opts: SessionOptions) -> Any:
-        from agent.interview import Interview, SessionConfig
+    def new_interview(self, config: SessionConfig) -> Interview:
+        from agent.interview import Interview
 
-        cfg = SessionConfig(mode=opts.mode, n_questions=opts.n_questions, section=opts.section,
-                            seed=opts.seed, voice=opts.voice, judge=opts.judge, topic=opts.topic,
-                            time_limit_s=opts.time_limit_min * 60 if opts.time_limit_min else None)
-        return Interview(self.bank(), cfg, store=self.store())
+        return Interview(self.bank(), config, store=self.store())
 
     # ------------------------------------------------------------------ judge
     def judge_available(self) -> str | None:
@@ -286,7 +259,7 @@ class Services:
         if self._speaker is not None:
             self._speaker.stop()
 
-    def transcriber(self) -> Any:
+    def transcriber(self) -> Transcriber:
         _offline()
         from agent.speech import stt
 
@@ -328,7 +301,7 @@ class Services:
                     samples = audio_mod.load_audio(str(audio_file))
                 except Exception as e:
                     raise Unavailable(f"cannot read {audio_file} as audio ({e})") from e
-                source: Any = record.ArraySource(samples, realtime=False)
+                source: AudioSource = record.ArraySource(samples, realtime=False)
             else:
                 source = record.MicrophoneSource()
         except record.RecorderUnavailable as e:

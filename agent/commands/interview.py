@@ -44,32 +44,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_interview(args: argparse.Namespace) -> int:
-    from agent.bank import default_bank
+    import dataclasses
+
     from agent.config import get_settings
-    from agent.interview import Interview, SessionConfig
+    from agent.session_config import SessionConfig  # not agent.interview: the app's first paint need not wait
 
     settings = get_settings()
     cfg = SessionConfig(mode=args.mode, n_questions=args.n or settings.questions_per_session,
                         section=args.section, topic=args.topic,
-                        time_limit_s=args.time_limit * 60 if args.time_limit else None, seed=args.seed,
+                        time_limit_s=SessionConfig.seconds(args.time_limit), seed=args.seed,
                         voice=False, judge=args.judge or settings.judge, max_depth=args.depth)
     if not args.text and _tui_possible():
-        import inspect
+        from tui.app import run_app
 
-        from tui import app as tui_app
+        # the app answers by voice when the `voice` setting says so (it falls back to typing without a microphone)
+        return run_app(options=dataclasses.replace(cfg, voice=settings.voice)) or 0
+    from agent.bank import default_bank
+    from agent.interview import Interview
 
-        params = inspect.signature(tui_app.run_app).parameters
-        if "options" in params:
-            from tui.services import SessionOptions
-
-            opts = SessionOptions(mode=cfg.mode, n_questions=cfg.n_questions, section=cfg.section, seed=cfg.seed,
-                                  judge=cfg.judge, topic=cfg.topic, time_limit_min=args.time_limit)
-            return tui_app.run_app(options=opts) or 0
-        chosen = (args.mode != "mock" or args.n or args.section or args.topic or args.seed or args.time_limit
-                  or args.depth is not None or args.judge)
-        if not chosen:
-            return tui_app.run_app() or 0
-        print("viva: the app does not take these options; running in text mode", file=sys.stderr)
     store = open_store()
     iv = Interview(default_bank(), cfg, store=store)
     return run_text(iv, sys.stdin, sys.stdout)

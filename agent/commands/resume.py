@@ -31,12 +31,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         sid = info.id
     iv = Interview.resume(default_bank(), store, sid)
     if not args.text and _tui_possible():
-        import inspect
+        from tui.app import run_app
 
-        from tui import app as tui_app
-
-        runner = getattr(tui_app, "run_app", None)
-        if runner is not None and "interview" in inspect.signature(runner).parameters:
-            return runner(interview=iv) or 0
-        print("viva: the app cannot resume a session; continuing in text mode", file=sys.stderr)
+        return run_app(interview=iv) or 0
     return run_text(iv, sys.stdin, sys.stdout, resumed=True)

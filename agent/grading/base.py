@@ -28,6 +28,16 @@ class Scorer(ABC):
         """Grade several answers; scorers override this to batch work."""
         return [self.score(q, r, a) for q, r, a in items]
 
+    @property
+    def model_name(self) -> str:
+        """What the scorer runs on, as shown to the user (its models); the registry name when it has none."""
+        return self.name
+
+    def warm(self, question: Question, rubric: Rubric) -> None:
+        """Load what the scorer needs before the first real answer. By default a throwaway answer to
+        ``question`` is graded, which loads the models and prepares ``rubric``."""
+        self.score(question, rubric, "warm up")
+
 
 def register(name: str) -> Callable[[Callable[[], Scorer]], Callable[[], Scorer]]:
     def deco(factory: Callable[[], Scorer]) -> Callable[[], Scorer]:

@@ -125,13 +125,14 @@ async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float],
     from textual import events
     from textual.pilot import Pilot
 
+    from agent.session_config import SessionConfig
     from tui.app import VivaApp
     from tui.screens.followup import FollowUpScreen
     from tui.screens.interview import InterviewScreen
     from tui.screens.result import ResultScreen
-    from tui.services import Services, SessionOptions
+    from tui.services import Services
 
-    app = VivaApp(Services(), load_settings=False, options=SessionOptions(n_questions=2 * n + 1, seed=0))
+    app = VivaApp(Services(), load_settings=False, options=SessionConfig(n_questions=2 * n + 1, seed=0))
     lat: dict[str, list[float]] = {"key": [], "pilot": []}
     grade_only: list[float] = []
 

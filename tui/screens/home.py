@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, RadioButton, RadioSet, Select, Static, Switch
 
-from tui.services import SessionOptions
+from agent.session_config import SessionConfig, as_mode
 from tui.widgets.status import StatusLine, TitleBar
 
 MODES = [("mock", "Mock interview"), ("practice", "Practice a topic"), ("drill", "Drill what is due")]
@@ -23,6 +25,10 @@ class HomeScreen(Screen):
         Binding("ctrl+s", "start", "Start"),
         Binding("h", "app.history", "History", show=False),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._about: dict[str, str] = {}  # section tag -> what it covers, once the bank has loaded
 
     def compose(self) -> ComposeResult:
         opts = self.app.options
@@ -93,7 +99,7 @@ class HomeScreen(Screen):
         self._show_about(sel.value)
 
     def _show_about(self, value: object) -> None:
-        about = getattr(self, "_about", {}).get(value, "") if isinstance(value, str) else ""
+        about = self._about.get(value, "") if isinstance(value, str) else ""
         box = self.query_one("#section-about", Static)
         box.update(about)
         box.display = bool(about)
@@ -109,18 +115,20 @@ class HomeScreen(Screen):
         self.query_one("#judge", Switch).value = opts.judge
         self.query_one("#voice", Switch).value = opts.voice
 
-    def current_options(self) -> SessionOptions:
+    def current_options(self) -> SessionConfig:
+        """The app's options as the form sets them; what the form does not show (seed, topic, follow-up depth,
+        all given on the command line) is kept."""
         radio = self.query_one("#mode", RadioSet)
         btn = radio.pressed_button
-        mode = btn.name if btn is not None and btn.name else "mock"
+        mode = as_mode(btn.name) if btn is not None and btn.name else "mock"
         section = self.query_one("#section", Select).value
         count = self.query_one("#count", Select).value
         limit = self.query_one("#limit", Select).value
-        return SessionOptions(mode=mode, section=section if isinstance(section, str) else None,
-                              time_limit_min=float(limit) if isinstance(limit, int) else None,
-                              n_questions=int(count) if isinstance(count, int) else 5,
-                              voice=self.query_one("#voice", Switch).value,
-                              judge=self.query_one("#judge", Switch).value, seed=self.app.options.seed)
+        return dataclasses.replace(self.app.options, mode=mode, section=section if isinstance(section, str) else None,
+                                   time_limit_s=SessionConfig.seconds(limit) if isinstance(limit, int) else None,
+                                   n_questions=int(count) if isinstance(count, int) else 5,
+                                   voice=self.query_one("#voice", Switch).value,
+                                   judge=self.query_one("#judge", Switch).value)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":

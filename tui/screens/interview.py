@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -24,6 +24,10 @@ from tui.messages import (
 from tui.services import Unavailable
 from tui.widgets.meters import LevelMeter
 from tui.widgets.status import StatusLine, TitleBar
+
+if TYPE_CHECKING:
+    from agent.interview import Interview
+    from agent.models import Question
 
 
 def fmt_elapsed(seconds: float) -> str:
@@ -52,7 +56,8 @@ class InterviewScreen(Screen):
         self.result_waiting: Screen | None = None  # a result that came while another screen was on top
 
     @property
-    def interview(self) -> Any:
+    def interview(self) -> Interview | None:
+        """The app's session (None once the user has left it)."""
         return self.app.interview
 
     def compose(self) -> ComposeResult:
@@ -71,7 +76,7 @@ class InterviewScreen(Screen):
         yield StatusLine(id="model-status")
         yield Footer()
 
-    def _meta(self, q: Any) -> Text:
+    def _meta(self, q: Question) -> Text:
         t = Text()
         t.append(self.interview.progress, style="bold")  # counts what the home screen's Topics counts
         t.append(f"  ·  {q.section} · {q.topic} · {q.difficulty}", style="grey62")
@@ -81,12 +86,13 @@ class InterviewScreen(Screen):
         self.started = self.app.clock()
         self.set_interval(1.0, self._tick)
         self.query_one("#hint").display = False
-        self.query_one("#level").display = bool(self.app.options.voice)
+        voice = self.interview.config.voice  # the session's own choice (a resumed one keeps what it had)
+        self.query_one("#level").display = voice
         ta = self.query_one("#answer", TextArea)
         if self.prefill:
             ta.text = self.prefill
         ta.focus()
-        if self.app.options.voice:
+        if voice:
             self.speak(self.interview.current.prompt)
         self.prepare_grader()
 
@@ -110,11 +116,11 @@ class InterviewScreen(Screen):
 
     def _tick(self) -> None:
         iv = self.interview
-        limit = getattr(getattr(iv, "config", None), "time_limit_s", None)
+        limit = iv.config.time_limit_s if iv is not None else None
         if iv is None or not limit:
             self.query_one("#elapsed", Static).update(fmt_elapsed(self.app.clock() - self.started))
             return
-        left = limit - float(getattr(iv, "elapsed_s", 0.0))
+        left = limit - iv.elapsed_s
         self.query_one("#elapsed", Static).update(Text(f"{fmt_elapsed(left)} left", style="red" if left <= 60
                                                        else ""))
         if left <= 0:
@@ -191,7 +197,8 @@ class InterviewScreen(Screen):
         """Record (or feed the file), endpoint, and transcribe while speaking; then submit the transcript."""
         from tui.messages import ModelStatus
 
-        qid = getattr(self.interview.current, "id", None)
+        iv = self.interview
+        qid = iv.current.id if iv is not None and iv.current is not None else None
         self.app.post_message(ModelStatus("whisper", "busy", "listening"))
         try:
             ans = self.app.services.listen(qid, lambda level: self.post_message(AudioLevel(level)),
