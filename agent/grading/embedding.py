@@ -193,8 +193,29 @@ def _question_ranges(text: str, q_stems: frozenset[str]) -> list[tuple[int, int]
             if w not in tx.STOPWORDS and w not in tx.NEGATIONS and tx.stem(w) in q_stems]
 
 
-def _logistic(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-(z - MID) / TEMP))
+@dataclass(frozen=True)
+class Calibration:
+    """What turns similarities into credits and verdicts. The defaults are the hand-set constants above (for
+    the bundled encoder and any configured sentence-transformers model); a tuned encoder ships its own,
+    fitted on the corpus's dev split (see :class:`agent.grading.contrastive.ContrastiveScorer`)."""
+
+    a_full: float = A_FULL
+    w_lex: float = W_LEX
+    neg_penalty: float = NEG_PENALTY
+    num_penalty: float = NUM_PENALTY
+    mid: float = MID
+    temp: float = TEMP
+    mis_min: float = MIS_MIN
+    mis_margin: float = MIS_MARGIN
+    mis_neg_margin: float = MIS_NEG_MARGIN
+    off_topic_rel: float = OFF_TOPIC_REL
+
+    def credit(self, z: float) -> float:
+        x = -(z - self.mid) / self.temp
+        return 0.0 if x > 700 else 1.0 / (1.0 + math.exp(x))
+
+
+HAND_SET = Calibration()
 
 
 def _is_buzzword_list(text: str) -> bool:
@@ -246,9 +267,11 @@ def _apply_caps(caps: list[tuple[str, str]], score: float, flags: list[str], not
 class EmbeddingScorer(Scorer):
     name = "embedding"
     version = GRADER_VERSION
+    embedding_model: str | None = None  # None: the configured ``embedding_model`` setting
 
-    def __init__(self, embedder: Embedder | None = None):
+    def __init__(self, embedder: Embedder | None = None, calibration: Calibration | None = None):
         self._embedder = embedder
+        self._calibration = calibration
         self._prepared: dict[str, _Prepared] = {}
         self._lock = threading.RLock()
 
@@ -259,8 +282,17 @@ class EmbeddingScorer(Scorer):
         if self._embedder is None:
             from agent.grading.cache import get_embedder
 
-            self._embedder = get_embedder()
+            self._embedder = get_embedder(self.embedding_model)
         return self._embedder
+
+    @property
+    def calibration(self) -> Calibration:
+        if self._calibration is None:
+            self._calibration = self._load_calibration()
+        return self._calibration
+
+    def _load_calibration(self) -> Calibration:
+        return HAND_SET
 
     @property
     def model_name(self) -> str:
@@ -423,6 +455,7 @@ class EmbeddingScorer(Scorer):
 
     def _finish(self, question: Question, rubric: Rubric, p: _Prepared, w: _Work,
                 encoded: list[tuple[np.ndarray, np.ndarray]]) -> Grade:
+        k = self.calibration
         units = [u for u in w.units if u.sent < len(encoded)]
         d = p.full.shape[1]
         uf = np.zeros((len(units), d), dtype=np.float32)
@@ -439,8 +472,8 @@ class EmbeddingScorer(Scorer):
         eligible = np.array([(u.novel or p.adhoc) and not u.excluded for u in units], dtype=bool)
         cos_f = uf @ p.full.T if len(units) else np.zeros((0, len(p.full)), np.float32)
         cos_r = ur @ p.res.T if len(units) else np.zeros((0, len(p.full)), np.float32)
-        sim = A_FULL * cos_f + (1 - A_FULL) * cos_r  # (U, X)
-        sim = sim - NUM_PENALTY * self._quantity_conflicts(p, w, units)
+        sim = k.a_full * cos_f + (1 - k.a_full) * cos_r  # (U, X)
+        sim = sim - k.num_penalty * self._quantity_conflicts(p, w, units)
         sim_e = np.where(eligible[:, None], sim, -1.0) if len(units) else sim
         unit_neg = np.array([u.neg for u in units], dtype=bool)
 
@@ -462,12 +495,12 @@ class EmbeddingScorer(Scorer):
                 else:
                     ui, s = -1, 0.0
                 s = max(s, 0.0)
-                z = s + W_LEX * lex
+                z = s + k.w_lex * lex
                 if ui >= 0 and unit_neg[ui] != c.exemplar_neg[j]:
-                    z -= NEG_PENALTY
+                    z -= k.neg_penalty
                 if z > best_z:
                     best_z, best_sim, best_u, best_lex = z, s, ui, lex
-            credit = _logistic(best_z)
+            credit = k.credit(best_z)
             verdict = "covered" if credit >= COVERED else "partial" if credit >= PARTIAL else "missing"
             evidence = None
             if verdict != "missing":
@@ -501,7 +534,7 @@ class EmbeddingScorer(Scorer):
                 xj = int(np.argmax(ms[ui]))
                 s = float(ms[ui, xj])
                 corr = float(sim[ui, m.correction_row])
-                if not (s >= MIS_MIN and s >= concept_best_per_unit[ui] + MIS_MARGIN and s >= corr + MIS_MARGIN):
+                if not (s >= k.mis_min and s >= concept_best_per_unit[ui] + k.mis_margin and s >= corr + k.mis_margin):
                     continue
                 u = units[ui]
                 sent = next((x for x in units if x.sent == u.sent and x.kind != "clause"), u)
@@ -512,10 +545,11 @@ class EmbeddingScorer(Scorer):
                     if same:
                         js = max(same, key=lambda j: ms[ui, j])
                         sj = float(ms[ui, js])
-                        if sj >= MIS_MIN and sj >= concept_best_per_unit[ui] + MIS_MARGIN and sj >= corr + MIS_MARGIN:
+                        if (sj >= k.mis_min and sj >= concept_best_per_unit[ui] + k.mis_margin
+                                and sj >= corr + k.mis_margin):
                             xj, s = js, sj
                 corrected = tx.rejects(w.text[sent.start : sent.end]) or (
-                    u.neg != m.exemplar_neg[xj] and s - concept_best_per_unit[ui] < MIS_NEG_MARGIN)
+                    u.neg != m.exemplar_neg[xj] and s - concept_best_per_unit[ui] < k.mis_neg_margin)
                 if best_hit is None or (not corrected, s) > (not best_hit[0], best_hit[1]):
                     best_hit = (corrected, s, ui, xj)
             if best_hit is not None:
@@ -548,7 +582,7 @@ class EmbeddingScorer(Scorer):
                 not novel or (len(novel) <= 2 and len(novel) / len(set(map(tx.stem, content))) <= 0.25
                               and rel_q >= 0.75)):
             caps.append(("restatement", "the answer restates the question"))
-        if content and all(v.verdict == "missing" for v in verdicts) and max(relevance, rel_q) < OFF_TOPIC_REL:
+        if content and all(v.verdict == "missing" for v in verdicts) and max(relevance, rel_q) < k.off_topic_rel:
             caps.append(("off_topic", "the answer does not address this question"))
         if not content and not caps:
             caps.append(("no_content", "the answer has no content words"))

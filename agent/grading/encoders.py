@@ -49,7 +49,9 @@ class BertEncoder:
 
     packable = True  # rows may hold several texts (block-diagonal attention, positions restarting at 0)
 
-    def __init__(self, path: str | Path, name: str):
+    def __init__(self, path: str | Path, name: str, tuned: str | Path | None = None):
+        """``tuned``: a folder whose ``weights.safetensors`` replaces every weight it holds (a fine-tuned
+        encoder shipped without the word-embedding matrix, which stays the base folder's)."""
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
@@ -67,6 +69,14 @@ class BertEncoder:
         self.tok.enable_truncation(max_length=self.max_len)
         self.pad_id = int(cfg.get("pad_token_id", 0) or 0)
         w = load_file(str(p / "model.safetensors"))
+        if tuned is not None:
+            extra = load_file(str(Path(tuned) / "weights.safetensors"))
+            known = {k.removeprefix("bert.") for k in w}
+            unknown = [k for k in extra if k.removeprefix("bert.") not in known]
+            if unknown:
+                raise ValueError(f"{tuned}: weights the base encoder does not have: {', '.join(unknown[:3])}")
+            w = {k.removeprefix("bert."): v for k, v in w.items()}
+            w.update({k.removeprefix("bert."): v.float() for k, v in extra.items()})
         self.word = w.get("embeddings.word_embeddings.weight", w.get("bert.embeddings.word_embeddings.weight")).float()
         self.stack = BertStack(w, cfg)
 

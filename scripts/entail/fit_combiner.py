@@ -6,11 +6,9 @@
 1. The concept credit: a multinomial logistic regression (scikit-learn) from the best unit's four
    cross-encoder probabilities and its bi-encoder cosine to the pair's label, on the dev pairs (topics the
    cross-encoder never saw). Credit = P(states) + P(partly) / 2.
-2. The grade is 5 x the weighted mean credit. Synthetic answers are assembled from the corpus concepts
-   (three concepts of a topic make a rubric; each concept is stated, stated partly, contradicted, only
-   mentioned or left out, by a sentence from the corpus; the sentences are shuffled), the true grade is
-   5 x the mean of 1 / 0.5 / 0.
-The same synthetic answers built from the held-out test topics give the Spearman and bias printed last.
+2. The grade is 5 x the weighted mean credit. Synthetic answers (scripts/entail/synthetic.py) to rubrics
+   made of the dev topics' concepts give the raw-credit Spearman printed; the same answers built from the
+   held-out test topics give the Spearman and bias printed last.
 Everything runs through the grader's own inference path (agent.grading.entail), seeded.
 """
 
@@ -19,20 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_corpus import load_concepts, split_of  # noqa: E402
+from synthetic import items_of, synthetic  # noqa: E402
 
 OUT = ROOT / "agent" / "grading" / "entail_model" / "combiner.json"
 LABELS = ["unrelated", "partly", "states", "contradicts"]
-CREDIT = {"states": 1.0, "partly": 0.5}
-CHOICES = ["states", "states", "partly", "contradicts", "mentions", "absent"]
 
 
 def pair_features(rows: list[dict]):
@@ -49,52 +43,11 @@ def pair_features(rows: list[dict]):
     return p, cos
 
 
-def synthetic_answers(split: str, seed: int, per_rubric: int = 16) -> list[tuple[list[dict], str, float, str]]:
-    """(concepts, answer, true grade, question) for rubrics of three concepts of the split's topics."""
-    by_topic: dict[str, list[dict]] = defaultdict(list)
-    for c in load_concepts():
-        if split_of(c["topic"]) == split:
-            by_topic[c["topic"]].append(c)
-    rng = random.Random(seed)
-    out = []
-    for topic in sorted(by_topic):
-        cs = by_topic[topic]
-        for i in range(0, len(cs) - 2, 3):
-            group = cs[i : i + 3]
-            for _ in range(per_rubric):
-                parts, credits = [], []
-                for c in group:
-                    kind = rng.choice(CHOICES)
-                    credits.append(CREDIT.get(kind, 0.0))
-                    if kind != "absent":
-                        parts.append(rng.choice(c[kind]))
-                if not parts:
-                    parts.append(rng.choice(group[0]["mentions"]))
-                rng.shuffle(parts)
-                out.append((group, " ".join(parts), 5.0 * sum(credits) / len(credits), group[0]["question"]))
-    return out
-
-
-def synthetic_items(answers) -> list[tuple]:
-    """(question, rubric, answer) triples for synthetic answers: one concept per corpus statement."""
-    from agent.models import Concept, Question, Rubric, Source
-
-    items = []
-    for k, (group, answer, _, question) in enumerate(answers):
-        qid = f"synthetic-{k}"
-        concepts = [Concept(id=f"c{j}", name=c["statement"][:60], weight=1.0, description=c["statement"],
-                            exemplars=[c["statement"]], terms=[]) for j, c in enumerate(group)]
-        q = Question(id=qid, section="synthetic", topic="synthetic", prompt=question, model_answer=group[0]["statement"],
-                     key_concepts=[c.id for c in concepts], source=Source(seed="adhoc", item=qid), tags=["adhoc"])
-        items.append((q, Rubric(question_id=qid, version=1, concepts=concepts), answer))
-    return items
-
-
-def raw_credits(answers) -> list[float]:
+def raw_credits(answers: list[dict]) -> list[float]:
     from agent.grading.entail import EntailScorer
 
     scorer = EntailScorer()
-    items = synthetic_items(answers)
+    items = items_of(answers)
     grades = []
     for i in range(0, len(items), 64):
         grades += scorer.score_many(items[i : i + 64])
@@ -127,18 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         # The grade is 5 x the weighted mean credit. An isotonic map fitted on these synthetic answers was
         # tried and dropped: their absent concepts pick up credit from sibling concepts of the same topic, so
         # the map deflated every grade (a complete answer's 0.79 credit read as 2.4).
-        dev_ans = synthetic_answers("dev", args.seed)
+        dev_ans = synthetic("dev", args.seed)
         raw = np.array(raw_credits(dev_ans))
-        true = np.array([a[2] for a in dev_ans])
+        true = np.array([a["true"] for a in dev_ans])
         print(f"dev topics, {len(dev_ans)} synthetic answers: Spearman raw credit vs truth "
               f"{spearmanr(raw, true).statistic:.3f}")
-    test_ans = synthetic_answers("test", args.seed + 1)
+    test_ans = synthetic("test", args.seed + 1)
     raw = np.array(raw_credits(test_ans))
     from agent.grading.entail import Combiner
 
     comb = Combiner()
     pred = np.array([comb.grade(x) for x in raw])
-    true = np.array([a[2] for a in test_ans])
+    true = np.array([a["true"] for a in test_ans])
     print(f"test topics, {len(test_ans)} synthetic answers: Spearman {spearmanr(pred, true).statistic:.3f}, "
           f"mean bias {np.mean(pred - true):+.3f}, MAE {np.mean(np.abs(pred - true)):.3f}")
     return 0

@@ -1,7 +1,7 @@
 """Grader validity, old scorer beside new, in one run: prints a table, writes
 tests/bench/results/grader_validity.json.
 
-    python tests/bench/bench_grader_validity.py [--interview FILE] [--semeval FILE] [--graders entail,embedding]
+    python tests/bench/bench_grader_validity.py [--interview FILE] [--semeval FILE] [--graders contrastive,entail,embedding]
 
 For each grader:
 - the interview file (human-graded interview answers on bank questions, e.g. interview_dev.jsonl), graded
@@ -144,15 +144,21 @@ def corpus_test(grader: str) -> dict:
         out["pair_accuracy"] = round(float((p.argmax(1) == np.array([labels.index(r["label"]) for r in rows])).mean()), 4)
         out["pairs"] = len(rows)
     try:
-        from fit_combiner import synthetic_answers, synthetic_items
+        from synthetic import items_of, synthetic
 
         from agent.grading import get_scorer
 
-        ans = synthetic_answers("test", 14)
-        items = synthetic_items(ans)
-        grades = get_scorer(grader).score_many(items)
-        out["synthetic_answers"] = len(items)
-        out["synthetic_spearman"] = _spearman([g.score for g in grades], [a[2] for a in ans])
+        ans = synthetic("test", 14)
+        grades = get_scorer(grader).score_many(items_of(ans))
+        stated = [a["misconception"] == "states" for a in ans]
+        flagged = ["misconception" in g.flags for g in grades]
+        out["synthetic_answers"] = len(ans)
+        out["synthetic_spearman"] = _spearman([g.score for g in grades], [a["true"] for a in ans])
+        out["synthetic_bias"] = round(sum(g.score - a["true"] for g, a in zip(grades, ans, strict=True)) / len(ans), 3)
+        out["synthetic_misconception_recall"] = round(
+            sum(f and s for f, s in zip(flagged, stated, strict=True)) / max(1, sum(stated)), 3)
+        rejected = [f for f, a in zip(flagged, ans, strict=True) if a["misconception"] == "rejects"]
+        out["synthetic_rejection_flagged"] = round(sum(rejected) / max(1, len(rejected)), 3)
     except FileNotFoundError:
         pass
     return out
@@ -162,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--interview", type=Path, default=SHARED / "interview_dev.jsonl")
     ap.add_argument("--semeval", type=Path, default=SHARED / "semeval2013_2way_train.jsonl")
-    ap.add_argument("--graders", default="entail,embedding")
+    ap.add_argument("--graders", default="contrastive,entail,embedding")
     ap.add_argument("--skip-semeval", action="store_true")
     args = ap.parse_args(argv)
     graders = [g.strip() for g in args.graders.split(",") if g.strip()]
@@ -203,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             row("  answers/s", lambda r, d=ds: r["semeval"][d]["answers_per_s"])
     row("corpus test topics: pair accuracy", lambda r: r["corpus_test"].get("pair_accuracy", "-"))
     row("corpus test topics: synthetic-answer Spearman", lambda r: r["corpus_test"].get("synthetic_spearman", "-"))
+    row("  mean bias", lambda r: r["corpus_test"].get("synthetic_bias", "-"))
+    row("  stated misconception flagged", lambda r: r["corpus_test"].get("synthetic_misconception_recall", "-"))
+    row("  rejected misconception flagged", lambda r: r["corpus_test"].get("synthetic_rejection_flagged", "-"))
     for i in range(len(CASES) + 1):
         c0 = res["graders"][graders[0]]["cases"][i]
         row(f"case {c0['case'][:34]} ({c0['want']})",
