@@ -248,6 +248,8 @@ async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tm
         app.screen.query_one("#audio-path").value = str(wav)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), tries=3000)
+        # pushed is not yet mounted: leaving the app mid-mount fails the screen's on_mount
+        await wait_for(pilot, lambda: bool(app.screen.query("#model-answer")))
         answer = iv.turns[0].answer.lower()
         assert "attention over the rest" in answer and "computed only on" in answer and "use it" in answer, answer
 
