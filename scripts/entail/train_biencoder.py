@@ -34,17 +34,12 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PAIRS = ROOT / "data" / "entail" / "pairs"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train import load  # noqa: E402  (the corpus's pairs of one split)
+
 OUT = ROOT / "agent" / "grading" / "tuned_encoder"
 TARGET = {"states": 1.0, "partly": 0.5, "unrelated": 0.0, "contradicts": 0.0}
 WORD = "embeddings.word_embeddings.weight"
-
-
-def load(split: str) -> list[dict]:
-    p = PAIRS / f"{split}.jsonl"
-    if not p.is_file():
-        sys.exit(f"{p} is missing: run scripts/entail/build_corpus.py first")
-    return [json.loads(x) for x in p.read_text("utf-8").splitlines() if x.strip()]
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
