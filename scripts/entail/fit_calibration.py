@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import items_of, synthetic  # noqa: E402
+from synthetic import balanced_accuracy, figures, grade_all, items_of, synthetic  # noqa: E402
 
 OUT = ROOT / "agent" / "grading" / "tuned_encoder" / "calibration.json"
 _SCORER = None
@@ -57,10 +57,7 @@ def grade(items: list[tuple], calibration) -> list:
 
         emb.encode_tokens = encode_tokens
     _SCORER._calibration = calibration
-    out = []
-    for i in range(0, len(items), 64):
-        out += _SCORER.score_many(items[i : i + 64])
-    return out
+    return grade_all(_SCORER, items)
 
 
 def z_of(credit: float) -> float:
@@ -69,30 +66,6 @@ def z_of(credit: float) -> float:
 
     p = min(max(credit, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
-
-
-def balanced_accuracy(pred: list[bool], gold: list[bool]) -> float:
-    tp = sum(p and g for p, g in zip(pred, gold, strict=True))
-    tn = sum(not p and not g for p, g in zip(pred, gold, strict=True))
-    pos = sum(gold)
-    neg = len(gold) - pos
-    return 0.5 * (tp / max(1, pos) + tn / max(1, neg))
-
-
-def figures(answers: list[dict], grades: list) -> dict:
-    import numpy as np
-    from scipy.stats import spearmanr
-
-    pred = np.array([g.score for g in grades])
-    true = np.array([a["true"] for a in answers])
-    flagged = ["misconception" in g.flags for g in grades]
-    gold = [a["misconception"] == "states" for a in answers]
-    rejects = [f for f, a in zip(flagged, answers, strict=True) if a["misconception"] == "rejects"]
-    return {"answers": len(answers), "spearman": round(float(spearmanr(pred, true).statistic), 4),
-            "bias": round(float(np.mean(pred - true)), 4), "mae": round(float(np.mean(np.abs(pred - true))), 4),
-            "misconception_recall": round(sum(f and g for f, g in zip(flagged, gold, strict=True)) / max(1, sum(gold)), 4),
-            "rejected_misconception_flagged": round(sum(rejects) / max(1, len(rejects)), 4),
-            "misconception_balanced_accuracy": round(balanced_accuracy(flagged, gold), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import items_of, synthetic  # noqa: E402
+from synthetic import grade_all, items_of, synthetic  # noqa: E402
 
 OUT = ROOT / "agent" / "grading" / "entail_model" / "combiner.json"
 LABELS = ["unrelated", "partly", "states", "contradicts"]
@@ -46,11 +46,7 @@ def pair_features(rows: list[dict]):
 def raw_credits(answers: list[dict]) -> list[float]:
     from agent.grading.entail import EntailScorer
 
-    scorer = EntailScorer()
-    items = items_of(answers)
-    grades = []
-    for i in range(0, len(items), 64):
-        grades += scorer.score_many(items[i : i + 64])
+    grades = grade_all(EntailScorer(), items_of(answers))
     return [g.extra.get("raw_credit", g.score / 5.0) for g in grades]
 
 

@@ -8,7 +8,7 @@
   the sentences are shuffled, and half the time two neighbours are run together into one sentence; and two
   answers per rubric answer another topic's question (true grade 0);
 * true concept credit 1 / 0.5 / 0; true grade 5 x their mean; a stated misconception caps it at 2.
-Seeded: the same split and seed give the same answers.
+Seeded: the same split and seed give the same answers. :func:`figures` says how a grader did on them.
 """
 
 from __future__ import annotations
@@ -97,3 +97,35 @@ def items_of(answers: list[dict]) -> list[tuple]:
                      source=Source(seed="corpus", item=qid), tags=["synthetic"])
         items.append((q, Rubric(question_id=qid, version=1, concepts=concepts, misconceptions=mis), a["answer"]))
     return items
+
+
+def grade_all(scorer, items: list[tuple], batch: int = 64) -> list:
+    """Grades of ``items`` through ``scorer.score_many``, ``batch`` answers at a time."""
+    out = []
+    for i in range(0, len(items), batch):
+        out += scorer.score_many(items[i : i + batch])
+    return out
+
+
+def balanced_accuracy(pred: list[bool], gold: list[bool]) -> float:
+    tp = sum(p and g for p, g in zip(pred, gold, strict=True))
+    tn = sum(not p and not g for p, g in zip(pred, gold, strict=True))
+    pos = sum(gold)
+    neg = len(gold) - pos
+    return 0.5 * (tp / max(1, pos) + tn / max(1, neg))
+
+
+def figures(answers: list[dict], grades: list) -> dict:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    pred = np.array([g.score for g in grades])
+    true = np.array([a["true"] for a in answers])
+    flagged = ["misconception" in g.flags for g in grades]
+    gold = [a["misconception"] == "states" for a in answers]
+    rejects = [f for f, a in zip(flagged, answers, strict=True) if a["misconception"] == "rejects"]
+    return {"answers": len(answers), "spearman": round(float(spearmanr(pred, true).statistic), 4),
+            "bias": round(float(np.mean(pred - true)), 4), "mae": round(float(np.mean(np.abs(pred - true))), 4),
+            "misconception_recall": round(sum(f and g for f, g in zip(flagged, gold, strict=True)) / max(1, sum(gold)), 4),
+            "rejected_misconception_flagged": round(sum(rejects) / max(1, len(rejects)), 4),
+            "misconception_balanced_accuracy": round(balanced_accuracy(flagged, gold), 4)}

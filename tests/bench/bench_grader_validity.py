@@ -144,21 +144,12 @@ def corpus_test(grader: str) -> dict:
         out["pair_accuracy"] = round(float((p.argmax(1) == np.array([labels.index(r["label"]) for r in rows])).mean()), 4)
         out["pairs"] = len(rows)
     try:
-        from synthetic import items_of, synthetic
+        from synthetic import figures, grade_all, items_of, synthetic
 
         from agent.grading import get_scorer
 
         ans = synthetic("test", 14)
-        grades = get_scorer(grader).score_many(items_of(ans))
-        stated = [a["misconception"] == "states" for a in ans]
-        flagged = ["misconception" in g.flags for g in grades]
-        out["synthetic_answers"] = len(ans)
-        out["synthetic_spearman"] = _spearman([g.score for g in grades], [a["true"] for a in ans])
-        out["synthetic_bias"] = round(sum(g.score - a["true"] for g, a in zip(grades, ans, strict=True)) / len(ans), 3)
-        out["synthetic_misconception_recall"] = round(
-            sum(f and s for f, s in zip(flagged, stated, strict=True)) / max(1, sum(stated)), 3)
-        rejected = [f for f, a in zip(flagged, ans, strict=True) if a["misconception"] == "rejects"]
-        out["synthetic_rejection_flagged"] = round(sum(rejected) / max(1, len(rejected)), 3)
+        out.update({f"synthetic_{k}": v for k, v in figures(ans, grade_all(get_scorer(grader), items_of(ans))).items()})
     except FileNotFoundError:
         pass
     return out
@@ -211,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     row("corpus test topics: synthetic-answer Spearman", lambda r: r["corpus_test"].get("synthetic_spearman", "-"))
     row("  mean bias", lambda r: r["corpus_test"].get("synthetic_bias", "-"))
     row("  stated misconception flagged", lambda r: r["corpus_test"].get("synthetic_misconception_recall", "-"))
-    row("  rejected misconception flagged", lambda r: r["corpus_test"].get("synthetic_rejection_flagged", "-"))
+    row("  rejected misconception flagged", lambda r: r["corpus_test"].get("synthetic_rejected_misconception_flagged", "-"))
     for i in range(len(CASES) + 1):
         c0 = res["graders"][graders[0]]["cases"][i]
         row(f"case {c0['case'][:34]} ({c0['want']})",
