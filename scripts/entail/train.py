@@ -65,22 +65,32 @@ def report(name: str, rows: list[dict], probs) -> dict:
             "by_source": {k: round(sum(v) / len(v), 4) for k, v in by_src.items()}}
 
 
-def export(model, meta: dict) -> None:
+CONFIG_KEYS = ["hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "layer_norm_eps",
+               "max_position_embeddings", "type_vocab_size", "vocab_size", "hidden_act"]
+
+
+def save_half(hf, out: Path, frozen: list[str], config: dict, extra_keys: tuple[str, ...] = ()) -> None:
+    """Every weight of the transformers model ``hf`` but ``frozen`` (taken from the bundled encoder at load
+    time) in float16 to ``out``/weights.safetensors; its shape (plus ``extra_keys`` it has) and ``config`` to
+    ``out``/config.json."""
     import torch
     from safetensors.torch import save_file
 
-    hf = model[0].auto_model if hasattr(model, "__getitem__") else model.model
-    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in hf.state_dict().items() if k not in FROZEN}
-    OUT.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(OUT / "weights.safetensors"))
+    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in hf.state_dict().items() if k not in frozen}
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(out / "weights.safetensors"))
     cfg = hf.config.to_dict()
-    keep = ["hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "layer_norm_eps",
-            "max_position_embeddings", "type_vocab_size", "vocab_size", "hidden_act"]
-    (OUT / "config.json").write_text(json.dumps({
-        **{k: cfg[k] for k in keep}, "labels": LABELS, "base": "sentence-transformers/all-MiniLM-L6-v2",
-        "frozen_from_base": list(FROZEN), "max_length": meta["max_length"], "training": meta,
-    }, indent=2) + "\n", encoding="utf-8")
-    print(f"\nexported {sum(v.numel() for v in sd.values()) / 1e6:.1f} M parameters (float16) to {OUT}")
+    keys = CONFIG_KEYS + [k for k in extra_keys if k in cfg]
+    (out / "config.json").write_text(json.dumps({**{k: cfg[k] for k in keys}, **config}, indent=2) + "\n",
+                                     encoding="utf-8")
+    print(f"\nexported {sum(v.numel() for v in sd.values()) / 1e6:.1f} M parameters (float16) to {out}")
+
+
+def export(model, meta: dict) -> None:
+    hf = model[0].auto_model if hasattr(model, "__getitem__") else model.model
+    save_half(hf, OUT, list(FROZEN), {"labels": LABELS, "base": "sentence-transformers/all-MiniLM-L6-v2",
+                                      "frozen_from_base": list(FROZEN), "max_length": meta["max_length"],
+                                      "training": meta})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import load  # noqa: E402  (the corpus's pairs of one split)
+from train import load, save_half  # noqa: E402  (the corpus's pairs of one split; the float16 export)
 
 OUT = ROOT / "agent" / "grading" / "tuned_encoder"
 TARGET = {"states": 1.0, "partly": 0.5, "unrelated": 0.0, "contradicts": 0.0}
@@ -103,23 +103,10 @@ def triplets(rows: list[dict], rng: random.Random) -> dict[str, list[str]]:
 
 
 def export(model, meta: dict, out: Path = OUT) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    hf = model[0].auto_model
-    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in hf.state_dict().items() if k != WORD}
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(out / "weights.safetensors"))
-    cfg = hf.config.to_dict()
-    keep = ["hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "layer_norm_eps",
-            "max_position_embeddings", "type_vocab_size", "vocab_size", "hidden_act", "model_type",
-            "pad_token_id"]
-    (out / "config.json").write_text(json.dumps({
-        **{k: cfg[k] for k in keep if k in cfg}, "base": "sentence-transformers/all-MiniLM-L6-v2",
-        "frozen_from_base": [WORD], "max_length": meta["max_length"], "pooling": "mean", "normalize": True,
-        "training": meta,
-    }, indent=2) + "\n", encoding="utf-8")
-    print(f"\nexported {sum(v.numel() for v in sd.values()) / 1e6:.1f} M parameters (float16) to {out}")
+    save_half(model[0].auto_model, out, [WORD], {
+        "base": "sentence-transformers/all-MiniLM-L6-v2", "frozen_from_base": [WORD],
+        "max_length": meta["max_length"], "pooling": "mean", "normalize": True, "training": meta,
+    }, extra_keys=("model_type", "pad_token_id"))
 
 
 def main(argv: list[str] | None = None) -> int:
