@@ -41,6 +41,22 @@ async def start(pilot) -> None:
     await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "InterviewScreen")
 
 
+async def choose_audio_file(pilot, path: Path) -> None:
+    """ctrl+o, the file's path in the dialog, enter."""
+    await pilot.press("ctrl+o")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "AudioFileScreen")
+    pilot.app.screen.query_one("#audio-path").value = str(path)
+    await pilot.press("enter")
+
+
+async def answer_from_file(pilot, path: Path, tries: int = 200) -> None:
+    """Answer with an audio file and wait for its result screen, mounted (leaving the app while a pushed
+    screen is still mounting fails its on_mount)."""
+    await choose_audio_file(pilot, path)
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ResultScreen"
+                   and bool(pilot.app.screen.query("#model-answer")), tries=tries)
+
+
 async def answer_first(pilot, svc):
     """Start a session and answer its first question with ``answer_for``; the interview, once the turn is in."""
     await start(pilot)
@@ -179,7 +195,6 @@ async def test_failing_judge_is_said_once_and_grade_stays(bank, tmp_path: Path) 
 
 
 async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -> None:
-    from tui.screens.result import ResultScreen
 
     app, svc = make_app(bank, tmp_path, voice_ok=False, options=SessionConfig(n_questions=3, voice=True))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -192,11 +207,7 @@ async def test_voice_from_audio_file_and_missing_speaker(bank, tmp_path: Path) -
         await wait_for(pilot, lambda: "tts" in app._said)  # no speaker: said once, text goes on
         await pilot.press("ctrl+r")  # no microphone either
         await wait_for(pilot, lambda: "voice-failed" in app._said)
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
-        app.screen.query_one("#audio-path").value = str(wav)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        await answer_from_file(pilot, wav)
         turn = iv.turns[0]
         assert turn.source == "voice" and turn.answer == answer and turn.transcript == answer
         assert "142 wpm" in str(app.screen.query_one("#insight-line").render())
@@ -211,11 +222,7 @@ async def test_result_shows_coaching_for_a_spoken_answer(bank, tmp_path: Path) -
         wav = tmp_path / "a.wav"
         wav.write_bytes(b"RIFF")
         wav.with_suffix(".txt").write_text("It is about shift.")
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
-        app.screen.query_one("#audio-path").value = str(wav)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ResultScreen")
+        await answer_from_file(pilot, wav)
         await wait_for(pilot, lambda: app.screen.query_one("#coaching").display)
         text = str(app.screen.query_one("#coaching").render())
         assert "What a strong answer adds" in text and "Delivery" in text
@@ -231,7 +238,6 @@ async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tm
     """ctrl+o with the espeak-ng prefix-LM answer once lost its first sentence in the app. Here the
     app's real listen (Recorder -> StreamingTranscriber -> final decode of the whole recording) runs."""
     from tests.speech_fixtures import espeak_file
-    from tui.screens.result import ResultScreen
     from tui.services import Services
 
     text = ("A prefix language model uses full bidirectional attention over the prefix, the input part, and "
@@ -243,13 +249,7 @@ async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tm
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
         iv = svc.interviews[0]
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
-        app.screen.query_one("#audio-path").value = str(wav)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), tries=3000)
-        # pushed is not yet mounted: leaving the app mid-mount fails the screen's on_mount
-        await wait_for(pilot, lambda: bool(app.screen.query("#model-answer")))
+        await answer_from_file(pilot, wav, tries=3000)
         answer = iv.turns[0].answer.lower()
         assert "attention over the rest" in answer and "computed only on" in answer and "use it" in answer, answer
 
@@ -257,7 +257,6 @@ async def test_ctrl_o_through_the_real_speech_path_keeps_every_sentence(bank, tm
 async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path) -> None:
     import json
 
-    from tui.screens.result import ResultScreen
 
     app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=2, voice=True))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -270,11 +269,7 @@ async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path
         heard = answer + " (as heard)"
         wav.with_suffix(".voice.json").write_text(json.dumps(
             {"heard": heard, "repairs": [{"heard": "proplexed it", "read_as": "perplexity"}]}))
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
-        app.screen.query_one("#audio-path").value = str(wav)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        await answer_from_file(pilot, wav)
         turn = iv.turns[0]
         assert turn.answer == answer and turn.transcript == heard  # graded as read, kept as heard
         line = str(app.screen.query_one("#repairs").render())
@@ -285,10 +280,7 @@ async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> N
     app, _ = make_app(bank, tmp_path)
     async with app.run_test() as pilot:
         await start(pilot)
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AudioFileScreen")
-        app.screen.query_one("#audio-path").value = str(tmp_path / "nope.wav")
-        await pilot.press("enter")
+        await choose_audio_file(pilot, tmp_path / "nope.wav")
         assert "No file at" in str(app.screen.query_one("#audio-error").render())
         await pilot.press("escape")
         assert type(app.screen).__name__ == "InterviewScreen"
