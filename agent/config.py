@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     bank_dirs: list[Path] = Field(default_factory=list, description="extra folders with questions/ and rubrics/")
 
     # grading
-    grader: str = Field(default="embedding", description="the scorer that grades answers (a registry name: "
-                        "'entail', the learned entailment grader; 'embedding', the earlier similarity grader)")
+    grader: str = Field(default="embedding", description="the scorer that grades answers, by registry name: "
+                        "'embedding' (sentence similarity, the default), 'entail' (learned entailment) or "
+                        "'contrastive' (the tuned encoder)")
     embedding_model: str = Field(default="bundled", description="'bundled' or any sentence-transformers name/path")
     max_answer_chars: int = Field(default=20_000, description="longer answers are cut here (and the cut is said)")
 

@@ -54,8 +54,8 @@ def judged_command(sub: argparse._SubParsersAction, name: str, func: Callable[[a
     p = sub.add_parser(name, help=help, description=description)
     yield p
     p.add_argument("--grader", action="append", metavar="NAME", default=None,
-                   help="the scorer to grade with, by registry name (default: the 'grader' setting: 'entail'; "
-                   "'embedding' is the earlier grader)" + ("; repeat it to compare scorers on the same file"
+                   help="the scorer to grade with, by registry name: 'embedding', 'entail' or 'contrastive' "
+                   "(default: the 'grader' setting, 'embedding' unless changed)" + ("; repeat it to compare scorers on the same file"
                                                             if name == "eval" else ""))
     add_judge_args(p)
     p.set_defaults(func=func)
