@@ -118,3 +118,28 @@ def test_the_terminal_the_review_and_the_report_print_the_same_rows(store) -> No
     assert "- transcript: heard 'soft max', read as 'softmax'" in md and f"- {view.judge}" in md
     for r in view.concepts:  # every concept row in each of the three
         assert r.name in out.getvalue() and r.name in review and r.name in md
+
+
+def test_the_app_renders_the_same_view() -> None:
+    from agent.review import ReviewItem
+    from tui.screens.result import insight_lines, repair_line
+    from tui.screens.review import _verdicts
+    from tui.widgets.evidence import VERDICT_STYLE, concept_colour, highlighted_answer
+
+    turn = make_turn()
+    view = grade_view(turn.grade, turn)
+    text = highlighted_answer(ANSWER, view)
+    styled = {(s.start, s.end): str(s.style) for s in text.spans}
+    covered, partial, _ = view.concepts
+    assert styled[covered.span] == f"bold black on {concept_colour(0)}"
+    assert styled[partial.span] == f"underline {concept_colour(1)}"
+    assert styled[view.misconceptions[0].span] == "strike red" and len(styled) == 3
+
+    shown = _verdicts(ReviewItem(turn=turn, view=view, section="A")).plain.splitlines()
+    assert shown[:3] == [f"██ {VERDICT_STYLE[r.verdict][0]} {r.verdict:<8} {r.name}" for r in view.concepts]
+    assert view.judge in shown and "transcript: heard 'soft max', read as 'softmax'" in shown
+
+    assert view.voice is not None
+    summary, series = insight_lines(view.voice)
+    assert summary.plain == "pace 200 wpm  fillers 2 (uh, um)  long pauses 0  hedges 1" and series == [190.0, 210.0]
+    assert repair_line(view.voice).plain == "heard 'soft max', read as 'softmax'"
