@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.coaching import Coaching
+from agent.grade_view import GradeView, grade_view, markdown_lines, md_cell
+from agent.grade_view import judge_line as judge_line  # still importable from here
 from agent.models import Section, SessionInfo, Turn
 
 if TYPE_CHECKING:
@@ -55,7 +56,12 @@ class ReportData:
     goal: Goal | None = None
     generated_at: datetime | None = None
     sections: dict[str, Section] = field(default_factory=dict)  # the bank's section titles and descriptions
-    coaching: dict[int, Coaching] = field(default_factory=dict)  # per turn index (with the bank's rubrics)
+    views: dict[int, GradeView] = field(default_factory=dict)  # per turn index (with the bank's rubrics)
+
+    def view(self, turn: Turn) -> GradeView:
+        """The grade of ``turn`` as every front end shows it (built without a rubric when none was given)."""
+        got = self.views.get(turn.index)
+        return got if got is not None else grade_view(turn.grade, turn)
 
     def section_label(self, tag: str) -> str:
         info = self.sections.get(tag)
@@ -81,15 +87,12 @@ def build(store: Store, session_id: str, bank: Bank | None = None) -> ReportData
     sid = store.resolve(session_id)
     info = store.session(sid)
     turns = store.turns(sid)
-    coaching = {}
-    if bank is not None:
-        from agent.coaching import coach
-        from agent.review import rubric_of
+    from agent.review import rubric_of
 
-        coaching = {t.index: coach(rubric_of(bank, t.question_id), t.grade, t.insights) for t in turns}
+    views = {t.index: grade_view(t.grade, t, rubric_of(bank, t.question_id)) for t in turns}
     return ReportData(session=info, turns=turns, concepts=concept_rows(turns), pace=pace_points(turns),
                       goal=store.goal(bank), generated_at=_now(),
-                      sections=dict(bank.section_info) if bank is not None else {}, coaching=coaching)
+                      sections=dict(bank.section_info) if bank is not None else {}, views=views)
 
 
 def concept_rows(turns: list[Turn]) -> list[ConceptRow]:
@@ -233,22 +236,6 @@ def svg_goal(goal: Goal, width: int = 720) -> str:
             f'<text x="{left + pw}" y="{h + 20}" text-anchor="end" class="label">{goal.total}</text></svg>')
 
 
-def judge_line(turn: Turn) -> str | None:
-    """One line on the LLM judge's view of a turn, when it ran."""
-    j = turn.judge
-    if not isinstance(j, dict):
-        return None
-    if not j.get("ok"):
-        return f"judge: not used ({j.get('failure') or 'failed'})"
-    parts = [f"judge ({j.get('model', '?')}): {j.get('grade')}/5"]
-    if j.get("effective_grade") is not None and j.get("effective_grade") != j.get("grade"):
-        parts.append(f"capped to {j['effective_grade']} by its evidence")
-    line = ", ".join(parts)
-    if j.get("feedback"):
-        line += f" — {j['feedback']}"
-    return line
-
-
 def _turn_meta(t: Turn) -> list[str]:
     """How the answer was given: its source, cold or not, hinted, model answer shown, which attempt."""
     meta = [t.source, "cold" if t.cold else "not cold"]
@@ -268,20 +255,7 @@ def _follow_up(t: Turn) -> tuple[str, str] | None:
     return None
 
 
-def _voice_facts(t: Turn) -> list[str]:
-    """Pace, fillers and long pauses of a spoken answer (empty for a typed one)."""
-    ins = t.insights or {}
-    if not ins.get("wpm"):
-        return []
-    return [f"{float(ins['wpm']):.0f} wpm", f"{ins.get('filler_count', 0)} fillers",
-            f"{len(ins.get('pauses') or [])} long pauses"]
-
-
 # --------------------------------------------------------------------------- Markdown
-
-
-def _md_cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 def render_markdown(data: ReportData) -> str:
@@ -303,7 +277,7 @@ def render_markdown(data: ReportData) -> str:
             lines.append(f"- **{data.section_label(tag)}**" + (f" — {info.description}" if info else ""))
     lines += ["", "## Grades per concept", "", "| question | concept | credit | verdicts |", "| --- | --- | --- | --- |"]
     for r in data.concepts:
-        lines.append(f"| {r.question_id} | {_md_cell(r.name)} | {r.mean:.0%} | {', '.join(r.verdicts)} |")
+        lines.append(f"| {r.question_id} | {md_cell(r.name)} | {r.mean:.0%} | {', '.join(r.verdicts)} |")
     lines += ["", "## Pace", ""]
     if data.pace:
         by_turn: dict[int, list[float]] = {}
@@ -315,8 +289,8 @@ def render_markdown(data: ReportData) -> str:
         lines.append("No spoken answers in this session.")
     lines += ["", "## Answers", ""]
     for t in data.turns:
-        g = t.grade
-        lines.append(f"### {t.index + 1}. {t.question_id} ({g.display:g}/5)")
+        view = data.view(t)
+        lines.append(f"### {t.index + 1}. {t.question_id} ({view.display:g}/5)")
         lines.append("")
         where = f"section {data.section_label(t.section)} · " if t.section else ""
         lines.append(f"*{where}{', '.join(_turn_meta(t))}*")
@@ -326,26 +300,7 @@ def render_markdown(data: ReportData) -> str:
         lines += ["", f"**Q:** {t.prompt}", "", "**Answer:**", ""]
         lines += [f"> {line}" if line else ">" for line in t.answer.splitlines()] or ["> (empty)"]
         lines.append("")
-        for v in g.verdicts:
-            ev = f' — "{_md_cell(v.evidence.text)}"' if v.evidence is not None else ""
-            lines.append(f"- **{v.verdict}** {v.name}{ev}")
-        for m in g.misconceptions:
-            state = "corrected" if m.corrected else "misconception"
-            lines.append(f"- **{state}**: {m.claim} — correction: {m.correction}")
-        if g.flags:
-            lines.append(f"- flags: {', '.join(g.flags)}")
-        for fb in g.feedback:
-            lines.append(f"- feedback: {fb}")
-        voice = _voice_facts(t)
-        if voice:
-            lines.append(f"- voice: {', '.join(voice)}")
-        coaching = data.coaching.get(t.index)
-        if coaching is not None:
-            lines += [f"- a strong answer adds: {i.sentence}" for i in coaching.adds]
-            lines += [f"- delivery: {n.text}" for n in coaching.delivery if n.matters]
-        judge = judge_line(t)
-        if judge:
-            lines.append(f"- {judge}")
+        lines += markdown_lines(view)
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -369,18 +324,9 @@ table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ee
 """
 
 
-def highlight(answer: str, turn: Turn) -> str:
-    """The answer, escaped, with each evidence span marked (overlaps: the earlier span wins)."""
-    spans: list[tuple[int, int, str, str]] = []
-    for v in turn.grade.verdicts:
-        e = v.evidence
-        if e is not None and v.verdict in ("covered", "partial") and 0 <= e.start < e.end <= len(answer):
-            spans.append((e.start, e.end, v.verdict, v.name))
-    for m in turn.grade.misconceptions:
-        e = m.evidence
-        if e is not None and not m.corrected and 0 <= e.start < e.end <= len(answer):
-            spans.append((e.start, e.end, "misconception", m.claim))
-    spans.sort()
+def highlight(answer: str, view: GradeView) -> str:
+    """The answer, escaped, with each evidence span of ``view`` marked (overlaps: the earlier span wins)."""
+    spans = [(h.start, h.end, h.kind, h.label) for h in view.highlights]
     out, pos = [], 0
     for start, end, cls, title in spans:
         if start < pos:
@@ -390,6 +336,38 @@ def highlight(answer: str, turn: Turn) -> str:
         pos = end
     out.append(_esc(answer[pos:]))
     return "".join(out)
+
+
+def html_grade(view: GradeView) -> list[str]:
+    """The grade below the answer: the concept table, misconceptions, flags, feedback, voice, the judge's line
+    and the coaching (the same parts as :func:`agent.grade_view.markdown_lines`)."""
+    body = []
+    if view.concepts:
+        body.append("<table><tr><th>concept</th><th>verdict</th><th>evidence</th></tr>")
+        for r in view.concepts:
+            body.append(f'<tr><td>{_esc(r.name)}</td><td class="v-{r.verdict}">{r.verdict}</td>'
+                        f"<td>{_esc(r.evidence or '')}</td></tr>")
+        body.append("</table>")
+    for m in view.misconceptions:
+        body.append(f"<p><b>{m.state}:</b> {_esc(m.claim)}<br><b>correction:</b> {_esc(m.correction)}</p>")
+    if view.flags:
+        body.append(f"<p>flags: {_esc(', '.join(view.flags))}</p>")
+    if view.feedback:
+        body.append("<ul>" + "".join(f"<li>{_esc(f)}</li>" for f in view.feedback) + "</ul>")
+    voice = view.voice.summary() if view.voice is not None else []
+    if voice:
+        body.append(f"<p>voice: {_esc(' · '.join(voice))}</p>")
+    if view.repairs:
+        body.append(f"<p>transcript: {_esc('; '.join(str(r) for r in view.repairs))}</p>")
+    if view.judge:
+        body.append(f'<p class="judge">{_esc(view.judge)}</p>')
+    if view.coaching.adds:
+        body.append("<p><b>A strong answer adds:</b></p><ul>"
+                    + "".join(f"<li>{_esc(i.sentence)}</li>" for i in view.coaching.adds) + "</ul>")
+    if view.delivery:
+        body.append("<p><b>Delivery:</b></p><ol>" + "".join(f"<li>{_esc(text)}</li>" for text in view.delivery)
+                    + "</ol>")
+    return body
 
 
 def render_html(data: ReportData) -> str:
@@ -409,43 +387,17 @@ def render_html(data: ReportData) -> str:
     body += ["<h2>Grades per concept</h2>", svg_concepts(data.concepts),
              "<h2>Pace over time</h2>", svg_pace(data.pace), "<h2>Answers</h2>"]
     for t in data.turns:
-        g = t.grade
+        view = data.view(t)
         body.append(f'<section class="turn" id="turn-{t.index + 1}">')
-        body.append(f"<h3>{t.index + 1}. {_esc(t.question_id)} — {g.display:g}/5</h3>")
+        body.append(f"<h3>{t.index + 1}. {_esc(t.question_id)} — {view.display:g}/5</h3>")
         where = f"section {data.section_label(t.section)} · " if t.section else ""
         body.append(f'<p class="meta">{_esc(where)}{_esc(", ".join(_turn_meta(t)))} · {t.created_at:%H:%M:%S}</p>')
         follow_up = _follow_up(t)
         if follow_up:
             body.append(f'<p class="why">follow-up ({_esc(follow_up[0])}): {_esc(follow_up[1])}</p>')
         body.append(f"<p><b>Q:</b> {_esc(t.prompt)}</p>")
-        body.append(f'<div class="answer">{highlight(t.answer, t) or "<i>(empty)</i>"}</div>')
-        if g.verdicts:
-            body.append("<table><tr><th>concept</th><th>verdict</th><th>evidence</th></tr>")
-            for v in g.verdicts:
-                ev = _esc(v.evidence.text) if v.evidence is not None else ""
-                body.append(f'<tr><td>{_esc(v.name)}</td><td class="v-{v.verdict}">{v.verdict}</td>'
-                            f"<td>{ev}</td></tr>")
-            body.append("</table>")
-        for m in g.misconceptions:
-            state = "corrected" if m.corrected else "misconception"
-            body.append(f"<p><b>{state}:</b> {_esc(m.claim)}<br><b>correction:</b> {_esc(m.correction)}</p>")
-        if g.flags:
-            body.append(f"<p>flags: {_esc(', '.join(g.flags))}</p>")
-        if g.feedback:
-            body.append("<ul>" + "".join(f"<li>{_esc(f)}</li>" for f in g.feedback) + "</ul>")
-        voice = _voice_facts(t)
-        if voice:
-            body.append(f"<p>voice: {_esc(' · '.join(voice))}</p>")
-        judge = judge_line(t)
-        if judge:
-            body.append(f'<p class="judge">{_esc(judge)}</p>')
-        coaching = data.coaching.get(t.index)
-        if coaching is not None and coaching.adds:
-            body.append("<p><b>A strong answer adds:</b></p><ul>"
-                        + "".join(f"<li>{_esc(i.sentence)}</li>" for i in coaching.adds) + "</ul>")
-        if coaching is not None and any(n.matters for n in coaching.delivery):
-            body.append("<p><b>Delivery:</b></p><ol>"
-                        + "".join(f"<li>{_esc(n.text)}</li>" for n in coaching.delivery if n.matters) + "</ol>")
+        body.append(f'<div class="answer">{highlight(t.answer, view) or "<i>(empty)</i>"}</div>')
+        body += html_grade(view)
         body.append("</section>")
     title = f"viva session {s.id}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

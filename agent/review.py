@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.coaching import Coaching, coach
+from agent.coaching import Coaching
+from agent.grade_view import GradeView, grade_view, text_lines
 from agent.models import Rubric, SessionInfo, Turn
 
 if TYPE_CHECKING:
@@ -18,9 +19,13 @@ if TYPE_CHECKING:
 @dataclass
 class ReviewItem:
     turn: Turn
-    coaching: Coaching
+    view: GradeView  # the grade as every front end shows it (with the coaching)
     section: str  # "A: Causal language modelling" (or the bare tag)
     follow_up: tuple[str, str] | None = None  # (kind, reason) when a follow-up asked this question
+
+    @property
+    def coaching(self) -> Coaching:
+        return self.view.coaching
 
     @property
     def spoken(self) -> bool:
@@ -57,8 +62,8 @@ class SessionReview:
         out = [f"session {s.id} · {s.mode} · {s.started_at:%Y-%m-%d %H:%M} · {len(self.items)} answers{mean} · "
                f"{status}"]
         for item in self.items:
-            t, g = item.turn, item.turn.grade
-            out += ["", f"{t.index + 1}. {t.question_id} · section {item.section} · {g.display:g}/5 · {item.how}"]
+            t = item.turn
+            out += ["", f"{t.index + 1}. {t.question_id} · section {item.section} · {item.view.display:g}/5 · {item.how}"]
             if item.follow_up:
                 out.append(f"   follow-up ({item.follow_up[0]}): {item.follow_up[1]}")
             out.append(f"   Q: {t.prompt}")
@@ -66,19 +71,8 @@ class SessionReview:
             out.append(f"   A: {answer}")
             if t.audio_path:
                 out.append(f"   audio: {t.audio_path}")
-            for v in g.verdicts:
-                ev = f' — "{" ".join(v.evidence.text.split())}"' if v.evidence is not None else ""
-                out.append(f"   {MARK.get(v.verdict, '?')} {v.verdict:<8} {v.name}{ev}")
-            for m in g.misconceptions:
-                state = "corrected" if m.corrected else "misconception"
-                out.append(f"   ! {state}: {m.claim} (correction: {m.correction})")
-            if g.flags:
-                out.append(f"   flags: {', '.join(g.flags)}")
-            out += [f"   {line}" for line in item.coaching.lines()]
+            out += [f"   {line}" for line in text_lines(item.view)]
         return out
-
-
-MARK = {"covered": "+", "partial": "~", "missing": "-"}
 
 
 def rubric_of(bank: Bank | None, qid: str) -> Rubric | None:
@@ -106,6 +100,6 @@ def review_session(store: Store, session_id: str, bank: Bank | None = None) -> S
     items = []
     for t in store.turns(sid):
         label = bank.section_label(t.section) if bank is not None and t.section else (t.section or "-")
-        items.append(ReviewItem(turn=t, coaching=coach(rubric_of(bank, t.question_id), t.grade, t.insights),
+        items.append(ReviewItem(turn=t, view=grade_view(t.grade, t, rubric_of(bank, t.question_id)),
                                 section=label, follow_up=_follow_up(t)))
     return SessionReview(session=info, items=items)

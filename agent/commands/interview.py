@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from agent.interview import Interview
-    from agent.models import Grade, Rubric, Turn
+    from agent.models import Rubric, Turn
 
 ORDER = 10
 
@@ -120,31 +120,13 @@ def _read_answer(stdin: TextIO, out: TextIO, blank_ends: bool = False) -> tuple[
 
 def print_grade(turn: Turn, out: TextIO, rubric: Rubric | None = None) -> None:
     """The grade, one line per concept with its evidence, misconceptions, feedback and, with the rubric, the
-    coaching (what a strong answer adds; for a spoken answer the delivery notes, ranked)."""
-    from agent.review import MARK  # the verdict marks the session review uses too
+    coaching (what a strong answer adds; for a spoken answer the delivery notes, ranked): the lines of
+    :func:`agent.grade_view.text_lines`, which the session review prints too."""
+    from agent.grade_view import grade_view, text_lines
 
-    g: Grade = turn.grade
-    cold = "cold" if turn.cold else "not cold"
-    out.write(f"\nGrade: {g.display:g}/5  (score {g.score:.2f}, {cold}, attempt {turn.attempt})\n")
-    for v in g.verdicts:
-        ev = f'  "{_clip(v.evidence.text)}"' if v.evidence is not None else ""
-        out.write(f"  {MARK.get(v.verdict, '?')} {v.verdict:<8} {v.name}{ev}\n")
-    for m in g.misconceptions:
-        state = "corrected" if m.corrected else "misconception"
-        said = f' ("{_clip(m.evidence.text)}")' if m.evidence is not None else ""
-        out.write(f"  ! {state}: {m.claim}{said}\n    correction: {m.correction}\n")
-    if g.flags:
-        out.write(f"  flags: {', '.join(g.flags)}\n")
-    for line in g.feedback:
-        out.write(f"  * {line}\n")
-    from agent.report import judge_line
-
-    judged = judge_line(turn)
-    if judged:
-        out.write(f"  {judged}\n")
-    from agent.coaching import coach
-
-    for line in coach(rubric, g, turn.insights).lines():
+    view = grade_view(turn.grade, turn, rubric)
+    out.write(f"\n{view.headline}\n")
+    for line in text_lines(view, evidence_chars=90):
         out.write(f"  {line}\n")
     out.flush()
 

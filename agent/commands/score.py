@@ -155,41 +155,45 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def print_grade(question: Question, g: Grade) -> None:
+    """The grade as a table, one row per concept of :func:`agent.grade_view.grade_view`, then the
+    misconceptions, flags, notes and the grade."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from agent.grade_view import grade_view
+
+    view = grade_view(g)
     c = Console()
     c.print(Text(f"{question.id}: {question.prompt}", style="bold"))
     t = Table(show_lines=False)
-    learned = any(v.probabilities for v in g.verdicts)
+    learned = any(r.p_states is not None or r.p_partly is not None for r in view.concepts)
     signal = ("p(states)", "sim") if learned else ("sim", "lex")  # the entailment model's reading, or similarity
     for col, kw in (("concept", {}), ("verdict", {}), (signal[0], {"justify": "right"}),
                     (signal[1], {"justify": "right"}), ("evidence", {"overflow": "fold"}),
                     ("feedback", {"overflow": "fold"})):
         t.add_column(col, **kw)
     style = {"covered": "green", "partial": "yellow", "missing": "red"}
-    for v in g.verdicts:
-        ev = v.evidence.text if v.evidence else ""
+    for r in view.concepts:
+        ev = r.evidence or ""
         if len(ev) > 160:
             ev = ev[:157] + "..."
         if learned:
-            pr = v.probabilities or {}
-            nums = (f"{pr.get('states', 0.0):.2f}" + (f" (partly {pr['partly']:.2f})" if pr.get("partly", 0) >= 0.2 else ""),
-                    f"{v.similarity:.2f}")
+            partly = f" (partly {r.p_partly:.2f})" if (r.p_partly or 0.0) >= 0.2 else ""
+            nums = (f"{r.p_states or 0.0:.2f}{partly}", f"{r.similarity:.2f}")
         else:
-            nums = (f"{v.similarity:.2f}", f"{v.lexical:.2f}")
-        t.add_row(Text(v.name), Text(v.verdict, style=style[v.verdict]), *nums, Text(ev), Text(v.feedback or ""))
+            nums = (f"{r.similarity:.2f}", f"{r.lexical:.2f}")
+        t.add_row(Text(r.name), Text(r.verdict, style=style[r.verdict]), *nums, Text(ev), Text(r.feedback or ""))
     c.print(t)
-    for h in g.misconceptions:
-        state = "corrected by the answer" if h.corrected else "stated"
-        p = f", p={h.probability:.2f}" if h.probability is not None else ""
-        c.print(Text(f"misconception ({state}{p}): {h.claim}", style="green" if h.corrected else "red"))
-        c.print(Text(f"  correction: {h.correction}"))
-        if h.evidence:
-            c.print(Text(f"  evidence: {h.evidence.text[:200]}"))
-    if g.flags:
-        c.print(Text("flags: " + ", ".join(g.flags), style="magenta"))
-    for n in g.notes:
+    for m in view.misconceptions:
+        state = "corrected by the answer" if m.corrected else "stated"
+        p = f", p={m.probability:.2f}" if m.probability is not None else ""
+        c.print(Text(f"misconception ({state}{p}): {m.claim}", style="green" if m.corrected else "red"))
+        c.print(Text(f"  correction: {m.correction}"))
+        if m.evidence:
+            c.print(Text(f"  evidence: {m.evidence[:200]}"))
+    if view.flags:
+        c.print(Text("flags: " + ", ".join(view.flags), style="magenta"))
+    for n in view.notes:
         c.print(Text(f"note: {n}", style="dim"))
-    c.print(Text(f"grade {g.display:g}/5 ({g.score:.2f}) · {g.grader} {g.grader_version} · {g.model}", style="bold"))
+    c.print(Text(f"grade {view.display:g}/5 ({view.score:.2f}) · {view.grader}", style="bold"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypedDict, cast
 
 
 class WordLike(Protocol):
@@ -192,6 +192,41 @@ def find_terms(text: str, terms: Iterable[str]) -> list[str]:
     return found
 
 
+class HitDict(TypedDict):
+    text: str
+    start: float
+
+
+class PauseDict(TypedDict):
+    start: float
+    end: float
+    duration: float
+
+
+class RepairDict(TypedDict):
+    heard: str
+    read_as: str
+
+
+class InsightsDict(TypedDict, total=False):
+    """:meth:`Insights.to_dict`, as stored with a spoken answer (and, once transcribed, the transcript's
+    ``repairs``: the rubric terms read from near-miss spellings). Stored turns give it back from JSON, where
+    the windows are lists."""
+
+    words: int
+    duration_s: float
+    talk_time_s: float
+    wpm: float
+    wpm_over_time: list[tuple[float, float, float]] | list[list[float]]
+    fillers: list[HitDict]
+    pauses: list[PauseDict]
+    hedges: list[HitDict]
+    terms_used: list[str]
+    terms_missing: list[str]
+    filler_count: int
+    repairs: list[RepairDict]
+
+
 @dataclass
 class Insights:
     words: int = 0
@@ -209,10 +244,10 @@ class Insights:
     def filler_count(self) -> int:
         return len(self.fillers)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> InsightsDict:
         d = asdict(self)
         d["filler_count"] = self.filler_count
-        return d
+        return cast(InsightsDict, d)
 
     def summary(self) -> str:
         parts = [f"{self.wpm:.0f} wpm", f"talk {self.talk_time_s:.1f}s", f"{self.filler_count} fillers",

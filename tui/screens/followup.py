@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,27 +14,26 @@ from textual.widgets.option_list import Option
 
 from tui.widgets.status import TitleBar
 
+if TYPE_CHECKING:
+    from agent.interview import FollowUpChoice
+
 KIND_STYLE = {"prerequisite": "yellow", "deeper": "cyan", "contrast": "magenta", "probe": "green",
               "due": "orange1", "next": "white", "fix": "red"}
 
 
-def choice_text(c: Any, first: bool) -> Text:
+def choice_text(c: FollowUpChoice, first: bool) -> Text:
     t = Text()
     label = "suggested" if first else "or"
     t.append(f"{label} ", style="bold" if first else "grey62")
-    kind = getattr(c, "kind", "") or ""
-    t.append(f"[{kind}] ", style=KIND_STYLE.get(kind, "white"))
-    prompt = getattr(c, "prompt", None) or getattr(getattr(c, "question", None), "prompt", None) or "?"
-    t.append(prompt)
-    reason = getattr(c, "reason", "")
-    if reason:
-        t.append(f"\n    why: {reason}", style="italic grey62")
+    t.append(f"[{c.kind}] ", style=KIND_STYLE.get(c.kind, "white"))
+    t.append(c.prompt or (c.question.prompt if c.question is not None else None) or "?")
+    if c.reason:
+        t.append(f"\n    why: {c.reason}", style="italic grey62")
     return t
 
 
-def _key(c: Any) -> tuple[str, str]:
-    q = getattr(c, "question", None)
-    return (getattr(c, "kind", "") or "", getattr(c, "prompt", None) or getattr(q, "id", None) or "")
+def _key(c: FollowUpChoice) -> tuple[str, str]:
+    return c.kind, c.prompt or c.question_id or ""
 
 
 class FollowUpScreen(Screen):
@@ -45,7 +44,7 @@ class FollowUpScreen(Screen):
         Binding("escape", "leave", "Home"),
     ]
 
-    def __init__(self, choices: list[Any]) -> None:
+    def __init__(self, choices: list[FollowUpChoice]) -> None:
         super().__init__()
         self.choices = choices
 
@@ -78,7 +77,7 @@ class FollowUpScreen(Screen):
         """The LLM judge's verdict on the answer arrived while the choices were showing: when it changes them
         (the judge wrote a follow-up for this answer), they are updated in place, and the user is told."""
         iv = self.app.interview
-        if iv is None or getattr(iv, "finished", False) or getattr(iv, "current", None) is None:
+        if iv is None or iv.finished or iv.current is None:
             return
         try:
             fresh = list(iv.next_choices(3))
@@ -101,7 +100,7 @@ class FollowUpScreen(Screen):
             self.choices = fresh
             self.refresh(recompose=True)
             self.call_after_refresh(self.on_mount)
-        what = getattr(added[0], "prompt", None) if added else None
+        what = added[0].prompt if added else None
         self.app.notify("The judge's verdict came in" + (f"; its follow-up is now a choice: {what}" if what else
                                                          "; the choices were updated") + ".", timeout=8)
 
@@ -115,25 +114,21 @@ class FollowUpScreen(Screen):
         idx = self.query_one("#choices", OptionList).highlighted or 0
         self._go(self.choices[idx])
 
-    def _go(self, choice: Any) -> None:
+    def _go(self, choice: FollowUpChoice) -> None:
         self.app.interview.advance(choice)
         self.app.show_question()
 
     def action_skip(self) -> None:
         """Skip the suggested follow-up: the session moves on to the next planned question."""
         iv = self.app.interview
-        fn = getattr(iv, "skip_followup", None)
-        if callable(fn):
-            fn()
-        else:
-            iv.advance(None)
+        if iv is not None:
+            iv.skip_followup()
         self.app.show_question()
 
     def action_finish(self) -> None:
         iv = self.app.interview
-        fn = getattr(iv, "finish", None)
-        if callable(fn):
-            fn()
+        if iv is not None:
+            iv.finish()
         self.app.session_over()
 
     def action_leave(self) -> None:

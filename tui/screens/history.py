@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -65,7 +63,7 @@ class HistoryScreen(Screen):
         s = self.query_one("#sessions", DataTable)
         s.add_columns("started", "mode", "answers", "mean")
         for row in p.sessions:
-            mean: Any = Text(f"{row.mean:.1f}", style=grade_colour(row.mean)) if row.mean is not None else "-"
+            mean: Text | str = Text(f"{row.mean:.1f}", style=grade_colour(row.mean)) if row.mean is not None else "-"
             s.add_row(row.started_at, row.mode, str(row.n_turns), mean, key=row.id)
         if not p.sessions:
             s.add_row("no sessions yet", "", "", "")

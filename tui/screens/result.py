@@ -3,7 +3,7 @@ judge's verdict (updated in place), voice insights, the model answer, and a demo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,14 +12,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 
-from agent.coaching import coach
+from agent.grade_view import VoiceFacts, grade_view, voice_facts
 from tui.widgets.coaching import coaching_text
 from tui.widgets.evidence import VERDICT_STYLE, concept_colour, highlighted_answer
 from tui.widgets.meters import GradeGauge, grade_colour
 from tui.widgets.status import TitleBar
 
+if TYPE_CHECKING:
+    from agent.grade_view import GradeView
+    from agent.models import Grade, Question, Rubric, Turn
+    from agent.speech.insights import InsightsDict
+
 
 def _num(d: dict[str, Any], *keys: str) -> float | None:
+    """A number from the judge's result (a dict the judge's worker fills)."""
     for k in keys:
         v = d.get(k)
         if isinstance(v, (int, float)):
@@ -27,45 +33,36 @@ def _num(d: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
-def insight_lines(ins: dict[str, Any]) -> tuple[Text, list[float]]:
-    """A one-line summary of voice insights (pace, fillers, pauses, hedges) and the pace series (words per
-    minute per window) for the sparkline. ``ins`` is ``agent.speech.insights.Insights.to_dict()``."""
+def insight_lines(voice: VoiceFacts) -> tuple[Text, list[float]]:
+    """A one-line summary of a spoken answer's delivery (pace, fillers, pauses, hedges) and the pace series
+    (words per minute per window) for the sparkline."""
     t = Text()
-    wpm = _num(ins, "wpm")
-    if wpm is not None:
+    if voice.wpm is not None:
         t.append("pace ", style="bold")
-        t.append(f"{wpm:.0f} wpm", style="green" if 110 <= wpm <= 170 else "yellow")
-    fillers = ins.get("fillers") or []
-    n_fill = _num(ins, "filler_count")
-    n_fill = n_fill if n_fill is not None else len(fillers)
+        t.append(f"{voice.wpm:.0f} wpm", style="green" if 110 <= voice.wpm <= 170 else "yellow")
     t.append("  fillers ", style="bold")
-    t.append(f"{n_fill:.0f}")
-    words = sorted({str(f.get("text", "")) for f in fillers if isinstance(f, dict)} - {""})
-    if words:
-        t.append(f" ({', '.join(words[:3])})", style="grey62")
-    pauses = ins.get("pauses") or []
+    t.append(str(voice.filler_count))
+    if voice.filler_words:
+        t.append(f" ({', '.join(voice.filler_words[:3])})", style="grey62")
     t.append("  long pauses ", style="bold")
-    t.append(str(len(pauses)))
-    hedges = ins.get("hedges") or []
-    if hedges:
+    t.append(str(voice.long_pauses))
+    if voice.hedges:
         t.append("  hedges ", style="bold")
-        t.append(str(len(hedges)))
-    series = [float(w[2]) for w in ins.get("wpm_over_time") or [] if isinstance(w, (list, tuple)) and len(w) > 2]
-    return t, series
+        t.append(str(voice.hedges))
+    return t, list(voice.pace_series)
 
 
-def repair_line(ins: dict[str, Any]) -> Text | None:
+def repair_line(voice: VoiceFacts) -> Text | None:
     """The rubric terms read from near-miss spellings: "heard 'proplexed it', read as 'perplexity'"."""
-    pairs = [r for r in ins.get("repairs") or [] if isinstance(r, dict) and r.get("heard") and r.get("read_as")]
-    if not pairs:
+    if not voice.repairs:
         return None
     t = Text()
-    for i, r in enumerate(pairs):
+    for i, r in enumerate(voice.repairs):
         t.append("; " if i else "")
         t.append("heard ", style="grey62")
-        t.append(f"'{r['heard']}'", style="yellow")
+        t.append(f"'{r.heard}'", style="yellow")
         t.append(", read as ", style="grey62")
-        t.append(f"'{r['read_as']}'", style="bold")
+        t.append(f"'{r.read_as}'", style="bold")
     return t
 
 
@@ -79,9 +76,9 @@ class ResultScreen(Screen):
         Binding("escape", "leave", "Home"),
     ]
 
-    def __init__(self, *, question: Any, rubric: Any, answer: str, grade: Any = None, turn: Any = None,
-                 judge_key: int = 0, judge_state: str = "off", insights: dict | None = None,
-                 seconds: float | None = None) -> None:
+    def __init__(self, *, question: Question, rubric: Rubric | None, answer: str, grade: Grade | None = None,
+                 turn: Turn | None = None, judge_key: int = 0, judge_state: str = "off",
+                 insights: InsightsDict | None = None, seconds: float | None = None) -> None:
         """``grade=None`` shows the screen at once with "grading…"; :meth:`fill` adds the grade when it comes
         (the screen is built while the grader works)."""
         super().__init__()
@@ -93,6 +90,8 @@ class ResultScreen(Screen):
         self.judge_key = judge_key
         self.judge_state = judge_state
         self.insights = insights
+        self.voice = voice_facts(insights)  # None for a typed answer
+        self.view: GradeView | None = None  # the grade as shown, once it is in
         self.seconds = seconds
         self.failed: str | None = None
         self.highlight = Text(answer)
@@ -110,11 +109,11 @@ class ResultScreen(Screen):
             yield Static("", id="flags")
             yield DataTable(id="concepts", cursor_type="row", zebra_stripes=False)
             yield Static("", id="coaching")
-            if self.insights:
-                summary, series = insight_lines(self.insights)
+            if self.voice is not None:
+                summary, series = insight_lines(self.voice)
                 with Vertical(id="insights"):
                     yield Static(summary, id="insight-line")
-                    repairs = repair_line(self.insights)
+                    repairs = repair_line(self.voice)
                     if repairs is not None:
                         yield Static(repairs, id="repairs")
                     if len(series) >= 2:
@@ -128,7 +127,7 @@ class ResultScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#model-answer").display = False
         self.query_one("#model-answer", Static).border_title = "model answer"
-        if self.insights:
+        if self.voice is not None:
             self.query_one("#insights").border_title = "voice: pace over time"
         self.query_one("#answer-hl", Static).border_title = "your answer (evidence in each concept's colour)"
         self.query_one("#misconceptions").display = False
@@ -145,34 +144,33 @@ class ResultScreen(Screen):
             gauge.display = False
             self.query_one("#flags", Static).update(Text("grading…", style="cyan"))
 
-    def fill(self, grade: Any, turn: Any = None, seconds: float | None = None) -> None:
+    def fill(self, grade: Grade, turn: Turn | None = None, seconds: float | None = None) -> None:
         """Show ``grade``: gauge, flags and notes, one row per concept, evidence, misconceptions, feedback."""
         self.grade, self.turn, self.seconds = grade, turn, seconds
-        g = grade
+        view = self.view = grade_view(grade, turn, self.rubric, answer=self.answer, insights=self.insights)
         gauge = self.query_one("#grade", GradeGauge)
-        gauge.score = g.display
+        gauge.score = view.display
         gauge.display = True
         t = Text()
-        if g.flags:
-            t.append("flags: " + ", ".join(g.flags), style="yellow")
-        for note in g.notes:
+        if view.flags:
+            t.append("flags: " + ", ".join(view.flags), style="yellow")
+        for note in view.notes:
             t.append(("\n" if t.plain else "") + f"note: {note}", style="grey62")
         self._show_part("#flags", t)
         table = self.query_one("#concepts", DataTable)
         table.clear()
-        for i, v in enumerate(g.verdicts):
-            mark, colour = VERDICT_STYLE.get(v.verdict, ("?", "white"))
-            demo = self.demos.get(v.concept_id)
+        for r in view.concepts:
+            mark, colour = VERDICT_STYLE.get(r.verdict, ("?", "white"))
             # the entailment model's probability that the evidence states the concept, when it decided
-            p = f" {v.probabilities['states']:.2f}" if v.probabilities and "states" in v.probabilities else ""
-            table.add_row(Text("██", style=concept_colour(i)), Text(f"{mark} {v.verdict}{p}", style=colour),
-                          Text(v.name, overflow="ellipsis"), Text(f"▶ {demo}" if demo else "", style="cyan"),
-                          key=v.concept_id)
-        self.highlight = highlighted_answer(self.answer, g.verdicts, g.misconceptions)
+            p = f" {r.p_states:.2f}" if r.p_states is not None else ""
+            table.add_row(Text("██", style=concept_colour(r.index)), Text(f"{mark} {r.verdict}{p}", style=colour),
+                          Text(r.name, overflow="ellipsis"), Text(f"▶ {r.demo}" if r.demo else "", style="cyan"),
+                          key=r.concept_id)
+        self.highlight = highlighted_answer(self.answer, view)
         self.query_one("#answer-hl", Static).update(self.highlight)
-        self._show_part("#misconceptions", self._misconceptions() if g.misconceptions else Text())
-        self._show_part("#feedback", Text("\n".join(f"• {line}" for line in g.feedback)))
-        self._show_part("#coaching", coaching_text(coach(self.rubric, g, self.insights)))
+        self._show_part("#misconceptions", self._misconceptions(view))
+        self._show_part("#feedback", Text("\n".join(f"• {line}" for line in view.feedback)))
+        self._show_part("#coaching", coaching_text(view.coaching))
         table.focus(scroll_visible=False)
         # the grade opens the screen: a long result (voice insights, many concepts) must not open scrolled down
         scroller = self.query_one("#result", VerticalScroll)
@@ -196,9 +194,10 @@ class ResultScreen(Screen):
         self.judge_key, self.judge_state = key, state
         self.query_one("#judge", Static).update(self._judge_text())
 
-    def _misconceptions(self) -> Text:
+    @staticmethod
+    def _misconceptions(view: GradeView) -> Text:
         t = Text()
-        for i, m in enumerate(self.grade.misconceptions):
+        for i, m in enumerate(view.misconceptions):
             if i:
                 t.append("\n")
             if m.corrected:
@@ -251,16 +250,14 @@ class ResultScreen(Screen):
         if self.grade is None:
             return  # revealing it before the answer is recorded would mark the attempt not cold
         box = self.query_one("#model-answer", Static)
-        if not box.display:
-            iv = self.app.interview
-            fn = getattr(iv, "reveal_model_answer", None)
-            if callable(fn):
-                try:
-                    text = fn()
-                    if text:
-                        box.update(Text(text))
-                except Exception:  # the session may be over; the bank text is shown anyway
-                    pass
+        iv = self.app.interview
+        if not box.display and iv is not None:
+            try:
+                text = iv.reveal_model_answer()
+                if text:
+                    box.update(Text(text))
+            except Exception:  # the session may be over; the bank text is shown anyway
+                pass
         box.display = not box.display
         if box.display:
             self.query_one("#result", VerticalScroll).scroll_to_widget(box)
@@ -300,10 +297,10 @@ class ResultScreen(Screen):
         if self.grade is None:
             return  # still grading
         iv = self.app.interview
-        if iv is None or getattr(iv, "finished", False):
+        if iv is None or iv.finished:
             self.app.session_over()
             return
-        if getattr(iv, "time_up", False):  # the time limit ran out: this answer was the last
+        if iv.time_up:  # the time limit ran out: this answer was the last
             iv.finish()
             self.app.notify("Time is up: the session is over.", timeout=6)
             self.app.session_over()

@@ -21,10 +21,10 @@ from tui.widgets.status import TitleBar
 
 
 def _header(item: ReviewItem) -> Text:
-    t, g = item.turn, item.turn.grade
+    t, view = item.turn, item.view
     head = Text()
     head.append(f"{t.index + 1}. ", style="bold")
-    head.append(f"{g.display:g}/5", style=f"bold {grade_colour(g.display)}")
+    head.append(f"{view.display:g}/5", style=f"bold {grade_colour(view.display)}")
     head.append(f"  {t.question_id}", style="bold")
     head.append(f"  · {item.section} · {item.how}", style="grey62")
     if t.audio_path:
@@ -37,21 +37,25 @@ def _header(item: ReviewItem) -> Text:
 
 
 def _verdicts(item: ReviewItem) -> Text:
-    g = item.turn.grade
+    view = item.view
     out = Text()
-    for i, v in enumerate(g.verdicts):
-        mark, colour = VERDICT_STYLE.get(v.verdict, ("?", "white"))
+    for r in view.concepts:
+        mark, colour = VERDICT_STYLE.get(r.verdict, ("?", "white"))
         if out.plain:
             out.append("\n")
-        out.append("██ ", style=concept_colour(i))
-        out.append(f"{mark} {v.verdict:<8}", style=colour)
-        out.append(f" {v.name}")
-    for m in g.misconceptions:
-        out.append("\n✘ " + ("corrected: " if m.corrected else "misconception: "), style="red")
+        out.append("██ ", style=concept_colour(r.index))
+        out.append(f"{mark} {r.verdict:<8}", style=colour)
+        out.append(f" {r.name}")
+    for m in view.misconceptions:
+        out.append(f"\n✘ {m.state}: ", style="red")
         out.append(m.claim)
         out.append(f"\n  correction: {m.correction}", style="green")
-    if g.flags:
-        out.append(f"\nflags: {', '.join(g.flags)}", style="yellow")
+    if view.flags:
+        out.append(f"\nflags: {', '.join(view.flags)}", style="yellow")
+    if view.judge:
+        out.append(f"\n{view.judge}", style="cyan")
+    if view.repairs:
+        out.append("\ntranscript: " + "; ".join(str(r) for r in view.repairs), style="grey62")
     return out
 
 
@@ -87,14 +91,13 @@ class ReviewScreen(Screen):
                 head.append(" · finished" if s.finished else " · not finished", style="grey62")
                 yield Static(head, id="review-head")
                 for item in rev.items:
-                    g = item.turn.grade
                     with Vertical(classes="review-item", id=f"item-{item.turn.index}"):
                         yield Static(_header(item), classes="review-q")
-                        answer = highlighted_answer(item.turn.answer, g.verdicts, g.misconceptions)
+                        answer = highlighted_answer(item.turn.answer, item.view)
                         yield Static(answer if answer.plain.strip() else Text("(empty)", style="italic"),
                                      classes="review-answer")
                         yield Static(_verdicts(item), classes="review-verdicts")
-                        coaching = coaching_text(item.coaching)
+                        coaching = coaching_text(item.view.coaching)
                         if coaching.plain:
                             yield Static(coaching, classes="review-coaching")
         yield Footer()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from rich.text import Text
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from tui.app import VivaApp
 
 ICONS = {"waiting": ("…", "grey50"), "loading": ("⟳", "yellow"), "ready": ("●", "green"),
          "failed": ("✘", "red"), "off": ("○", "grey50"), "busy": ("⟳", "cyan")}
@@ -18,7 +23,7 @@ class StatusLine(Static):
         self.refresh_state()
 
     def refresh_state(self) -> None:
-        state: dict[str, tuple[str, str]] = getattr(self.app, "model_state", {})
+        state = cast("VivaApp", self.app).model_state
         t = Text()
         for i, (name, (st, _detail)) in enumerate(sorted(state.items())):
             icon, colour = ICONS.get(st, ("?", "grey50"))
