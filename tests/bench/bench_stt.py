@@ -17,7 +17,10 @@ Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for
 - unseen: the sentences in tests/bench/data/unseen_sentences.yaml (written after the transcription code and
   never used to tune it; no test reads them), spoken by the Piper voice and by espeak-ng, each transcribed
   unbiased, biased (hotwords only) and biased with the repair pass (the default): rubric-term recall, word
-  error rate, transcription time (biased / unbiased) and real-time factor, per voice.
+  error rate, transcription time (biased / unbiased) and real-time factor, per voice. Recall and WER are
+  scored after Whisper's English text normaliser (the whisper-normalizer package: numbers as digits,
+  British spellings as American, "15%" = "fifteen percent"), the usual convention for Whisper WER; the strict
+  recall (letters only, as the app's insights count terms) is reported beside it.
 - invented: 20 files of silence, noise (numpy, sox), hum, and speech followed by silence or noise, biased
   with a question's terms; invented words = any word in a file without speech, else words after the speech.
 - dropped: 20 answers of three unseen sentences (Piper and espeak-ng in turn, 0.3-0.9 s pauses) through the
@@ -181,11 +184,32 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower().replace("-", " "))
 
 
+_NORMALISER = None
+
+
+def normalise(text: str) -> str:
+    """Whisper's English text normaliser (lower case, no punctuation, numbers as digits, American spelling)."""
+    global _NORMALISER
+    if _NORMALISER is None:
+        from whisper_normalizer.english import EnglishTextNormalizer
+
+        _NORMALISER = EnglishTextNormalizer()
+    return _NORMALISER(text)
+
+
+def terms_heard(text: str, terms: list[str]) -> list[str]:
+    """The terms found in ``text`` once both are normalised (find_terms' matching on normalised text)."""
+    from agent.speech.insights import find_terms
+
+    heard = normalise(text)
+    return [t for t in terms if find_terms(heard, [normalise(t)])]
+
+
 def wer(ref: str, hyp: str) -> tuple[int, int]:
-    """(word edits, reference words) after lower-casing and dropping punctuation (hyphens split words)."""
+    """(word edits, reference words) after Whisper's English normaliser."""
     from rapidfuzz.distance import Levenshtein
 
-    r, h = _words(ref), _words(hyp)
+    r, h = normalise(ref).split(), normalise(hyp).split()
     return Levenshtein.distance(r, h), len(r)
 
 
@@ -212,7 +236,8 @@ def bench_unseen(device: str) -> dict:
     out: dict = {"sentences": len(items), "voices": {}}
     modes = ("unbiased", "biased", "biased+repair")
     for voice in ("piper", "espeak"):
-        acc = {m: {"found": 0, "terms": 0, "edits": 0, "words": 0, "time": 0.0, "missed": []} for m in modes}
+        acc = {m: {"found": 0, "strict": 0, "terms": 0, "edits": 0, "words": 0, "time": 0.0, "missed": []}
+               for m in modes}
         audio_s = 0.0
         repairs: list[str] = []
         for it in items:
@@ -227,8 +252,9 @@ def bench_unseen(device: str) -> dict:
                     t = tr.transcribe(audio, hotwords=terms, repair=m == "biased+repair")
                 a = acc[m]
                 a["time"] += time.perf_counter() - t0
-                found = find_terms(t.text, it["terms"])
+                found = terms_heard(t.text, it["terms"])
                 a["found"] += len(found)
+                a["strict"] += len(find_terms(t.text, it["terms"]))
                 a["terms"] += len(it["terms"])
                 a["missed"] += [f"{it['question']}: {x} (heard: {t.text})" for x in it["terms"] if x not in found]
                 e, n = wer(it["text"], t.text)
@@ -239,7 +265,8 @@ def bench_unseen(device: str) -> dict:
         v = {"audio_s": round(audio_s, 1), "repairs": repairs}
         for m in modes:
             a = acc[m]
-            v[m] = {"recall": round(a["found"] / a["terms"], 4), "terms": a["terms"],
+            v[m] = {"recall": round(a["found"] / a["terms"], 4), "recall_strict": round(a["strict"] / a["terms"], 4),
+                    "terms": a["terms"],
                     "wer": round(a["edits"] / a["words"], 4), "time_s": round(a["time"], 2),
                     "rtf": round(a["time"] / audio_s, 3), "missed": a["missed"]}
         v["biased_over_unbiased_time"] = round(acc["biased+repair"]["time"] / acc["unbiased"]["time"], 3)
@@ -448,6 +475,7 @@ def main() -> int:
             for m in ("unbiased", "biased", "biased+repair"):
                 rows += [(f"unseen ({u['sentences']}), {voice}, {m}: term recall", v[m]["recall"],
                           ">= 0.95" if m == "biased+repair" else ""),
+                         (f"  {voice}, {m}: term recall, strict", v[m].get("recall_strict", ""), ""),
                          (f"  {voice}, {m}: word error rate", v[m]["wer"], ""),
                          (f"  {voice}, {m}: real-time factor", v[m]["rtf"], "<= 0.25" if m == "biased+repair" else "")]
             rows.append((f"  {voice}: biased+repair time / unbiased time", v["biased_over_unbiased_time"], "<= 1.3"))
