@@ -23,8 +23,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.answer import Answer
 from agent.errors import UserError
 from agent.models import Grade, Question, Rubric, Turn
 from agent.policy import (
@@ -42,6 +43,7 @@ from agent.session_config import MODES, Mode, SessionConfig
 if TYPE_CHECKING:
     from agent.bank import Bank
     from agent.grading.base import Scorer
+    from agent.grading.judge import Judge, JudgeResult
     from agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,16 @@ def _now() -> datetime:
 
 
 class Interview:
-    """One session. ``start()``, then per question ``grade``/``record`` (or ``submit``), ``next_choices``
-    and ``advance`` until it returns None."""
+    """One session. ``start()``, then per question ``answer`` (and, with the LLM judge on, ``refine_turn`` or
+    ``apply_judge``), ``next_choices`` and ``advance`` until it returns None.
+
+    Which grade is stored: a turn is recorded with the session scorer's grade. When an LLM judge result
+    arrives (:meth:`apply_judge`; :meth:`refine_turn` runs the judge and applies it), the stored grade
+    becomes the blend of the scorer's grade and the judge's result (:func:`agent.grading.blend.blend`), the
+    scorer's grade is kept as ``Turn.offline_grade``, and the turn's verdict rows and spaced-repetition
+    review follow the new grade. A failed judge result is stored and the scorer's grade stands. The CLI and
+    the app both go through these calls, so history, mastery and review scheduling do not depend on the
+    front end."""
 
     def __init__(self, bank: Bank, config: SessionConfig | None = None, store: Store | None = None,
                  scorer: Scorer | None = None, *, clock: Callable[[], datetime] = _now,
@@ -90,7 +100,7 @@ class Interview:
         self._hints_given = 0
         self._last_grade: Grade | None = None
         self._last_answer: str | None = None
-        self._judge: Any = None
+        self._judge: Judge | None = None
         self.policy = self._make_policy()
 
     # ------------------------------------------------------------------ setup
@@ -311,47 +321,28 @@ class Interview:
         q = self._require_current()
         return self.scorer.score(q, self.rubric_for(q), answer)
 
-    def refine(self, answer: str, grade: Grade) -> Grade:
-        """The grade blended with the LLM judge's verdict when the session has the judge on (blocking; the
-        TUI runs the judge itself). A judge that is missing or fails leaves the grade as it was, and says so
-        in ``notice`` or the grade's notes."""
-        if not self.config.judge:
-            return grade
-        q = self._require_current()
-        try:
-            if self._judge is None:
-                from agent.grading.judge import Judge
+    def answer(self, answer: Answer, grade: Grade | None = None) -> Turn:
+        """Record an answer to the current question as a :class:`Turn`, committed to the history at once.
 
-                self._judge = Judge()
-            return self._judge.refine(grade, q, self.rubric_for(q), answer)
-        except UserError as e:  # e.g. the judge extra is not installed
-            self.notice = f"LLM judge off: {e}"
-            self.config.judge = False
-        except Exception as e:  # the judge module reports endpoint failures itself; this is anything else
-            log.warning("LLM judge failed (%s); keeping the embedding grade", e)
-            self.notice = f"LLM judge failed ({type(e).__name__}); keeping the embedding grade"
-        return grade
-
-    def record(self, answer: str, grade: Grade, *, source: str = "typed", transcript: str | None = None,
-               insights: dict[str, Any] | None = None, audio_path: str | Path | None = None,
-               words: list[dict[str, Any]] | None = None, judge: dict[str, Any] | None = None) -> Turn:
-        """Record a graded answer to the current question; it is committed to the history at once."""
+        ``grade`` is the grade already computed with :meth:`grade` (the app grades in a worker); None grades
+        it here with the session's scorer. The stored grade is the scorer's until a judge result is applied
+        (:meth:`apply_judge`)."""
         q = self._require_current()
         if self._attempts and not self.can_retry:
             raise InterviewError(f"{self.config.mode} mode allows one answer per question; advance() to move on "
                                  "(practice mode allows retries)")
+        if grade is None:
+            grade = self.grade(answer.text)
         index = len(self.turns)
         parent = self.parent_of(q)
         source_q = self.bank.questions.get(parent or q.id)
-        if judge is None and isinstance(grade.extra.get("judge"), dict):
-            judge = grade.extra["judge"]
         turn = Turn(
             session_id=self.session_id, index=index, question_id=q.id, parent_id=parent, prompt=q.prompt,
             section=q.section, topic=q.topic, seed=source_q.source.seed if source_q else q.source.seed,
-            answer=answer, source=source if source in ("typed", "voice") else "typed", transcript=transcript,
-            words=words, audio_path=self._keep_audio(audio_path, index), grade=grade, insights=insights,
-            judge=judge, cold=self.cold, hinted=self._hinted, model_answer_shown=self._shown,
-            attempt=self._attempts + 1,
+            answer=answer.text, source=answer.source if answer.source in ("typed", "voice") else "typed",
+            transcript=answer.transcript, words=answer.words, audio_path=self._keep_audio(answer.audio_path, index),
+            grade=grade, insights=answer.insights, cold=self.cold, hinted=self._hinted,
+            model_answer_shown=self._shown, attempt=self._attempts + 1,
             choice=self.current_choice.to_dict() if self.current_choice is not None else None,
             created_at=self.clock(),
         )
@@ -360,10 +351,95 @@ class Interview:
             self.store.add_turn(turn)
         self.turns.append(turn)
         self._attempts += 1
-        self._last_grade, self._last_answer = grade, answer
-        self.policy.note(self.state, q, grade, answer, parent)
+        self._last_grade, self._last_answer = grade, answer.text
+        self.policy.note(self.state, q, grade, answer.text, parent)
         self._save()
         return turn
+
+    def _turn_pos(self, index: int | None) -> int:
+        if not self.turns:
+            raise InterviewError("no answer has been recorded in this session yet")
+        if index is None:
+            return len(self.turns) - 1
+        pos = next((i for i, t in enumerate(self.turns) if t.index == index), -1)
+        if pos < 0:
+            raise InterviewError(f"this session has no answer numbered {index + 1}")
+        return pos
+
+    def _asked_as(self, turn: Turn) -> Question:
+        """The question of a recorded turn as it was put (a written follow-up keeps its prompt)."""
+        q = self.question(turn.question_id)
+        return q if not turn.prompt or q.prompt == turn.prompt else q.model_copy(update={"prompt": turn.prompt})
+
+    def apply_judge(self, index: int, result: JudgeResult) -> Turn:
+        """Apply an LLM judge result to the recorded turn numbered ``index``: the stored grade becomes
+        ``blend(scorer's grade, result, rubric)`` and the scorer's grade is kept as ``offline_grade``; the
+        result is stored in ``judge``; the history's score, verdict rows and the review the turn made follow.
+        Applying again re-blends from the scorer's grade (idempotent). A failed result (``result.ok`` False)
+        is stored as ``{"ok": False, "failure": ...}`` and the scorer's grade stands.
+
+        In memory: the session's turn, the grade the follow-ups are chosen from (when it is the current
+        question's latest answer) and the policy's record of the session's grades and, for the current topic,
+        its covered concepts (a concept the blend newly covers is added; one it takes away stays noted)."""
+        from agent.grading.blend import blend
+
+        pos = self._turn_pos(index)
+        old = self.turns[pos]
+        offline = old.offline_grade if old.offline_grade is not None else old.grade
+        if result.ok and result.effective_grade is not None:
+            try:
+                rubric: Rubric | None = self.rubric_for(old.question_id)
+            except KeyError:
+                rubric = None
+            grade, kept = blend(offline, result, rubric), offline
+            judge = result.model_dump(mode="json")
+        else:
+            grade, kept = offline, None
+            judge = {"ok": False, "failure": result.failure or "the LLM judge gave no result",
+                     "failure_kind": result.failure_kind, "model": result.model}
+        turn = old.model_copy(update={"grade": grade, "offline_grade": kept, "judge": judge})
+        if self.store is not None and self.stored:
+            self.store.regrade_turn(turn)
+        self.turns[pos] = turn
+        if pos == len(self.turns) - 1 and self.current is not None and turn.question_id == self.current.id:
+            self._last_grade = grade
+        if len(self.state.scores) == len(self.turns):
+            self.state.scores[pos] = float(grade.score)
+        root = self.state.root
+        if root is not None and root in self.state.asked:
+            topic = self.state.asked[len(self.state.asked) - 1 - self.state.asked[::-1].index(root):]
+            if turn.question_id in topic:
+                source = turn.parent_id or turn.question_id
+                for cid in grade.covered:
+                    if f"{source}:{cid}" not in self.state.covered:
+                        self.state.covered.append(f"{source}:{cid}")
+        self._save()
+        return turn
+
+    def refine_turn(self, index: int | None = None) -> Turn:
+        """Run the session's LLM judge on a recorded turn (the latest by default) and apply its result
+        (:meth:`apply_judge`); blocking. With the judge off the turn is returned as it is. A judge that is
+        missing turns the judge off and says so in ``notice``; one that fails unexpectedly leaves the
+        scorer's grade and says so too (endpoint failures come back as a failed result and are stored)."""
+        pos = self._turn_pos(index)
+        turn = self.turns[pos]
+        if not self.config.judge:
+            return turn
+        try:
+            if self._judge is None:
+                from agent.grading.judge import Judge
+
+                self._judge = Judge()
+            result = self._judge.judge(self._asked_as(turn), self.rubric_for(turn.question_id), turn.answer)
+        except UserError as e:  # e.g. the judge extra is not installed
+            self.notice = f"LLM judge off: {e}"
+            self.config.judge = False
+            return turn
+        except Exception as e:  # the judge module reports endpoint failures itself; this is anything else
+            log.warning("LLM judge failed (%s); keeping the embedding grade", e)
+            self.notice = f"LLM judge failed ({type(e).__name__}); keeping the embedding grade"
+            return turn
+        return self.apply_judge(turn.index, result)
 
     def _keep_audio(self, audio_path: str | Path | None, index: int) -> str | None:
         """Copy a recording next to the history when the keep_audio setting is on; else keep nothing."""
@@ -382,10 +458,6 @@ class Interview:
         dest = dest_dir / f"{index:03d}{src.suffix or '.wav'}"
         shutil.copyfile(src, dest)
         return str(dest)
-
-    def submit(self, answer: str, **kw: Any) -> Turn:
-        """Grade and record in one call."""
-        return self.record(answer, self.grade(answer), **kw)
 
     def hint(self) -> str:
         """A nudge toward the key concepts not yet covered, heaviest first, each from its vaguest hint to its
@@ -463,25 +535,6 @@ class Interview:
         if self.policy.already_covered(choice, q.id, self.state, self._last_grade):
             return None
         return choice
-
-    def attach_judge(self, judge: dict[str, Any] | Any, index: int | None = None) -> Turn | None:
-        """Attach an LLM judge result (a dict or a model with ``model_dump``) that arrived after the answer
-        was recorded; it is saved with the turn (the last one, or the turn numbered ``index``), and its
-        follow-up may be offered by ``next_choices``."""
-        if not self.turns:
-            return None
-        if hasattr(judge, "model_dump"):
-            judge = judge.model_dump(mode="json")
-        pos = len(self.turns) - 1
-        if index is not None:
-            pos = next((i for i, t in enumerate(self.turns) if t.index == index), -1)
-            if pos < 0:
-                return None
-        last = self.turns[pos].model_copy(update={"judge": judge})
-        self.turns[pos] = last
-        if self.store is not None:
-            self.store.set_judge(last.session_id, last.index, judge)
-        return last
 
     def advance(self, choice: FollowUpChoice | None = None) -> Question | None:
         """Move to ``choice`` (default: the policy's pick). Returns the next question, or None at the end."""

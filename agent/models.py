@@ -280,9 +280,13 @@ class Turn(_Strict):
     transcript: str | None = None
     words: list[dict[str, Any]] | None = None
     audio_path: str | None = None
-    grade: Grade
+    grade: Grade = Field(description="the stored grade: the scorer's until the LLM judge's result is applied, "
+                         "then the blend of the two (see offline_grade)")
+    offline_grade: Grade | None = Field(default=None, description="the scorer's own grade once a judge result "
+                                        "replaced ``grade`` with the blend; None while ``grade`` is the scorer's")
     insights: dict[str, Any] | None = None
-    judge: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = Field(default=None, description="the LLM judge's result as JSON "
+                                         "(JudgeResult.model_dump), or {'ok': False, 'failure': ...}")
     cold: bool = True
     hinted: bool = False
     model_answer_shown: bool = False
@@ -293,6 +297,11 @@ class Turn(_Strict):
     @property
     def score(self) -> float:
         return self.grade.score
+
+    @property
+    def judged(self) -> bool:
+        """Whether the stored grade is the blend of the scorer's grade and an LLM judge result."""
+        return self.offline_grade is not None
 
 
 class SessionInfo(_Strict):

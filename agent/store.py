@@ -36,6 +36,7 @@ from agent.models import Grade, SessionInfo, Turn
 
 if TYPE_CHECKING:
     from agent.bank import Bank
+    from agent.models import Rubric
     from agent.srs import Review
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,101 @@ def _backfill_verdicts(c: sqlite3.Connection) -> None:
                        VERDICT_CREDIT.get(v["verdict"], 0.0), created))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2]
+def _regrade_rows(c: sqlite3.Connection, sid: str, idx: int, key: str, grade: Grade, created: str | None,
+                  rating: int | None) -> set[str]:
+    """A turn's verdict rows for its new grade, and the rating of the review it made (when it made one).
+    Returns the questions whose spaced-repetition state must be replayed from the log."""
+    c.execute("DELETE FROM verdicts WHERE session_id = ? AND idx = ?", (sid, idx))
+    c.executemany("INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?)",
+                  [(sid, idx, key, v.concept_id, v.name, v.verdict, VERDICT_CREDIT.get(v.verdict, 0.0), created)
+                   for v in grade.verdicts])
+    if rating is None:
+        return set()
+    touched = {r[0] for r in c.execute("SELECT question_id FROM srs_log WHERE session_id = ? AND idx = ? "
+                                        "AND rating != ?", (sid, idx, rating))}
+    c.execute("UPDATE srs_log SET rating = ? WHERE session_id = ? AND idx = ?", (rating, sid, idx))
+    return touched
+
+
+def _m3(c: sqlite3.Connection) -> None:
+    """The scorer's own grade beside the stored one (``offline_grade``), and one rule for turns judged before.
+
+    Older versions stored a judged turn two ways: `viva interview --text` stored the blended grade (the judge's
+    result inside ``grade.extra["judge"]``, the ``judge`` column often empty); the app stored the scorer's grade
+    and put the judge's result in the ``judge`` column only. Now the stored grade is always the blend once a
+    judge result is in, and ``offline_grade`` keeps the scorer's grade. App-style turns are blended here (their
+    verdict rows and reviews follow); text-mode turns get their ``judge`` column filled, with ``offline_grade``
+    left NULL (the scorer's grade was not kept)."""
+    c.execute("ALTER TABLE turns ADD COLUMN offline_grade TEXT")
+    rows = c.execute("SELECT session_id, idx, question_id, parent_id, grade, judge, cold, hinted, "
+                     "model_answer_shown, created_at FROM turns WHERE judge IS NOT NULL OR grade LIKE '%\"judge\"%'"
+                     ).fetchall()
+    if not rows:
+        return
+    from agent.grading.blend import blend
+    from agent.grading.judge.schema import JudgeResult
+
+    rubrics = _rubric_lookup()
+    touched: set[str] = set()
+    for sid, idx, qid, parent, grade_json, judge_json, cold, hinted, shown, created in rows:
+        grade = Grade.model_validate_json(grade_json)
+        judge = json.loads(judge_json) if judge_json else None
+        inner = grade.extra.get("judge")
+        if isinstance(inner, dict):  # stored blended (text mode): the grade stands, the judge column is filled
+            if judge is None:
+                c.execute("UPDATE turns SET judge = ? WHERE session_id = ? AND idx = ?", (_json(inner), sid, idx))
+            continue
+        if not isinstance(judge, dict) or not judge.get("ok"):
+            continue  # a failed judge left the scorer's grade, which is the rule now too
+        try:
+            result = JudgeResult.model_validate(judge)
+        except ValueError:
+            log.info("turn %s/%s: its judge result is not readable; the grade is kept", sid, idx)
+            continue
+        blended = blend(grade, result, rubrics(qid))
+        c.execute("UPDATE turns SET grade = ?, score = ?, offline_grade = ? WHERE session_id = ? AND idx = ?",
+                  (blended.model_dump_json(), blended.score, grade.model_dump_json(), sid, idx))
+        touched |= _regrade_rows(c, sid, idx, parent or qid, blended, created,
+                                 _rating(blended, bool(cold), bool(hinted), bool(shown)))
+    _replay_srs(c, touched)
+
+
+def _rubric_lookup() -> Callable[[str], Rubric | None]:
+    """The bank's rubric for a question id, or None (no bank, a broken bank, a question no longer in it)."""
+    try:
+        from agent.bank import default_bank
+
+        bank = default_bank()
+    except Exception as e:  # noqa: BLE001 - the blend works without the rubric (it only adds misconceptions)
+        log.info("no bank for the migration's blend: %s", e)
+        return lambda qid: None
+    return lambda qid: bank.rubrics.get(qid)
+
+
+def _rating(grade: Grade, cold: bool, hinted: bool, shown: bool) -> int:
+    from agent import srs
+
+    return srs.grade_rating_value(grade, cold=cold, hinted=hinted, model_answer_shown=shown)
+
+
+def _replay_srs(c: sqlite3.Connection, question_ids: set[str]) -> None:
+    """Replay the review log of these questions into their spaced-repetition state."""
+    from agent import srs
+
+    for qid in sorted(question_ids):
+        c.execute("DELETE FROM srs WHERE question_id = ?", (qid,))
+        card, reps, lapses, r = None, 0, 0, None
+        for rating, at in c.execute("SELECT rating, reviewed_at FROM srs_log WHERE question_id = ? "
+                                    "ORDER BY reviewed_at, rowid", (qid,)).fetchall():
+            r = srs.review(qid, card, rating, now=_dt(at), card_id=card_id_for(qid))
+            lapses += 1 if rating == srs.AGAIN and reps else 0
+            card, reps = r.card, reps + 1
+        if r is not None:
+            c.execute("INSERT INTO srs VALUES (?,?,?,?,?,?,?)",
+                      (qid, _json(r.card), _iso(r.due), r.rating, reps, lapses, _iso(r.reviewed_at)))
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2, _m3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -472,13 +567,15 @@ class Store:
         created = _iso(turn.created_at)
         c.execute(
             "INSERT INTO turns(session_id, idx, question_id, parent_id, prompt, section, topic, seed, answer, "
-            "source, transcript, words, audio_path, score, grade, insights, judge, cold, hinted, "
-            "model_answer_shown, attempt, choice, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "source, transcript, words, audio_path, score, grade, offline_grade, insights, judge, cold, hinted, "
+            "model_answer_shown, attempt, choice, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (turn.session_id, turn.index, turn.question_id, turn.parent_id, turn.prompt, turn.section,
              turn.topic, turn.seed, turn.answer, turn.source, turn.transcript, _json(turn.words),
-             turn.audio_path, turn.grade.score, turn.grade.model_dump_json(), _json(turn.insights),
-             _json(turn.judge), int(turn.cold), int(turn.hinted), int(turn.model_answer_shown), turn.attempt,
-             _json(turn.choice), created),
+             turn.audio_path, turn.grade.score, turn.grade.model_dump_json(),
+             turn.offline_grade.model_dump_json() if turn.offline_grade is not None else None,
+             _json(turn.insights), _json(turn.judge), int(turn.cold), int(turn.hinted),
+             int(turn.model_answer_shown), turn.attempt, _json(turn.choice), created),
         )
         key = turn.parent_id or turn.question_id
         c.executemany(
@@ -492,26 +589,47 @@ class Store:
             return self._review(c, turn.question_id, rating, turn.created_at, turn.session_id, turn.index)
         return None
 
-    def set_judge(self, session_id: str, index: int, judge: dict[str, Any] | None) -> None:
-        """Attach an LLM judge result that arrived after the turn was committed."""
+    def regrade_turn(self, turn: Turn) -> None:
+        """Store a recorded turn's new grade (an LLM judge result was applied): the grade and its score, the
+        scorer's grade kept beside it, the judge's result, the turn's verdict rows and, when the turn made a
+        review, that review's rating with the question's spaced-repetition state replayed from the log, so
+        that history, mastery and scheduling all follow the grade that is stored."""
+        from agent import srs
+
+        rating = None
+        if turn.parent_id is None and turn.attempt == 1:
+            rating = srs.grade_rating_value(turn.grade, cold=turn.cold, hinted=turn.hinted,
+                                            model_answer_shown=turn.model_answer_shown)
         with self._tx() as c:
-            c.execute("UPDATE turns SET judge = ? WHERE session_id = ? AND idx = ?", (_json(judge), session_id, index))
+            n = c.execute("UPDATE turns SET grade = ?, score = ?, offline_grade = ?, judge = ? "
+                          "WHERE session_id = ? AND idx = ?",
+                          (turn.grade.model_dump_json(), turn.grade.score,
+                           turn.offline_grade.model_dump_json() if turn.offline_grade is not None else None,
+                           _json(turn.judge), turn.session_id, turn.index)).rowcount
+            if not n:
+                raise StoreError(f"answer {turn.index + 1} of session {turn.session_id} is not in the history "
+                                 "(was the session forgotten?)")
+            touched = _regrade_rows(c, turn.session_id, turn.index, turn.parent_id or turn.question_id,
+                                    turn.grade, _iso(turn.created_at), rating)
+            _replay_srs(c, touched)
 
     @staticmethod
     def _turn(row: sqlite3.Row | tuple) -> Turn:
         (sid, idx, qid, parent, prompt, section, topic, seed, answer, source, transcript, words, audio, _score,
-         grade, insights, judge, cold, hinted, shown, attempt, choice, created) = row
+         grade, offline, insights, judge, cold, hinted, shown, attempt, choice, created) = row
         return Turn(session_id=sid, index=idx, question_id=qid, parent_id=parent, prompt=prompt, section=section,
                     topic=topic, seed=seed, answer=answer, source=source, transcript=transcript,
                     words=json.loads(words) if words else None, audio_path=audio,
-                    grade=Grade.model_validate_json(grade), insights=json.loads(insights) if insights else None,
+                    grade=Grade.model_validate_json(grade),
+                    offline_grade=Grade.model_validate_json(offline) if offline else None,
+                    insights=json.loads(insights) if insights else None,
                     judge=json.loads(judge) if judge else None, cold=bool(cold), hinted=bool(hinted),
                     model_answer_shown=bool(shown), attempt=attempt, choice=json.loads(choice) if choice else None,
                     created_at=_dt(created))
 
     _TURN_COLS = ("session_id, idx, question_id, parent_id, prompt, section, topic, seed, answer, source, "
-                  "transcript, words, audio_path, score, grade, insights, judge, cold, hinted, model_answer_shown, "
-                  "attempt, choice, created_at")
+                  "transcript, words, audio_path, score, grade, offline_grade, insights, judge, cold, hinted, "
+                  "model_answer_shown, attempt, choice, created_at")
 
     def turns(self, session_id: str | None = None) -> list[Turn]:
         """A session's turns in order (every turn of every session when ``session_id`` is None)."""
@@ -569,19 +687,7 @@ class Store:
 
     def _rebuild_srs(self, c: sqlite3.Connection, question_ids: set[str]) -> None:
         """Replay the remaining review log of these questions (after a session was forgotten)."""
-        from agent import srs
-
-        for qid in sorted(question_ids):
-            c.execute("DELETE FROM srs WHERE question_id = ?", (qid,))
-            card, reps, lapses, r = None, 0, 0, None
-            for rating, at in c.execute("SELECT rating, reviewed_at FROM srs_log WHERE question_id = ? "
-                                        "ORDER BY reviewed_at", (qid,)).fetchall():
-                r = srs.review(qid, card, rating, now=_dt(at), card_id=card_id_for(qid))
-                lapses += 1 if rating == srs.AGAIN and reps else 0
-                card, reps = r.card, reps + 1
-            if r is not None:
-                c.execute("INSERT INTO srs VALUES (?,?,?,?,?,?,?)",
-                          (qid, _json(r.card), _iso(r.due), r.rating, reps, lapses, _iso(r.reviewed_at)))
+        _replay_srs(c, question_ids)
 
     # ---------------------------------------------------------------- progress
 

@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from agent.answer import Answer
 from agent.coaching import coach, delivery_notes, one_sentence, strong_answer_adds
 from agent.models import ConceptVerdict, Grade
 
@@ -84,11 +85,11 @@ def test_review_of_a_session_has_every_answer_with_its_coaching(bank, tmp_path) 
     with Store(tmp_path / "h.sqlite3") as store:
         iv = Interview(bank, SessionConfig(n_questions=1, seed=1, section="masking"), store, Scripted(script))
         iv.start()
-        iv.submit("The future is hidden by a mask.")
+        iv.answer(Answer.typed("The future is hidden by a mask."))
         iv.advance()
         if iv.current is not None:
-            iv.submit("All at once.", source="voice", insights={"wpm": 230, "talk_time_s": 20, "duration_s": 20,
-                                                                 "filler_count": 0, "pauses": []})
+            iv.answer(Answer("All at once.", source="voice", insights={"wpm": 230, "talk_time_s": 20, "duration_s": 20,
+                                                                 "filler_count": 0, "pauses": []}))
         rev = review_session(store, "last", bank)
         assert [i.turn.question_id for i in rev.items] == [t.question_id for t in iv.turns]
         first = rev.items[0]

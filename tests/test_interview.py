@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.answer import Answer
 from agent.bank import load_bank
 from agent.errors import UserError
 from agent.grading.base import Scorer
@@ -77,7 +78,7 @@ def run(iv: Interview, answers: Callable[[int, Question], str], limit: int = 50)
     q = iv.start() if iv.started_at is None else iv.current
     while q is not None and len(asked) < limit:
         asked.append(q.id)
-        iv.submit(answers(len(asked) - 1, q))
+        iv.answer(Answer.typed(answers(len(asked) - 1, q)))
         q = iv.advance()
     return asked
 
@@ -89,7 +90,7 @@ def test_mock_flow_follows_the_policy_and_ends(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(n_questions=2, seed=4), store, Replay(by_answer), clock=Clock())
     q = iv.start()
     assert iv.topic_number == 1 and iv.current is q and iv.cold
-    t = iv.submit("half")
+    t = iv.answer(Answer.typed("half"))
     assert (t.index, t.question_id, t.cold, t.attempt, t.parent_id) == (0, q.id, True, 1, None)
     choices = iv.next_choices(3)
     assert choices[0].kind == "probe" and choices[0].reason.endswith("one part of the question is still open")
@@ -105,7 +106,7 @@ def test_mock_flow_follows_the_policy_and_ends(bank, store: Store) -> None:
     assert info.finished and info.n_turns == len(asked)
     assert [t.question_id for t in store.turns(iv.session_id)] == asked
     with pytest.raises(InterviewError, match="session is over"):
-        iv.submit("half")
+        iv.answer(Answer.typed("half"))
 
 
 def test_same_seed_same_session(bank, tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ def test_same_seed_same_session(bank, tmp_path: Path) -> None:
 def test_each_turn_is_committed_when_recorded(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(n_questions=2), store, Replay(by_answer))
     iv.start()
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     with Store(store.path) as other:  # a second connection (as another process would) sees it at once
         (t,) = other.turns(iv.session_id)
         assert t.answer == "half"
@@ -131,13 +132,13 @@ def test_each_turn_is_committed_when_recorded(bank, store: Store) -> None:
 def test_one_attempt_in_mock_retries_in_practice(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(mode="mock"), store, Replay(by_answer))
     iv.start()
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     with pytest.raises(InterviewError, match="practice mode allows retries"):
-        iv.submit("strong")
+        iv.answer(Answer.typed("strong"))
     pr = Interview(bank, SessionConfig(mode="practice", section="A"), store, Replay(by_answer))
     q = pr.start()
-    first = pr.submit("half")
-    again = pr.submit("strong")
+    first = pr.answer(Answer.typed("half"))
+    again = pr.answer(Answer.typed("strong"))
     assert (first.cold, first.attempt) == (True, 1)
     assert (again.cold, again.attempt, again.question_id) == (False, 2, q.id)
     srs_reviews = store._query("SELECT COUNT(*) FROM srs_log WHERE session_id = ?", (pr.session_id,))[0][0]
@@ -152,12 +153,12 @@ def test_hint_and_model_answer_make_an_answer_not_cold(bank, store: Store) -> No
     assert h1.startswith("Hint 1/") and h2.startswith("Hint 2/") and h1 != h2
     heaviest = max(bank.rubrics[q.id].concepts, key=lambda c: c.weight)
     assert heaviest.name not in h1  # a hint never names the concept (this rubric has no hints: a neutral nudge)
-    t = iv.submit("half")
+    t = iv.answer(Answer.typed("half"))
     assert (t.cold, t.hinted, t.model_answer_shown) == (False, True, False)
     q2 = iv.advance()
     assert iv.cold  # flags reset for the next question
     assert iv.reveal_model_answer() == q2.model_answer
-    t2 = iv.submit("strong")
+    t2 = iv.answer(Answer.typed("strong"))
     assert (t2.cold, t2.model_answer_shown) == (False, True)
     rows = store._query("SELECT rating FROM srs_log WHERE idx = 1 AND session_id = ?", (iv.session_id,))
     if q2.id in bank.questions:
@@ -179,18 +180,18 @@ def test_skip_moves_to_a_new_topic_without_a_turn(bank, store: Store) -> None:
 def test_skip_followup_opens_a_new_topic_or_ends(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(n_questions=2, seed=5), store, Replay(by_answer))
     first = iv.start()
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     assert iv.next_choices()[0].is_follow_up
     q = iv.skip_followup()
     assert iv.current_choice.kind == "new-topic" and q.id != first.id and iv.state.depth == 0
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     assert iv.skip_followup() is None and iv.finished  # the second topic was the last
 
 
 def test_choosing_an_alternative(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(n_questions=3, seed=5), store, Replay(by_answer))
     iv.start()
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     choices = iv.next_choices(3)
     alt = choices[-1]
     assert iv.advance(alt).id == alt.question_id
@@ -202,7 +203,7 @@ def test_time_limit_ends_the_session(bank, store: Store) -> None:
     clock = Clock()
     iv = Interview(bank, SessionConfig(n_questions=5, time_limit_s=600), store, Replay(by_answer), clock=clock)
     iv.start()
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     assert iv.next_choices()[0].kind != "end"
     clock.tick(minutes=11)
     assert iv.time_up
@@ -216,15 +217,15 @@ def test_derived_follow_ups_are_graded_against_their_own_rubric(bank, store: Sto
     iv = Interview(bank, SessionConfig(n_questions=2, seed=0), store, scorer)
     iv.start()
     while iv.current.id != "softmax":  # walk to the softmax question
-        iv.submit("strong")
+        iv.answer(Answer.typed("strong"))
         iv.advance()
-    iv.submit("half")  # covers only the first concept
+    iv.answer(Answer.typed("half"))  # covers only the first concept
     pick = iv.next_choices()[0]
     assert pick.question_id == "softmax-fu2" or pick.question_id.startswith("softmax-probe-")
     q = iv.advance()
     rubric = iv.rubric_for(q)
     assert [c.id for c in rubric.concepts] == q.key_concepts and len(q.key_concepts) == 1
-    t = iv.submit("strong")
+    t = iv.answer(Answer.typed("strong"))
     assert t.parent_id == "softmax" and t.question_id == q.id and t.prompt == q.prompt
     assert [v.concept_id for v in t.grade.verdicts] == q.key_concepts
 
@@ -232,11 +233,11 @@ def test_derived_follow_ups_are_graded_against_their_own_rubric(bank, store: Sto
 def test_misconception_gets_a_corrective_turn(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(n_questions=1, seed=0, section="A"), store, Replay(by_answer))
     q = iv.start()
-    iv.submit("wrong")
+    iv.answer(Answer.typed("wrong"))
     pick = iv.next_choices()[0]
     assert pick.kind == "corrective" and pick.question_id == f"{q.id}-fix-{bank.rubrics[q.id].misconceptions[0].id}"
     fix = iv.advance()
-    t = iv.submit("strong")
+    t = iv.answer(Answer.typed("strong"))
     assert t.choice["kind"] == "corrective" and "misconception" in t.choice["reason"]
     assert iv.rubric_for(fix).misconceptions[0].id == bank.rubrics[q.id].misconceptions[0].id
 
@@ -260,7 +261,7 @@ def test_drill_takes_due_questions_first(bank, store: Store) -> None:
     q = drill.start()
     assert q.id == "perplexity"
     assert drill.current_choice.reason.startswith("due for review since") and "again" in drill.current_choice.reason
-    drill.submit("strong")
+    drill.answer(Answer.typed("strong"))
     assert drill.advance() is None  # depth 0 in drill and n=1
 
 
@@ -290,10 +291,10 @@ def test_keep_audio_setting(bank, store: Store, tmp_path: Path, monkeypatch: pyt
     wav.write_bytes(b"RIFF....WAVEfmt ")
     iv = Interview(bank, SessionConfig(mode="practice", n_questions=1), store, Replay(by_answer))
     iv.start()
-    assert iv.submit("half", source="voice", audio_path=wav).audio_path is None  # default: nothing kept
+    assert iv.answer(Answer("half", source="voice", audio_path=str(wav))).audio_path is None  # default: nothing kept
     monkeypatch.setenv("VIVA_KEEP_AUDIO", "1")
     reset_settings()
-    t = iv.submit("half", source="voice", audio_path=wav, transcript="half")
+    t = iv.answer(Answer("half", source="voice", audio_path=str(wav), transcript="half"))
     kept = Path(t.audio_path)
     assert kept.parent == store.audio_dir(iv.session_id) and kept.read_bytes() == wav.read_bytes()
     store.forget(iv.session_id)
@@ -315,7 +316,7 @@ def test_proposed_follow_up_is_validated(bank, store: Store) -> None:
     iv.start()
     iv.current = bank.questions["softmax"]
     iv.state.asked = ["softmax"]
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     ch = iv.next_choices(3)
     assert ch[1].prompt == "Tell me how the max trick avoids overflow." and ch[1].concept == "max-subtraction"
     assert "written for your answer" in ch[1].reason
@@ -338,7 +339,7 @@ def test_resume_continues_exactly_where_it_stopped(bank, tmp_path: Path) -> None
         iv = Interview(bank, cfg, s, Replay(by_answer))
         iv.start()
         for i in range(3):
-            iv.submit(answers[i])
+            iv.answer(Answer.typed(answers[i]))
             iv.advance()
         iv.hint()
         sid = iv.session_id
@@ -357,7 +358,7 @@ def test_resume_continues_exactly_where_it_stopped(bank, tmp_path: Path) -> None
 def test_resume_after_a_recorded_answer_keeps_the_grade(bank, store: Store) -> None:
     iv = Interview(bank, SessionConfig(mode="practice", n_questions=2, section="A"), store, Replay(by_answer))
     q = iv.start()
-    iv.submit("half")
+    iv.answer(Answer.typed("half"))
     back = Interview.resume(bank, store, iv.session_id, Replay(by_answer))
     assert back.current.id == q.id and back._attempts == 1 and not back.cold
     assert back.next_choices()[0].question_id == iv.next_choices()[0].question_id
@@ -373,22 +374,22 @@ def test_real_grader_session(bank, store: Store) -> None:
     iv.start()
     iv.current = bank.questions["softmax"]
     iv.state.roots, iv.state.asked = ["softmax"], ["softmax"]
-    t = iv.submit("Softmax applies a sigmoid to each logit separately, so each output only depends on its own logit.")
+    t = iv.answer(Answer.typed("Softmax applies a sigmoid to each logit separately, so each output only depends on its own logit."))
     assert t.grade.grader == "embedding"
     assert [m.misconception_id for m in t.grade.misconceptions if not m.corrected] == ["softmax-independent"]
     pick = iv.next_choices()[0]
     assert pick.kind == "corrective" and pick.question_id == "softmax-fix-softmax-independent"
     iv.advance(pick)
-    fix = iv.submit("No: every softmax output depends on all the logits, because they share the normalising sum "
-                    "of exponentials in the denominator.")
+    fix = iv.answer(Answer.typed("No: every softmax output depends on all the logits, because they share the normalising sum "
+                    "of exponentials in the denominator."))
     assert fix.grade.score > t.grade.score
     assert fix.parent_id == "softmax" and fix.choice["kind"] == "corrective"
     nxt = iv.advance()
     assert nxt is not None and nxt.id not in ("softmax", "softmax-fix-softmax-independent")
-    strong = iv.submit(
+    strong = iv.answer(Answer.typed(
         "Cross-entropy is the negative log of the probability the model assigns to the correct class. Averaged "
         "over the data it is the negative log-likelihood, so minimising it is maximum likelihood estimation."
-        if nxt.id == "cross-entropy" else nxt.model_answer)
+        if nxt.id == "cross-entropy" else nxt.model_answer))
     assert strong.grade.score >= 3.5
     assert all(v.verdict != "missing" for v in strong.grade.verdicts)
     assert len(store.turns(iv.session_id)) == 3

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.answer import Answer
 from agent.bank import load_bank
 from agent.cli import main
 from agent.commands.interview import run_text
@@ -70,7 +71,7 @@ def test_resume_between_an_answer_and_the_next_question(bank, tmp_path: Path) ->
     with Store(tmp_path / "h.sqlite3") as store:
         iv = Interview(bank, SessionConfig(n_questions=2, seed=6), store, Replay(by_answer))
         first = iv.start()
-        iv.submit("half")  # committed; the process dies before advance()
+        iv.answer(Answer.typed("half"))  # committed; the process dies before advance()
         back = Interview.resume(bank, store, iv.session_id, Replay(by_answer))
         assert back.answered and back.current.id == first.id
         out = io.StringIO()

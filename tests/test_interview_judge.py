@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.answer import Answer
 from agent.bank import load_bank
 from agent.interview import Interview, SessionConfig
 from agent.policy import validate_proposal
@@ -58,13 +59,15 @@ def test_judge_follow_up_is_offered_and_resumed(bank, tmp_path: Path) -> None:
     res = run_judge(bank, tmp_path, "Why is minimising this loss the same as maximum likelihood estimation?")
     with Store(tmp_path / "h.sqlite3") as store:
         iv = session(bank, store)
-        iv.submit(ANSWER)
+        iv.answer(Answer.typed(ANSWER))
         plain = iv.next_choices(3)
         assert all("judge" not in c.reason for c in plain)  # no judge result yet
-        turn = iv.attach_judge(res)
+        turn = iv.apply_judge(0, res)
         assert store.turns(iv.session_id)[-1].judge["follow_up"] == res.follow_up == turn.judge["follow_up"]
         choices = iv.next_choices(3)
-        assert choices[0] == plain[0]  # the policy's pick stays first
+        # the policy's pick stays first (its reason now quotes the blended grade's evidence)
+        assert (choices[0].question, choices[0].kind) == (plain[0].question, plain[0].kind)
+        assert turn.grade.grader == "blend" and turn.offline_grade is not None
         judge_choice = choices[1]
         assert judge_choice.prompt == res.follow_up
         assert judge_choice.concept == "maximum-likelihood"
@@ -76,7 +79,7 @@ def test_judge_follow_up_is_offered_and_resumed(bank, tmp_path: Path) -> None:
         back = Interview.resume(bank, store, sid, Replay(lambda q, r, a: ({}, 1.0, [])))
         assert back.current.prompt == res.follow_up
         assert [c.id for c in back.rubric_for(back.current).concepts] == ["maximum-likelihood"]
-        t = back.submit("It maximises the likelihood of the labels.")
+        t = back.answer(Answer.typed("It maximises the likelihood of the labels."))
         assert t.prompt == res.follow_up and t.parent_id == "cross-entropy"
 
 
@@ -84,8 +87,8 @@ def test_judge_follow_up_off_the_rubric_is_rejected(bank, tmp_path: Path) -> Non
     res = run_judge(bank, tmp_path, "What is your favourite colour, honestly?")
     with Store(tmp_path / "h.sqlite3") as store:
         iv = session(bank, store)
-        iv.submit(ANSWER)
-        iv.attach_judge(res)
+        iv.answer(Answer.typed(ANSWER))
+        iv.apply_judge(0, res)
         assert all("judge" not in c.reason for c in iv.next_choices(3))
 
 
@@ -94,8 +97,8 @@ def test_judge_follow_up_needs_the_judge_setting(bank, tmp_path: Path) -> None:
     with Store(tmp_path / "h.sqlite3") as store:
         iv = session(bank, store)
         iv.config.judge = False
-        iv.submit(ANSWER)
-        iv.attach_judge(res)
+        iv.answer(Answer.typed(ANSWER))
+        iv.apply_judge(0, res)
         assert all("judge" not in c.reason for c in iv.next_choices(3))
 
 

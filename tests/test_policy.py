@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.answer import Answer
 from agent.bank import load_bank
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit
 from agent.policy import (
@@ -261,7 +262,7 @@ def test_any_grades_give_a_bounded_session_without_repeats(bank, seed, n, depth,
             if script[steps % len(script)][3]:
                 q = iv.skip()
                 continue
-            iv.submit("an answer")
+            iv.answer(Answer.typed("an answer"))
             for c in iv.next_choices(3):
                 assert c.reason
                 assert c.ends or c.question_id not in iv.state.asked

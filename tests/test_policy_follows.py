@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.answer import Answer
 from agent.bank import leaked_terms, load_bank
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit
 from agent.policy import (
@@ -209,7 +210,7 @@ def test_random_grade_sequences_never_go_deeper_after_a_thin_answer_nor_repeat_w
             covered, said = set(), []
         source = iv.parent_of(q) or q.id
         answer = words[steps % len(words)]
-        t = iv.submit(answer)
+        t = iv.answer(Answer.typed(answer))
         covered |= {f"{source}:{c}" for c in t.grade.covered}
         said.append(answer)
         for c in iv.next_choices(6):
@@ -256,7 +257,7 @@ def test_random_sessions_on_the_packaged_bank(bank, seed, depth, script, words) 
         if not iv.current_choice.is_follow_up:
             covered = set()
         source = iv.parent_of(q) or q.id
-        t = iv.submit(words[steps % len(words)])
+        t = iv.answer(Answer.typed(words[steps % len(words)]))
         covered |= {f"{source}:{c}" for c in t.grade.covered}
         for c in iv.next_choices(6):
             if not c.is_follow_up:

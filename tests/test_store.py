@@ -95,7 +95,7 @@ def test_migration_from_schema_1_backfills_verdicts(tmp_path: Path) -> None:
               (g.model_dump_json(), T0.isoformat()))
     c.close()
     with Store(path) as s:
-        assert s.schema_version == SCHEMA_VERSION == 2
+        assert s.schema_version == SCHEMA_VERSION == 3
         m = s.mastery()
         assert m.concept("q1", "c1").mastery == 1.0 and m.concept("q1", "c2").mastery == 0.5
         assert m.section("A").mastery == 0.75

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_tui_fakes import FakeServices  # noqa: E402
+from test_tui_fakes import FakeServices, judge_failed, judged  # noqa: E402
 
+from agent.answer import Answer
 from agent.session_config import SessionConfig  # noqa: E402
 from tui.app import VivaApp  # noqa: E402
 
@@ -165,7 +166,7 @@ async def test_session_ends_on_history(bank, tmp_path: Path) -> None:
 
 
 async def test_judge_verdict_updates_in_place(bank, tmp_path: Path) -> None:
-    app, svc = make_app(bank, tmp_path, judge={"score": 4.5, "rationale": "clear and complete"},
+    app, svc = make_app(bank, tmp_path, judge=judged(4.5, "clear and complete"),
                         options=SessionConfig(n_questions=3, judge=True))
     svc.judge_gate.clear()  # hold the judge until the result screen is up
     async with app.run_test(size=(100, 30)) as pilot:
@@ -181,7 +182,7 @@ async def test_judge_verdict_updates_in_place(bank, tmp_path: Path) -> None:
 
 
 async def test_failing_judge_is_said_once_and_grade_stays(bank, tmp_path: Path) -> None:
-    app, svc = make_app(bank, tmp_path, judge={"error": "HTTP 500 from the judge endpoint"},
+    app, svc = make_app(bank, tmp_path, judge=judge_failed("HTTP 500 from the judge endpoint"),
                         options=SessionConfig(n_questions=3, judge=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await start(pilot)
@@ -384,7 +385,7 @@ def seed_history(svc, bank) -> None:
         iv = svc.new_interview(SessionConfig(n_questions=2, seed=seed))
         iv.start()
         for k in range(2):
-            iv.submit(answer_for(iv) if k == 0 else "I am not sure.")
+            iv.answer(Answer.typed(answer_for(iv) if k == 0 else "I am not sure."))
             if iv.advance() is None:
                 break
         iv.finish()

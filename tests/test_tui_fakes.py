@@ -8,10 +8,23 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from agent.grading.judge import CheckedConcept, JudgeResult
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit, half_point
 from tui.services import Services, Unavailable, VoiceAnswer
 
 FIXED = datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc)
+
+
+def judged(grade: float, feedback: str, *, follow_up: str | None = None,
+           missing: tuple[str, ...] = ()) -> JudgeResult:
+    """A canned LLM judge result (the real judge is driven over HTTP in test_turn_rule.py)."""
+    return JudgeResult(ok=True, model="judge-stand-in", grade=grade, effective_grade=grade, feedback=feedback,
+                       follow_up=follow_up,
+                       concepts=[CheckedConcept(concept_id=c, verdict="missing", verified=True) for c in missing])
+
+
+def judge_failed(failure: str) -> JudgeResult:
+    return JudgeResult(ok=False, model="judge-stand-in", failure=failure, failure_kind="server_error")
 
 
 class LexicalScorer:
@@ -50,7 +63,7 @@ class FakeServices(Services):
     """The real Services (real bank, real Interview, real SQLite store) with a lexical scorer, a canned
     judge, and voice answers 'transcribed' from a text file next to the audio (``x.wav`` -> ``x.txt``)."""
 
-    def __init__(self, bank, db: Path, *, judge: dict | None = None, voice_ok: bool = True):
+    def __init__(self, bank, db: Path, *, judge: JudgeResult | None = None, voice_ok: bool = True):
         super().__init__()
         self._bank = bank
         self.db = db
@@ -94,9 +107,10 @@ class FakeServices(Services):
     def judge_available(self):
         return None if self.judge_result is not None else "no judge configured"
 
-    def judge(self, question, rubric, answer, grade):
+    def judge(self, question, rubric, answer):
         self.judge_gate.wait(10)
-        return dict(self.judge_result or {})
+        assert self.judge_result is not None
+        return self.judge_result
 
     def speak(self, text, on_status=None):
         if not self.voice_ok:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui import answer_first, answer_for, make_app, start, wait_for  # noqa: E402
+from test_tui_fakes import judged  # noqa: E402
 
+from agent.answer import Answer  # noqa: E402
 from agent.session_config import SessionConfig  # noqa: E402
 from agent.store import Store  # noqa: E402
 
@@ -44,18 +46,24 @@ async def test_escape_while_grading_still_records_the_turn(bank, tmp_path: Path)
 
 
 async def test_late_judge_result_is_saved_with_its_turn(bank, tmp_path: Path) -> None:
-    verdict = {"ok": True, "score": 4.0, "feedback": "names the shift", "follow_up": None}
-    app, svc = make_app(bank, tmp_path, judge={"score": 4.0, "rationale": "names the shift", "result": verdict},
-                        options=SessionConfig(n_questions=3, judge=True))
+    result = judged(4.0, "names the shift")
+    app, svc = make_app(bank, tmp_path, judge=result, options=SessionConfig(n_questions=3, judge=True))
     svc.judge_gate.clear()  # the judge answers only after the turn is recorded
     async with app.run_test(size=(100, 30)) as pilot:
         iv = await answer_first(pilot, svc)
         store = Store(tmp_path / "history.sqlite3")
-        assert store.turns(iv.session_id)[0].judge is None
+        before = store.turns(iv.session_id)[0]
+        assert before.judge is None and before.offline_grade is None
         svc.judge_gate.set()
         await wait_for(pilot, lambda: iv.turns[0].judge is not None)
-        assert iv.turns[0].judge == verdict
-        assert store.turns(iv.session_id)[0].judge == verdict
+        stored = store.turns(iv.session_id)[0]
+        assert iv.turns[0].judge == stored.judge == result.model_dump(mode="json")
+        # the stored grade is now the blend; the scorer's grade is kept beside it
+        assert stored.offline_grade == before.grade
+        assert stored.grade.grader == "blend" and stored.grade == iv.turns[0].grade
+        assert stored.grade.score == round(0.4 * before.grade.score + 0.6 * 4.0, 3)
+        await wait_for(pilot, lambda: app.screen.query_one("#grade").label == "blended")
+        assert app.screen.query_one("#grade").score == stored.grade.display
 
 
 async def test_options_start_the_session_at_once(bank, tmp_path: Path) -> None:
@@ -75,7 +83,7 @@ async def test_resume_opens_the_sessions_current_question(bank, tmp_path: Path) 
     store = Store(tmp_path / "history.sqlite3")
     first = Interview(bank, SessionConfig(n_questions=3, seed=1), store=store, scorer=LexicalScorer())
     first.start()
-    first.submit(answer_for(first))  # a session is stored with its first answer
+    first.answer(Answer.typed(answer_for(first)))  # a session is stored with its first answer
     first.advance(first.next_choices(1)[0])
     qid = first.current.id
     resumed = Interview.resume(bank, Store(tmp_path / "history.sqlite3"), first.session_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui import answer_first, answer_for, make_app, start, wait_for  # noqa: E402
+from test_tui_fakes import judged  # noqa: E402
 
 from agent.session_config import SessionConfig  # noqa: E402
 from agent.store import Store  # noqa: E402
@@ -136,8 +137,7 @@ async def test_result_waits_under_the_history_screen(bank, tmp_path: Path) -> No
 async def test_followup_screen_takes_in_the_judges_late_follow_up(bank, tmp_path: Path) -> None:
     from tui.screens.followup import FollowUpScreen
 
-    verdict = {"ok": True, "score": 3.0, "feedback": "misses a concept", "follow_up": None, "concepts": []}
-    app, svc = make_app(bank, tmp_path, judge={"score": 3.0, "rationale": "misses a concept", "result": verdict},
+    app, svc = make_app(bank, tmp_path, judge=judged(3.0, "misses a concept"),
                         options=SessionConfig(n_questions=3, judge=True))
     svc.judge_gate.clear()  # the judge answers only once the follow-up screen is showing
     async with app.run_test(size=(100, 30)) as pilot:
@@ -145,8 +145,7 @@ async def test_followup_screen_takes_in_the_judges_late_follow_up(bank, tmp_path
         missing = [v for v in iv.turns[0].grade.verdicts if v.verdict == "missing"]
         assert missing, "the answer must leave a concept for the judge to probe"
         follow_up = f"Could you explain {missing[0].name} in more detail, with an example?"
-        verdict["follow_up"] = follow_up
-        verdict["concepts"] = [{"concept_id": missing[0].concept_id, "verdict": "missing"}]
+        svc.judge_result = judged(3.0, "misses a concept", follow_up=follow_up, missing=(missing[0].concept_id,))
         await wait_for(pilot, lambda: app.screen.grade is not None)
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, FollowUpScreen))

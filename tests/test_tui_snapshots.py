@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tui import answer_for, make_app, seed_history, wait_for  # noqa: E402
+from test_tui_fakes import judged  # noqa: E402
 
 from agent.session_config import SessionConfig  # noqa: E402
 
@@ -94,7 +95,7 @@ def test_result(snap_compare, bank, tmp_path, size) -> None:
 
 
 def test_result_voice_and_judge(snap_compare, bank, tmp_path) -> None:
-    app, svc = _app(bank, tmp_path, judge={"score": 4.0, "rationale": "names the loss and the shift"},
+    app, svc = _app(bank, tmp_path, judge=judged(4.0, "names the loss and the shift"),
                     options=SessionConfig(n_questions=3, voice=True, judge=True))
 
     async def run_before(pilot):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,15 +22,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from agent.session_config import SessionConfig
-from tui.messages import GradeFailed, GradeReady, JudgeFailed, JudgeReady, ModelStatus, Notice
+from tui.messages import GradeFailed, GradeReady, JudgeReady, ModelStatus, Notice
 from tui.services import Services
 
 if TYPE_CHECKING:
     from textual.timer import Timer
 
+    from agent.answer import Answer
     from agent.config import Settings
     from agent.interview import Interview
-    from agent.models import Grade, Question, Rubric
+    from agent.models import Question, Rubric
     from tui.screens.interview import InterviewScreen
     from tui.screens.result import ResultScreen
 
@@ -45,11 +46,7 @@ RESULT_SCREEN_AFTER_S = 0.25
 
 @dataclass
 class GradeRequest:
-    answer: str
-    source: str
-    transcript: str | None
-    insights: dict | None
-    audio_path: str | None
+    answer: Answer
     t0: float
     interview: Interview  # the session the answer belongs to (kept even if the user leaves the screen)
     screen: ResultScreen
@@ -80,13 +77,12 @@ class VivaApp(App):
         self.load_settings = load_settings
         self.interview: Interview | None = None
         self.model_state: dict[str, tuple[str, str]] = {"grader": ("waiting", "")}
-        self.judge_results: dict[int, dict[str, Any]] = {}
         self._said: set[str] = set()
         self.first_paint: float | None = None
         self._keys = 0
         self.grade_lock = threading.Lock()
-        self._pending: ResultScreen | None = None
-        self._judge_turns: dict[int, tuple[Interview, int]] = {}  # judge key -> (interview, turn index)
+        # judge key -> the session, the recorded turn's index and the result screen showing it
+        self._judge_turns: dict[int, tuple[Interview, int, ResultScreen]] = {}
         self._resume: Interview | None = None
         self._autostart = False
         self._gc_held = False
@@ -216,54 +212,43 @@ class VivaApp(App):
         self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
         return True
 
-    def _attach_judge(self, key: int, judge: dict[str, Any]) -> None:
-        """Save a judge result that arrived after its turn was recorded (Interview.attach_judge), so it is in
-        the history and its follow-up can be offered by the next choices."""
-        got = self._judge_turns.pop(key, None)
+    def on_judge_ready(self, msg: JudgeReady) -> None:
+        """The judge's result on a recorded turn: the core applies it (Interview.apply_judge: the stored grade
+        becomes the blend, or stays the scorer's when the judge failed), then the result screen shows the
+        refined turn and a follow-up screen showing may take in the judge's follow-up."""
+        from tui.screens.followup import FollowUpScreen
+
+        got = self._judge_turns.pop(msg.turn_key, None)
         if got is None:
             return
-        iv, index = got
+        iv, index, screen = got
+        result = msg.result
+        if not result.ok:
+            self.say_once("judge-failed", f"The LLM judge could not be used ({result.failure}); "
+                                          "showing the embedding grade.")
         try:
-            iv.attach_judge(judge, index=index)
+            turn = iv.apply_judge(index, result)
         except Exception as e:  # the verdict is still shown; the history write failure is said
             self.say_once("store-judge", f"Could not save the judge's verdict to the history: {e}", "error")
-
-    def on_judge_ready(self, msg: JudgeReady) -> None:
-        self.judge_results[msg.turn_key] = msg.result
-        raw = msg.result.get("result")
-        self._attach_judge(msg.turn_key, raw if isinstance(raw, dict) else
-                           {k: v for k, v in msg.result.items() if k != "grade"})
-        if msg.result.get("error"):
-            self.say_once("judge-failed", f"The LLM judge could not be used ({msg.result['error']}); "
-                                          "showing the embedding grade.")
-        self._forward_judge(msg.turn_key)
-
-    def on_judge_failed(self, msg: JudgeFailed) -> None:
-        self.judge_results[msg.turn_key] = {"error": msg.error}
-        self._attach_judge(msg.turn_key, {"ok": False, "failure": msg.error})
-        self.say_once("judge-failed", f"The LLM judge failed ({msg.error}); showing the embedding grade.")
-        self._forward_judge(msg.turn_key)
-
-    def _forward_judge(self, key: int) -> None:
-        from tui.screens.followup import FollowUpScreen
-        from tui.screens.result import ResultScreen
-
-        if isinstance(self.screen, (ResultScreen, FollowUpScreen)):
-            self.screen.show_judge(key)
+            turn = None
+        screen.show_judge(result, turn)
+        if isinstance(self.screen, FollowUpScreen):
+            self.screen.show_judge()
 
     # ------------------------------------------------------------------ judge worker (app-level: it outlives screens)
     @work(thread=True, group="judge")
-    def run_judge(self, key: int, question: Question, rubric: Rubric, answer: str, grade: Grade) -> None:
+    def run_judge(self, key: int, question: Question, rubric: Rubric, answer: str) -> None:
         try:
-            result = self.services.judge(question, rubric, answer, grade)
-        except Exception as e:
-            self.post_message(JudgeFailed(key, str(e)))
-            return
+            result = self.services.judge(question, rubric, answer)
+        except Exception as e:  # the judge module reports endpoint trouble itself; this is anything else
+            from agent.grading.judge import JudgeResult
+
+            result = JudgeResult(ok=False, model="", question_id=question.id, failure_kind="error",
+                                 failure=f"{type(e).__name__}: {e}")
         self.post_message(JudgeReady(key, result))
 
     # ------------------------------------------------------------------ grading (app-level: it outlives the screen)
-    def submit_answer(self, answer: str, source: str = "typed", *, transcript: str | None = None,
-                      insights: dict | None = None, audio_path: str | None = None) -> None:
+    def submit_answer(self, answer: Answer) -> None:
         """Grade in a worker; the result screen replaces the question when the grade arrives (recorded first),
         or after ``result_screen_after_s`` with "grading…" when the grade is slow."""
         from tui.screens.interview import InterviewScreen
@@ -276,11 +261,9 @@ class VivaApp(App):
             rubric = iv.rubric_for(question)
         except Exception:  # an inline follow-up without a rubric: the grader says what it can
             rubric = None
-        screen = ResultScreen(question=question, rubric=rubric, answer=answer, insights=insights)
-        self._pending = screen
+        screen = ResultScreen(question=question, rubric=rubric, answer=answer.text, insights=answer.insights)
         origin = self.screen if isinstance(self.screen, InterviewScreen) else None
-        req = GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter(), iv, screen,
-                           origin=origin)
+        req = GradeRequest(answer, time.perf_counter(), iv, screen, origin=origin)
         self._grading.add(id(req))
         self.grade_answer(req, screen)
         req.timer = self.set_timer(self.result_screen_after_s, lambda: self._show_result(req))
@@ -305,43 +288,32 @@ class VivaApp(App):
         # not exclusive: a newer submission must not cancel the grading (and so the saving) of an older one
         try:
             with self.grade_lock:
-                grade = req.interview.grade(req.answer)
+                grade = req.interview.grade(req.answer.text)
         except Exception as e:
-            self.post_message(GradeFailed(req.answer, f"{type(e).__name__}: {e}", req))
+            self.post_message(GradeFailed(f"{type(e).__name__}: {e}", req))
             return
-        self.post_message(GradeReady(req.answer, grade, req.source, req.transcript, req.insights, req.audio_path,
-                                     time.perf_counter() - req.t0, req))
+        self.post_message(GradeReady(grade, time.perf_counter() - req.t0, req))
 
     def on_grade_ready(self, msg: GradeReady) -> None:
         req = msg.request
-        iv = req.interview if req is not None else self.interview
-        screen = req.screen if req is not None else self._pending
-        if iv is None or screen is None:
-            return
+        iv, screen = req.interview, req.screen
         left = iv is not self.interview  # the user left the session while the answer was being graded
         question, rubric = screen.question, screen.rubric
-        kw: dict[str, Any] = {"source": msg.source}
-        if msg.transcript is not None:
-            kw["transcript"] = msg.transcript
-        if msg.insights is not None:
-            kw["insights"] = msg.insights
-        if msg.audio_path is not None:
-            kw["audio_path"] = msg.audio_path
         try:
-            turn = iv.record(msg.answer, msg.grade, **kw)
+            turn = iv.answer(req.answer, msg.grade)  # recorded with the scorer's grade; the judge refines it
         except Exception as e:  # the grade is still shown; the history write failure is said
             self.say_once("store", f"Could not save the answer to the history: {e}", "error")
             turn = None
         key = self.next_key()
         judge_state = "off"
-        if turn is not None:
-            self._judge_turns[key] = (iv, turn.index)
         if left:
             saved = "saved to the history" if turn is not None else "NOT saved (see the error above)"
             self.notify(f"Your answer to the question you left was graded {msg.grade.display:g}/5 and {saved}; "
                         f"`viva resume {iv.session_id}` continues that session.", timeout=10)
-        if iv.config.judge and rubric is not None and not self.services.judge_available():
-            self.run_judge(key, question, rubric, msg.answer, msg.grade)
+        if (turn is not None and iv.config.judge and rubric is not None
+                and not self.services.judge_available()):
+            self._judge_turns[key] = (iv, turn.index, screen)
+            self.run_judge(key, question, rubric, req.answer.text)
             judge_state = "waiting"
         if screen.is_mounted and screen in self.screen_stack:
             screen.set_judge_state(key, judge_state)
@@ -353,26 +325,25 @@ class VivaApp(App):
             self._quit_with(f"viva: your last answer was graded {msg.grade.display:g}/5 and "
                             f"{'saved' if turn is not None else 'NOT saved'}; "
                             f"`viva resume {iv.session_id}` continues the session.")
-        elif req is not None and not left:
+        elif not left:
             self._show_result(req)
 
     def on_grade_failed(self, msg: GradeFailed) -> None:
         req = msg.request
-        screen = req.screen if req is not None else self._pending
+        screen = req.screen
         self.notify(f"Grading failed: {msg.error}", severity="error")
-        if screen is not None and screen.is_mounted and screen in self.screen_stack:
+        if screen.is_mounted and screen in self.screen_stack:
             screen.show_failure(msg.error)
-        elif screen is not None:
+        else:
             screen.failed = msg.error
         if self._settled(req):
             self._quit_with(f"viva: your last answer could not be graded ({msg.error}), so it was not saved.")
-        elif req is not None and req.interview is self.interview:
+        elif req.interview is self.interview:
             self._show_result(req)  # it offers to edit the answer and submit it again
 
-    def _settled(self, req: GradeRequest | None) -> bool:
+    def _settled(self, req: GradeRequest) -> bool:
         """A grade (or its failure) is in: whether the app now quits (ctrl+q came while it was graded)."""
-        if req is not None:
-            self._grading.discard(id(req))
+        self._grading.discard(id(req))
         return self._quit_after_grading and not self._grading
 
     def _quit_with(self, note: str) -> None:

@@ -9,6 +9,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from agent.demos._runner import DemoEvent
+    from agent.grading.judge import JudgeResult
     from agent.models import Grade
     from tui.app import GradeRequest
 
@@ -33,33 +34,23 @@ class Notice(Message):
 
 @dataclass
 class GradeReady(Message):
-    answer: str
     grade: Grade
-    source: str = "typed"
-    transcript: str | None = None
-    insights: dict[str, Any] | None = None
-    audio_path: str | None = None
-    seconds: float = 0.0
-    request: GradeRequest | None = None  # which interview and screen the grade belongs to
+    seconds: float
+    request: GradeRequest  # the answer, and which interview and screen the grade belongs to
 
 
 @dataclass
 class GradeFailed(Message):
-    answer: str
     error: str
-    request: GradeRequest | None = None
+    request: GradeRequest
 
 
 @dataclass
 class JudgeReady(Message):
-    turn_key: int
-    result: dict[str, Any]
+    """The LLM judge's result on a recorded turn (failures included: ``result.ok`` is False)."""
 
-
-@dataclass
-class JudgeFailed(Message):
     turn_key: int
-    error: str
+    result: JudgeResult
 
 
 @dataclass

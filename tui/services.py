@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from agent.bank import Bank
     from agent.demos import DemoInfo
     from agent.demos._runner import DemoEvent
-    from agent.grading.judge import Judge
+    from agent.grading.judge import Judge, JudgeResult
     from agent.interview import Interview
-    from agent.models import Grade, Question, Rubric
+    from agent.models import Question, Rubric
     from agent.review import SessionReview
     from agent.session_config import SessionConfig
     from agent.speech.record import AudioSource
@@ -165,25 +165,16 @@ class Services:
             return "the LLM judge needs the 'judge' extra (pip install 'viva[judge]'); showing the embedding grade"
         return None
 
-    def judge(self, question: Question, rubric: Rubric, answer: str, grade: Grade) -> dict[str, Any]:
-        """Ask the LLM judge (blocking; from a worker) and blend it with ``grade``. Returns a dict with the
-        blended grade ('grade'), the judge's own grade ('score'), its feedback, and 'error' on failure."""
-        from agent.grading.blend import blend
+    def judge(self, question: Question, rubric: Rubric, answer: str) -> JudgeResult:
+        """Ask the LLM judge about an answer (blocking; from a worker). Endpoint trouble comes back as a
+        result with ``ok`` False; the core applies the result to the recorded turn (Interview.apply_judge)."""
         from agent.grading.judge import Judge
 
         with self._lock:
             if self._judge is None:
                 self._judge = Judge()
-        result = self._judge.judge(question, rubric, answer)
-        blended = blend(grade, result, rubric)
-        out: dict[str, Any] = {"grade": blended, "result": result.model_dump(mode="json")}
-        if not result.ok:
-            out["error"] = result.failure or "the judge gave no result"
-        else:
-            out["score"] = result.effective_grade
-            out["blended"] = blended.display
-            out["rationale"] = result.feedback
-        return out
+            judge = self._judge
+        return judge.judge(question, rubric, answer)
 
     # ------------------------------------------------------------------ history
     def progress(self) -> Progress:

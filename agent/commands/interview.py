@@ -231,19 +231,15 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
 
 
 def _grade_and_record(iv: Interview, text: str, stdin: TextIO, out: TextIO) -> Turn | None:
-    """Grade and save an answer; when grading fails the answer is kept and the grading can be retried."""
+    """Grade and save an answer (:meth:`Interview.answer`), then, with the judge on, refine the saved turn
+    with it (:meth:`Interview.refine_turn`): the turn returned carries the grade that is stored. When grading
+    fails the answer is kept and the grading can be retried."""
+    from agent.answer import Answer
     from agent.errors import UserError
 
     while True:
         try:
-            grade = iv.grade(text)
-            if iv.config.judge:
-                out.write("  (asking the LLM judge ...)\n")
-                out.flush()
-                grade = iv.refine(text, grade)
-                if iv.notice and iv.notice.startswith("LLM judge"):
-                    out.write(f"  {iv.notice}\n")
-                    iv.notice = None
+            turn = iv.answer(Answer.typed(text))
         except (UserError, KeyboardInterrupt):
             raise
         except Exception as e:  # the grader failed: say so, keep the answer, let the candidate decide
@@ -255,7 +251,15 @@ def _grade_and_record(iv: Interview, text: str, stdin: TextIO, out: TextIO) -> T
                 out.write(f"  (unsaved answer: {_clip(text, 400)})\n")
                 return None
             continue
-        return iv.record(text, grade)
+        break
+    if iv.config.judge:
+        out.write("  (asking the LLM judge ...)\n")
+        out.flush()
+        turn = iv.refine_turn(turn.index)
+        if iv.notice and iv.notice.startswith("LLM judge"):
+            out.write(f"  {iv.notice}\n")
+            iv.notice = None
+    return turn
 
 
 def _paused(iv: Interview, out: TextIO) -> int:

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from agent.answer import Answer  # noqa: E402
 from agent.bank import load_bank  # noqa: E402
 from agent.grading.base import Scorer  # noqa: E402
 from agent.interview import Interview, SessionConfig  # noqa: E402
@@ -141,7 +142,7 @@ def main() -> None:
             ranks = []
             n = 0
             while iv.current is not None and n < 40:
-                iv.submit("an answer")
+                iv.answer(Answer.typed("an answer"))
                 t0 = time.perf_counter()
                 iv.next_choices(3)
                 ranks.append((time.perf_counter() - t0) * 1000)
@@ -152,7 +153,7 @@ def main() -> None:
             if iv.current is None:  # finished early: resume needs an open session
                 iv = Interview(bank, SessionConfig(n_questions=15, seed=2), s, Cycle())
                 iv.start()
-                iv.submit("an answer")
+                iv.answer(Answer.typed("an answer"))
                 iv.advance()
             times = []
             for _ in range(20):

@@ -73,7 +73,7 @@ class FollowUpScreen(Screen):
             ol.highlighted = 0
             ol.focus()
 
-    def show_judge(self, key: int) -> None:
+    def show_judge(self) -> None:
         """The LLM judge's verdict on the answer arrived while the choices were showing: when it changes them
         (the judge wrote a follow-up for this answer), they are updated in place, and the user is told."""
         iv = self.app.interview

@@ -153,9 +153,12 @@ class InterviewScreen(Screen):
 
     def _submit(self, answer: str, source: str, transcript: str | None = None,
                 insights: dict | None = None, audio_path: str | None = None) -> None:
+        from agent.answer import Answer
+
         self.busy = True
         self.query_one("#answer", TextArea).read_only = True
-        self.app.submit_answer(answer, source, transcript=transcript, insights=insights, audio_path=audio_path)
+        self.app.submit_answer(Answer(text=answer, source="voice" if source == "voice" else "typed",
+                                      transcript=transcript, insights=insights, audio_path=audio_path))
 
     # ------------------------------------------------------------------ spoken answer
     def action_talk(self) -> None:

@@ -3,7 +3,7 @@ judge's verdict (updated in place), voice insights, the model answer, and a demo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,17 +20,9 @@ from tui.widgets.status import TitleBar
 
 if TYPE_CHECKING:
     from agent.grade_view import GradeView
+    from agent.grading.judge import JudgeResult
     from agent.models import Grade, Question, Rubric, Turn
     from agent.speech.insights import InsightsDict
-
-
-def _num(d: dict[str, Any], *keys: str) -> float | None:
-    """A number from the judge's result (a dict the judge's worker fills)."""
-    for k in keys:
-        v = d.get(k)
-        if isinstance(v, (int, float)):
-            return float(v)
-    return None
 
 
 def insight_lines(voice: VoiceFacts) -> tuple[Text, list[float]]:
@@ -89,6 +81,7 @@ class ResultScreen(Screen):
         self.turn = turn
         self.judge_key = judge_key
         self.judge_state = judge_state
+        self.judge_result: JudgeResult | None = None  # the LLM judge's result, once it is in
         self.insights = insights
         self.voice = voice_facts(insights)  # None for a typed answer
         self.view: GradeView | None = None  # the grade as shown, once it is in
@@ -144,11 +137,14 @@ class ResultScreen(Screen):
             gauge.display = False
             self.query_one("#flags", Static).update(Text("grading…", style="cyan"))
 
-    def fill(self, grade: Grade, turn: Turn | None = None, seconds: float | None = None) -> None:
-        """Show ``grade``: gauge, flags and notes, one row per concept, evidence, misconceptions, feedback."""
+    def fill(self, grade: Grade, turn: Turn | None = None, seconds: float | None = None, *,
+             opening: bool = True) -> None:
+        """Show ``grade``: gauge, flags and notes, one row per concept, evidence, misconceptions, feedback.
+        ``opening`` False (the judge's refined grade replacing the first one) keeps the scroll position."""
         self.grade, self.turn, self.seconds = grade, turn, seconds
         view = self.view = grade_view(grade, turn, self.rubric, answer=self.answer, insights=self.insights)
         gauge = self.query_one("#grade", GradeGauge)
+        gauge.label = "blended" if turn is not None and turn.judged else "grade"
         gauge.score = view.display
         gauge.display = True
         t = Text()
@@ -171,13 +167,14 @@ class ResultScreen(Screen):
         self._show_part("#misconceptions", self._misconceptions(view))
         self._show_part("#feedback", Text("\n".join(f"• {line}" for line in view.feedback)))
         self._show_part("#coaching", coaching_text(view.coaching))
+        self.query_one("#judge", Static).update(self._judge_text())
+        if not opening:
+            return
         table.focus(scroll_visible=False)
         # the grade opens the screen: a long result (voice insights, many concepts) must not open scrolled down
         scroller = self.query_one("#result", VerticalScroll)
         scroller.scroll_home(animate=False)
         self.call_after_refresh(scroller.scroll_home, animate=False)
-        if self.judge_state == "waiting" and self.judge_key in self.app.judge_results:
-            self.show_judge(self.judge_key)
 
     def _show_part(self, selector: str, content: Text) -> None:
         """Put ``content`` in one of the result's text parts; a part with nothing to say is hidden."""
@@ -216,34 +213,33 @@ class ResultScreen(Screen):
         if self.judge_state == "off":
             t.append("judge off", style="grey50")
             return t
-        res = self.app.judge_results.get(self.judge_key)
+        res = self.judge_result
         if res is None:
             t.append("judge: waiting for the LLM judge…", style="cyan")
             return t
-        if "error" in res:
-            t.append(f"judge failed: {res['error']}", style="red")
+        if not res.ok:
+            t.append(f"judge failed: {res.failure or 'no result'}", style="red")
             return t
-        score = _num(res, "score", "display", "grade")
+        score = res.effective_grade if res.effective_grade is not None else res.grade
         t.append("judge: ", style="bold")
         if score is not None:
             t.append(f"{score:.1f}/5", style=f"bold {grade_colour(score)}")
-        why = res.get("rationale") or res.get("summary") or res.get("feedback") or res.get("verdict")
-        if isinstance(why, list):
-            why = "; ".join(str(x) for x in why)
-        if why:
-            t.append(f"  {why}")
+        if res.feedback:
+            t.append(f"  {res.feedback}")
         return t
 
-    def show_judge(self, key: int) -> None:
-        if key != self.judge_key:
+    def show_judge(self, result: JudgeResult, turn: Turn | None) -> None:
+        """The LLM judge's result came in: its line, and the refined turn (the stored grade is now the blend;
+        ``turn`` None when it could not be saved). Before the screen is mounted it is kept for ``fill``."""
+        self.judge_result = result
+        if turn is not None:
+            self.grade, self.turn = turn.grade, turn
+        if not self.is_mounted or self not in self.app.screen_stack:  # not shown yet, or already left
             return
-        self.query_one("#judge", Static).update(self._judge_text())
-        res = self.app.judge_results.get(key) or {}
-        blended = res.get("grade")
-        if blended is not None and not res.get("error") and hasattr(blended, "display"):
-            gauge = self.query_one("#grade", GradeGauge)
-            gauge.label = "blended"
-            gauge.score = blended.display
+        if self.grade is not None and turn is not None:
+            self.fill(turn.grade, turn, self.seconds, opening=False)
+        else:
+            self.query_one("#judge", Static).update(self._judge_text())
 
     # ------------------------------------------------------------------ actions
     def action_model_answer(self) -> None:
