@@ -28,6 +28,7 @@ from tui.services import Services
 if TYPE_CHECKING:
     from textual.timer import Timer
 
+    from agent.answer import Answer
     from agent.config import Settings
     from agent.interview import Interview
     from agent.models import Grade, Question, Rubric
@@ -45,11 +46,7 @@ RESULT_SCREEN_AFTER_S = 0.25
 
 @dataclass
 class GradeRequest:
-    answer: str
-    source: str
-    transcript: str | None
-    insights: dict | None
-    audio_path: str | None
+    answer: Answer
     t0: float
     interview: Interview  # the session the answer belongs to (kept even if the user leaves the screen)
     screen: ResultScreen
@@ -262,9 +259,8 @@ class VivaApp(App):
         self.post_message(JudgeReady(key, result))
 
     # ------------------------------------------------------------------ grading (app-level: it outlives the screen)
-    def submit_answer(self, answer: str, source: str = "typed", *, transcript: str | None = None,
-                      insights: dict | None = None, audio_path: str | None = None) -> None:
-        """Grade in a worker; the result screen replaces the question when the grade arrives (recorded first),
+    def submit_answer(self, answer: Answer) -> None:
+        """Grade a typed or spoken answer in a worker; the result screen replaces the question when the grade arrives (recorded first),
         or after ``result_screen_after_s`` with "grading…" when the grade is slow."""
         from tui.screens.interview import InterviewScreen
         from tui.screens.result import ResultScreen
@@ -276,11 +272,10 @@ class VivaApp(App):
             rubric = iv.rubric_for(question)
         except Exception:  # an inline follow-up without a rubric: the grader says what it can
             rubric = None
-        screen = ResultScreen(question=question, rubric=rubric, answer=answer, insights=insights)
+        screen = ResultScreen(question=question, rubric=rubric, answer=answer.text, insights=answer.insights)
         self._pending = screen
         origin = self.screen if isinstance(self.screen, InterviewScreen) else None
-        req = GradeRequest(answer, source, transcript, insights, audio_path, time.perf_counter(), iv, screen,
-                           origin=origin)
+        req = GradeRequest(answer, time.perf_counter(), iv, screen, origin=origin)
         self._grading.add(id(req))
         self.grade_answer(req, screen)
         req.timer = self.set_timer(self.result_screen_after_s, lambda: self._show_result(req))
@@ -305,12 +300,11 @@ class VivaApp(App):
         # not exclusive: a newer submission must not cancel the grading (and so the saving) of an older one
         try:
             with self.grade_lock:
-                grade = req.interview.grade(req.answer)
+                grade = req.interview.grade(req.answer.text)
         except Exception as e:
             self.post_message(GradeFailed(req.answer, f"{type(e).__name__}: {e}", req))
             return
-        self.post_message(GradeReady(req.answer, grade, req.source, req.transcript, req.insights, req.audio_path,
-                                     time.perf_counter() - req.t0, req))
+        self.post_message(GradeReady(req.answer, grade, time.perf_counter() - req.t0, req))
 
     def on_grade_ready(self, msg: GradeReady) -> None:
         req = msg.request
@@ -320,18 +314,17 @@ class VivaApp(App):
             return
         left = iv is not self.interview  # the user left the session while the answer was being graded
         question, rubric = screen.question, screen.rubric
-        kw: dict[str, Any] = {"source": msg.source}
-        if msg.transcript is not None:
-            kw["transcript"] = msg.transcript
-        if msg.insights is not None:
-            kw["insights"] = msg.insights
-        if msg.audio_path is not None:
-            kw["audio_path"] = msg.audio_path
+        ans = msg.answer
         try:
-            turn = iv.record(msg.answer, msg.grade, **kw)
+            turn = iv.record(ans.text, msg.grade, source=ans.source, transcript=ans.transcript, insights=ans.insights,
+                             audio_path=ans.audio_path, words=ans.words)
         except Exception as e:  # the grade is still shown; the history write failure is said
             self.say_once("store", f"Could not save the answer to the history: {e}", "error")
             turn = None
+        if ans.spoken:
+            from agent.speech.capture import discard_recording
+
+            discard_recording(ans)  # the history has kept its copy (keep_audio setting)
         key = self.next_key()
         judge_state = "off"
         if turn is not None:
@@ -341,7 +334,7 @@ class VivaApp(App):
             self.notify(f"Your answer to the question you left was graded {msg.grade.display:g}/5 and {saved}; "
                         f"`viva resume {iv.session_id}` continues that session.", timeout=10)
         if iv.config.judge and rubric is not None and not self.services.judge_available():
-            self.run_judge(key, question, rubric, msg.answer, msg.grade)
+            self.run_judge(key, question, rubric, ans.text, msg.grade)
             judge_state = "waiting"
         if screen.is_mounted and screen in self.screen_stack:
             screen.set_judge_state(key, judge_state)

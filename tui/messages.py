@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from agent.answer import Answer
     from agent.demos._runner import DemoEvent
     from agent.models import Grade
     from tui.app import GradeRequest
@@ -33,19 +34,15 @@ class Notice(Message):
 
 @dataclass
 class GradeReady(Message):
-    answer: str
+    answer: Answer
     grade: Grade
-    source: str = "typed"
-    transcript: str | None = None
-    insights: dict[str, Any] | None = None
-    audio_path: str | None = None
     seconds: float = 0.0
     request: GradeRequest | None = None  # which interview and screen the grade belongs to
 
 
 @dataclass
 class GradeFailed(Message):
-    answer: str
+    answer: Answer
     error: str
     request: GradeRequest | None = None
 
@@ -74,15 +71,13 @@ class TranscriptSegment(Message):
 
 @dataclass
 class TranscriptDone(Message):
-    text: str
-    insights: dict[str, Any] | None = None
-    audio_path: str | None = None
-    heard: str | None = None  # the transcript as recognised (``text`` has the rubric terms repaired)
+    answer: Answer  # the spoken answer: ``text`` has the rubric terms repaired, ``transcript`` is as heard
 
 
 @dataclass
 class VoiceFailed(Message):
     error: str
+    nothing_heard: bool = False  # the recording held no words: try again or type (voice stays on)
 
 
 @dataclass
