@@ -9,7 +9,10 @@ import.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from agent.speech.insights import InsightsDict, WordDict
 
 AnswerSource = Literal["typed", "voice"]
 
@@ -19,7 +22,7 @@ class Answer:
     """An answer as given.
 
     ``text`` is what is graded. For a spoken answer, ``transcript`` is the transcript as recognised (before
-    rubric terms were repaired; None when nothing was repaired or the answer was typed), ``insights`` the
+    rubric terms were repaired; the same as ``text`` when nothing was; None for a typed answer), ``insights`` the
     delivery figures (pace, fillers, pauses, repairs), ``words`` the word timings and ``audio_path`` the
     recording, when one exists.
     """
@@ -27,9 +30,9 @@ class Answer:
     text: str
     source: AnswerSource = "typed"
     transcript: str | None = None
-    insights: dict[str, Any] | None = None
+    insights: InsightsDict | None = None
     audio_path: str | None = None
-    words: list[dict[str, Any]] | None = None
+    words: list[WordDict] | None = None
 
     @classmethod
     def typed(cls, text: str) -> Answer:

@@ -277,6 +277,30 @@ async def test_repaired_terms_are_shown_with_what_was_heard(bank, tmp_path: Path
         assert "heard 'proplexed it', read as 'perplexity'" in line
 
 
+async def test_a_silent_recording_says_nothing_was_heard_and_voice_stays_on(bank, tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=2, voice=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        silent = tmp_path / "silent.wav"
+        silent.write_bytes(b"RIFF")
+        silent.with_suffix(".txt").write_text("")  # the fake hears nothing in it
+        await choose_audio_file(pilot, silent)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "InterviewScreen")
+        line = app.screen.query_one("#voice-line", Static)
+        await wait_for(pilot, lambda: "nothing was heard" in str(line.render()))
+        assert str(line.render()) == "nothing was heard; type your answer or try again (ctrl+r)"
+        assert "voice-failed" not in app._said and not svc.interviews[0].turns
+        assert not app.screen.query_one("#answer").read_only  # typing is open
+        answer = answer_for(svc.interviews[0])
+        wav = tmp_path / "answer.wav"
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".txt").write_text(answer)
+        await answer_from_file(pilot, wav)  # another try is heard
+        assert svc.interviews[0].turns[0].source == "voice"
+
+
 async def test_audio_file_dialog_rejects_missing_file(bank, tmp_path: Path) -> None:
     app, _ = make_app(bank, tmp_path)
     async with app.run_test() as pilot:

@@ -8,9 +8,10 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from agent.answer import Answer
 from agent.grading.judge import CheckedConcept, JudgeResult
 from agent.models import ConceptVerdict, Evidence, Grade, MisconceptionHit, half_point
-from tui.services import Services, Unavailable, VoiceAnswer
+from tui.services import Services, Unavailable
 
 FIXED = datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -124,6 +125,10 @@ class FakeServices(Services):
             raise Unavailable("no microphone found; you can type your answer instead.")
         on_level(0.5)
         text = Path(audio_file).with_suffix(".txt").read_text().strip()
+        if not text:  # as the real capture says of a silent recording
+            from agent.speech.capture import NothingHeard
+
+            raise NothingHeard()
         sentences = text.split(". ")
         for i in range(len(sentences)):  # the whole transcript so far, as the real streamer reports it
             on_text(". ".join(sentences[: i + 1]))
@@ -131,14 +136,14 @@ class FakeServices(Services):
             "wpm": 142.0, "filler_count": 3, "fillers": [{"text": "um", "start": 1.0}] * 3,
             "pauses": [{"start": 2.0, "end": 4.5, "duration": 2.5}],
             "wpm_over_time": [[0, 15, 120.0], [15, 30, 135.0], [30, 45, 150.0], [45, 50, 160.0]]}
-        heard = None
+        heard = text
         voice = Path(audio_file).with_suffix(".voice.json")  # optional: what was heard and the repaired terms
         if voice.exists():
             import json
 
             doc = json.loads(voice.read_text())
             heard, insights["repairs"] = doc["heard"], doc["repairs"]
-        return VoiceAnswer(text=text, audio_path=str(audio_file), insights=insights, heard=heard)
+        return Answer(text=text, source="voice", transcript=heard, audio_path=str(audio_file), insights=insights)
 
     def demo_info(self, name):
         from agent.demos import DemoInfo

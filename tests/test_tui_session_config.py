@@ -41,6 +41,10 @@ def test_cli_hands_the_app_every_option(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("VIVA_VOICE", "true")
     reset_settings()
     assert options_from_cli(monkeypatch).voice  # the app answers aloud when the voice setting says so
+    assert not options_from_cli(monkeypatch, "--no-voice").voice  # the command line overrides the setting
+    monkeypatch.setenv("VIVA_VOICE", "false")
+    reset_settings()
+    assert options_from_cli(monkeypatch, "--voice").voice
 
 
 async def test_app_runs_with_the_depth_given_on_the_command_line(bank, tmp_path: Path,

@@ -249,7 +249,7 @@ class VivaApp(App):
 
     # ------------------------------------------------------------------ grading (app-level: it outlives the screen)
     def submit_answer(self, answer: Answer) -> None:
-        """Grade in a worker; the result screen replaces the question when the grade arrives (recorded first),
+        """Grade a typed or spoken answer in a worker; the result screen replaces the question when the grade arrives (recorded first),
         or after ``result_screen_after_s`` with "grading…" when the grade is slow."""
         from tui.screens.interview import InterviewScreen
         from tui.screens.result import ResultScreen
@@ -304,6 +304,10 @@ class VivaApp(App):
         except Exception as e:  # the grade is still shown; the history write failure is said
             self.say_once("store", f"Could not save the answer to the history: {e}", "error")
             turn = None
+        if req.answer.spoken:
+            from agent.speech.capture import discard_recording
+
+            discard_recording(req.answer)  # the history has kept its copy (keep_audio setting)
         key = self.next_key()
         judge_state = "off"
         if left:

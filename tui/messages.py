@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from agent.answer import Answer
     from agent.demos._runner import DemoEvent
     from agent.grading.judge import JudgeResult
     from agent.models import Grade
@@ -65,15 +66,13 @@ class TranscriptSegment(Message):
 
 @dataclass
 class TranscriptDone(Message):
-    text: str
-    insights: dict[str, Any] | None = None
-    audio_path: str | None = None
-    heard: str | None = None  # the transcript as recognised (``text`` has the rubric terms repaired)
+    answer: Answer  # the spoken answer: ``text`` has the rubric terms repaired, ``transcript`` is as heard
 
 
 @dataclass
 class VoiceFailed(Message):
     error: str
+    nothing_heard: bool = False  # the recording held no words: try again or type (voice stays on)
 
 
 @dataclass

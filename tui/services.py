@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from agent.answer import Answer
     from agent.bank import Bank
     from agent.demos import DemoInfo
     from agent.demos._runner import DemoEvent
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from agent.models import Question, Rubric
     from agent.review import SessionReview
     from agent.session_config import SessionConfig
-    from agent.speech.record import AudioSource
     from agent.speech.stt import Transcriber
     from agent.speech.tts import Speaker
     from agent.store import Store
@@ -55,15 +55,6 @@ class Progress:
     cold: int = 0
     cold_goal: int = 25
     cold_of: int = 40
-
-
-@dataclass
-class VoiceAnswer:
-    text: str
-    insights: dict[str, Any] | None = None
-    audio_path: str | None = None
-    words: list[dict[str, Any]] | None = None
-    heard: str | None = None  # the transcript as recognised, before rubric terms were repaired
 
 
 def _offline() -> None:
@@ -264,66 +255,24 @@ class Services:
         return f"whisper {t.model_name} on {t.device}"
 
     def listen(self, question_id: str | None, on_level: Callable[[float], None], on_text: Callable[[str], None],
-               stop: threading.Event, audio_file: Path | None = None) -> VoiceAnswer:
-        """Record an answer (from the microphone, or fed from ``audio_file``) with VAD endpointing while
-        Whisper reads what has been said so far; ``on_text`` gets the whole transcript so far each time it
-        is read again. The answer's text is decoded from the whole recording once it ends.
-        Blocking: call it from a worker. Raises Unavailable when there is no microphone or no voice extra."""
+               stop: threading.Event, audio_file: Path | None = None) -> Answer:
+        """Capture a spoken answer (from the microphone, or fed from ``audio_file``) with
+        :func:`agent.speech.capture.capture_answer`: VAD endpointing while Whisper reads what has been said so
+        far (``on_text`` gets the whole transcript so far). Blocking: call it from a worker. Raises
+        Unavailable when there is no microphone or no voice extra, and NothingHeard (agent.speech.capture)
+        when the recording held no words."""
         _offline()
-        try:
-            import numpy as np
+        from agent.speech.capture import CaptureUnavailable, NothingHeard, capture_answer
 
-            from agent.speech import audio as audio_mod
-            from agent.speech import insights as ins
-            from agent.speech import record, stt
-        except ImportError as e:
+        try:
+            return capture_answer(question_id, self.bank(), self.transcriber(), on_level=on_level,
+                                  on_text=on_text, stop=stop, audio_file=audio_file)
+        except NothingHeard:
+            raise
+        except CaptureUnavailable as e:
+            raise Unavailable(str(e)) from e
+        except ImportError as e:  # the voice extra is half installed
             raise Unavailable(f"voice answers need the voice extra ({e}): pip install 'viva[voice]'") from e
-        terms: list[str] = []
-        if question_id:
-            try:
-                terms = stt.rubric_terms(question_id, self.bank())
-            except Exception:  # an inline follow-up has no rubric of its own
-                terms = []
-        try:
-            if audio_file is not None:
-                if not Path(audio_file).is_file():
-                    raise Unavailable(f"no audio file at {audio_file}: give the path of a WAV/FLAC/OGG/MP3 file")
-                try:
-                    samples = audio_mod.load_audio(str(audio_file))
-                except Exception as e:
-                    raise Unavailable(f"cannot read {audio_file} as audio ({e})") from e
-                source: AudioSource = record.ArraySource(samples, realtime=False)
-            else:
-                source = record.MicrophoneSource()
-        except record.RecorderUnavailable as e:
-            raise Unavailable(str(e)) from e
-        streamer = stt.StreamingTranscriber(self.transcriber(), hotwords=terms, on_text=on_text)
-        rec = record.Recorder(source=source, on_level=on_level, on_chunk=streamer,
-                              auto_stop=audio_file is None)
-        try:
-            rec.start()
-        except record.RecorderUnavailable as e:
-            streamer.close(1.0)
-            raise Unavailable(str(e)) from e
-        recording = None
-        while recording is None:
-            recording = rec.wait(0.05)
-            if recording is None and stop.is_set():
-                recording = rec.stop()
-        tr = streamer.finish(np.asarray(recording.audio, dtype=np.float32), timeout=300)
-        audio_path = str(audio_file) if audio_file is not None else None
-        if audio_path is None and recording.audio.size:
-            import tempfile
-
-            fd, tmp = tempfile.mkstemp(prefix="viva-answer-", suffix=".wav")
-            os.close(fd)
-            audio_mod.write_wav(tmp, np.asarray(recording.audio), recording.sample_rate)
-            audio_path = tmp
-        insights = ins.compute_insights(tr.words, terms=terms, duration=tr.duration, text=tr.text).to_dict()
-        insights["repairs"] = [{"heard": r.heard, "read_as": r.read_as} for r in tr.repairs]
-        words = [{"start": w.start, "end": w.end, "word": w.word} for w in tr.words]
-        return VoiceAnswer(text=tr.text, insights=insights, audio_path=audio_path, words=words,
-                           heard=tr.heard_text)
 
     # ------------------------------------------------------------------ demos
     def demo_names(self) -> list[str]:

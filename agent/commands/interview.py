@@ -1,9 +1,10 @@
-"""`viva interview [--text] [--mode mock|practice|drill] [--n N] [--section S] [--topic T] [--seed N]`.
+"""`viva interview [--text] [--voice] [--mode mock|practice|drill] [--n N] [--section S] [--topic T] [--seed N]`.
 
 With ``--text`` (or when the terminal cannot run the app) the session runs in the plain terminal: each
 question is printed, the answer is read from standard input until a blank line or the end of input, and
 the grade, the per-concept verdicts with their evidence and the follow-up with its reason are printed.
-Lines of their own starting with ':' are commands (:hint, :answer, :skip, :quit). Every graded answer is
+Lines of their own starting with ':' are commands (:hint, :answer, :skip, :quit, and with voice on
+:voice, which records a spoken answer from the microphone until a pause or Enter). Every graded answer is
 saved at once; `viva resume` continues a session that was interrupted.
 """
 
@@ -11,16 +12,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
+
+from agent.answer import Answer
 
 if TYPE_CHECKING:
     from agent.interview import Interview
     from agent.models import Rubric, Turn
+    from agent.speech.stt import Transcriber
+
+# records one spoken answer to a question (its id), ending early when the event is set
+Capture = Callable[[str | None, threading.Event], Answer]
 
 ORDER = 10
 
 COMMANDS = {":hint": "a hint (the answer stops counting as cold)", ":answer": "show the model answer",
             ":skip": "skip this question", ":quit": "stop here (the session can be resumed)"}
+VOICE_COMMAND = ":voice"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run an interview session. Without --text the interactive app opens when "
                        "the terminal supports it.")
     p.add_argument("--text", action="store_true", help="plain-terminal mode: answers from standard input")
+    p.add_argument("--voice", action=argparse.BooleanOptionalAction, default=None,
+                   help="answer aloud from the microphone (in --text mode with the :voice command); "
+                   "default from the voice setting")
     p.add_argument("--mode", choices=["mock", "practice", "drill"], default="mock",
                    help="mock: N topics with follow-ups; practice: one topic, retries and hints; "
                    "drill: questions due for review (default: mock)")
@@ -44,8 +57,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_interview(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from agent.config import get_settings
     from agent.session_config import SessionConfig  # not agent.interview: the app's first paint need not wait
 
@@ -53,12 +64,14 @@ def cmd_interview(args: argparse.Namespace) -> int:
     cfg = SessionConfig(mode=args.mode, n_questions=args.n or settings.questions_per_session,
                         section=args.section, topic=args.topic,
                         time_limit_s=SessionConfig.seconds(args.time_limit), seed=args.seed,
-                        voice=False, judge=args.judge or settings.judge, max_depth=args.depth)
+                        voice=settings.voice if args.voice is None else args.voice,
+                        judge=args.judge or settings.judge, max_depth=args.depth)
     if not args.text and _tui_possible():
         from tui.app import run_app
 
-        # the app answers by voice when the `voice` setting says so (it falls back to typing without a microphone)
-        return run_app(options=dataclasses.replace(cfg, voice=settings.voice)) or 0
+        # the app answers by voice when --voice or the `voice` setting says so (it falls back to typing
+        # without a microphone)
+        return run_app(options=cfg) or 0
     from agent.bank import default_bank
     from agent.interview import Interview
 
@@ -113,9 +126,118 @@ def _read_answer(stdin: TextIO, out: TextIO, blank_ends: bool = False) -> tuple[
             if lines or blank_ends:
                 return "\n".join(lines).strip(), False
             continue  # leading blank lines are ignored
-        if not lines and line.strip().lower() in COMMANDS:
+        if not lines and (line.strip().lower() in COMMANDS or line.strip().lower() == VOICE_COMMAND):
             return line.strip().lower(), False
         lines.append(line)
+
+
+def microphone_capture(bank: Any) -> Capture:
+    """The default capture: the microphone, endpointed by a pause (or ended by the loop's ``stop``), with
+    Whisper loaded on the first answer and kept for the next."""
+    transcriber: list[Transcriber] = []
+
+    def capture(question_id: str | None, stop: threading.Event) -> Answer:
+        import os
+
+        from agent.speech.capture import capture_answer
+        from agent.speech.stt import Transcriber
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if not transcriber:
+            transcriber.append(Transcriber())
+        return capture_answer(question_id, bank, transcriber[0], stop=stop)
+
+    return capture
+
+
+class VoiceInput:
+    """Spoken answers in the text loop: ``:voice`` records one; what is wrong (no microphone, nothing heard)
+    is said and typing goes on. ``capture`` records an answer (default: the microphone)."""
+
+    def __init__(self, iv: Interview, out: TextIO, capture: Capture | None = None) -> None:
+        self.out = out
+        self.on = bool(iv.config.voice)
+        self.capture = capture
+        if self.on and capture is None:
+            from agent.speech.capture import microphone_available
+
+            reason = microphone_available()
+            if reason is not None:
+                self._off(reason)
+            else:
+                self.capture = microphone_capture(iv.bank)
+
+    def _off(self, reason: str) -> None:
+        self.on = False
+        reason = reason.rstrip(". ")
+        self.out.write(f"Voice is off: {reason}{'' if 'type' in reason else '; type your answers'}.\n")
+        self.out.flush()
+
+    def instructions(self) -> str:
+        return (f"Voice is on: type {VOICE_COMMAND} on a line of its own and speak your answer; a pause (or Enter) "
+                "ends the recording.\n")
+
+    def take(self, question_id: str | None, stdin: TextIO) -> Answer | None:
+        """Record and transcribe one spoken answer and print what was heard; None when there is none (the
+        reason is printed, and the candidate types instead)."""
+        from agent.speech.capture import CaptureUnavailable, NothingHeard, repair_lines
+
+        out = self.out
+        if not self.on or self.capture is None:
+            out.write("  (voice is off: type your answer)\n")
+            out.flush()
+            return None
+        out.write("  ● recording: speak now; a pause (or Enter) ends the answer ...\n")
+        out.flush()
+        try:
+            answer = _run_capture(self.capture, question_id, stdin)
+        except NothingHeard as e:
+            out.write(f"  {e}\n")
+            out.flush()
+            return None
+        except CaptureUnavailable as e:
+            self._off(str(e))
+            return None
+        for line in repair_lines(answer):
+            out.write(f"  {line}\n")
+        out.flush()
+        return answer
+
+
+def _run_capture(capture: Capture, question_id: str | None, stdin: TextIO) -> Answer:
+    """Run ``capture`` in a thread; on a terminal, Enter stops the recording (a pause stops it anyway)."""
+    import select
+
+    stop = threading.Event()
+    result: list[Answer] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(capture(question_id, stop))
+        except BaseException as e:  # handed to the loop's thread
+            error.append(e)
+
+    worker = threading.Thread(target=run, name="viva-capture", daemon=True)
+    worker.start()
+    watch = stdin.isatty() if hasattr(stdin, "isatty") else False
+    try:
+        while worker.is_alive():
+            if watch and not stop.is_set():
+                ready, _, _ = select.select([stdin], [], [], 0.1)
+                if ready:
+                    stdin.readline()
+                    stop.set()
+            else:
+                worker.join(0.1)
+    except KeyboardInterrupt:
+        stop.set()
+        worker.join(5.0)
+        raise
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def print_grade(turn: Turn, out: TextIO, rubric: Rubric | None = None) -> None:
@@ -159,8 +281,11 @@ def _header(iv: Interview, out: TextIO) -> None:
     out.flush()
 
 
-def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False) -> int:
-    """Drive a session in the plain terminal. Returns the exit code (0; an interrupted session stays open)."""
+def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False,
+             capture: Capture | None = None) -> int:
+    """Drive a session in the plain terminal. Returns the exit code (0; an interrupted session stays open).
+    With voice on (the session's config), ``:voice`` answers aloud through ``capture`` (default: the
+    microphone); without a microphone that is said once and answers are typed."""
     if resumed:
         out.write(f"Resuming session {iv.session_id} ({iv.config.mode}): {len(iv.turns)} answer(s) so far.\n")
     else:
@@ -172,6 +297,9 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
         out.write(f"{iv.notice}\n")
     out.write("Answer over as many lines as you like; a blank line (or end of input) submits. Commands on a "
               "line of their own: " + ", ".join(COMMANDS) + ".\n")
+    voice = VoiceInput(iv, out, capture)
+    if voice.on:
+        out.write(voice.instructions())
     out.flush()
     loaded = False
     eof = False
@@ -196,11 +324,22 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
             if text == ":answer":
                 out.write(f"  Model answer: {iv.reveal_model_answer()}\n")
                 continue
+            if text == VOICE_COMMAND:
+                spoken = voice.take(iv.current.id if iv.current is not None else None, stdin)
+                if spoken is None:  # said why; the answer is typed instead
+                    continue
+                answer = spoken
+            else:
+                answer = Answer.typed(text)
             if not loaded:
                 out.write("  (loading the grader ...)\n")
                 out.flush()
                 loaded = True
-            turn = _grade_and_record(iv, text, stdin, out)
+            turn = _grade_and_record(iv, answer, stdin, out)
+            if answer.spoken:
+                from agent.speech.capture import discard_recording
+
+                discard_recording(answer)  # the history has kept its copy (keep_audio setting)
             if turn is None:  # grading kept failing and the candidate moved on
                 break
             answered = True
@@ -230,16 +369,16 @@ def run_text(iv: Interview, stdin: TextIO, out: TextIO, *, resumed: bool = False
     return _paused(iv, out)
 
 
-def _grade_and_record(iv: Interview, text: str, stdin: TextIO, out: TextIO) -> Turn | None:
-    """Grade and save an answer (:meth:`Interview.answer`), then, with the judge on, refine the saved turn
-    with it (:meth:`Interview.refine_turn`): the turn returned carries the grade that is stored. When grading
-    fails the answer is kept and the grading can be retried."""
-    from agent.answer import Answer
+def _grade_and_record(iv: Interview, answer: Answer, stdin: TextIO, out: TextIO) -> Turn | None:
+    """Grade and save an answer, typed or spoken (:meth:`Interview.answer`), then, with the judge on, refine the
+    saved turn with it (:meth:`Interview.refine_turn`): the turn returned carries the grade that is stored. When
+    grading fails the answer is kept and the grading can be retried."""
     from agent.errors import UserError
 
+    text = answer.text
     while True:
         try:
-            turn = iv.answer(Answer.typed(text))
+            turn = iv.answer(answer)
         except (UserError, KeyboardInterrupt):
             raise
         except Exception as e:  # the grader failed: say so, keep the answer, let the candidate decide

@@ -13,6 +13,9 @@ Modules (each documents its API in its docstring; heavy libraries load inside fu
   ``Transcript``/``Segment``/``Word``, ``rubric_terms``, ``transcribe_for_question``.
 - ``insights``: pace, fillers, pauses, hedges, talk time, rubric terms used (pure functions).
 - ``audio``: ``load_audio`` (files and arrays -> 16 kHz mono, clear errors), ``require_voice``.
+- ``capture``: ``capture_answer`` (all of the below in one call, from the microphone or a file, returning an
+  ``agent.answer.Answer``), ``CaptureUnavailable`` / ``NothingHeard``, ``microphone_available``; the app
+  and `viva interview --text --voice` both use it.
 
 A typical spoken turn in the app (all in worker threads)::
 

@@ -208,6 +208,14 @@ class RepairDict(TypedDict):
     read_as: str
 
 
+class WordDict(TypedDict):
+    """One recognised word with its timing (seconds from the start of the recording), as kept with an answer."""
+
+    start: float
+    end: float
+    word: str
+
+
 class InsightsDict(TypedDict, total=False):
     """:meth:`Insights.to_dict`, as stored with a spoken answer (and, once transcribed, the transcript's
     ``repairs``: the rubric terms read from near-miss spellings). Stored turns give it back from JSON, where

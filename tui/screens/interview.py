@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
+from agent.answer import Answer
 from tui.messages import (
     AudioLevel,
     Notice,
@@ -149,16 +150,12 @@ class InterviewScreen(Screen):
         if not answer.strip():
             self.app.notify("Type an answer first (or ctrl+n to skip the question).", severity="warning")
             return
-        self._submit(answer, "typed")
+        self._submit(Answer.typed(answer))
 
-    def _submit(self, answer: str, source: str, transcript: str | None = None,
-                insights: dict | None = None, audio_path: str | None = None) -> None:
-        from agent.answer import Answer
-
+    def _submit(self, answer: Answer) -> None:
         self.busy = True
         self.query_one("#answer", TextArea).read_only = True
-        self.app.submit_answer(Answer(text=answer, source="voice" if source == "voice" else "typed",
-                                      transcript=transcript, insights=insights, audio_path=audio_path))
+        self.app.submit_answer(answer)
 
     # ------------------------------------------------------------------ spoken answer
     def action_talk(self) -> None:
@@ -198,6 +195,7 @@ class InterviewScreen(Screen):
     @work(thread=True, exclusive=True, group="voice")
     def listen(self, stop: threading.Event, audio_file: Path | None) -> None:
         """Record (or feed the file), endpoint, and transcribe while speaking; then submit the transcript."""
+        from agent.speech.capture import NothingHeard
         from tui.messages import ModelStatus
 
         iv = self.interview
@@ -207,13 +205,17 @@ class InterviewScreen(Screen):
             ans = self.app.services.listen(qid, lambda level: self.post_message(AudioLevel(level)),
                                            lambda text: self.post_message(TranscriptSegment(text)), stop,
                                            audio_file=audio_file)
+        except NothingHeard as e:
+            self.app.post_message(ModelStatus("whisper", "ready", ""))
+            self.post_message(VoiceFailed(str(e), nothing_heard=True))
+            return
         except Exception as e:
             self.app.post_message(ModelStatus("whisper", "ready" if isinstance(e, Unavailable) else "failed",
                                               str(e)))
             self.post_message(VoiceFailed(str(e)))
             return
         self.app.post_message(ModelStatus("whisper", "ready", ""))
-        self.post_message(TranscriptDone(ans.text, ans.insights, ans.audio_path, ans.heard))
+        self.post_message(TranscriptDone(ans))
 
     def on_audio_level(self, msg: AudioLevel) -> None:
         self.query_one("#level", LevelMeter).level = msg.level
@@ -230,19 +232,17 @@ class InterviewScreen(Screen):
         self.recording = None
         self.query_one("#level", LevelMeter).active = False
         self.busy = False
-        if not msg.text.strip():
-            self.query_one("#answer", TextArea).read_only = False
-            self._voice_line(Text("heard nothing — try again (ctrl+r) or type the answer", style="yellow"))
-            return
-        self.query_one("#answer", TextArea).text = msg.text
-        self._submit(msg.text, "voice", transcript=msg.heard or msg.text, insights=msg.insights,
-                     audio_path=msg.audio_path)
+        self.query_one("#answer", TextArea).text = msg.answer.text
+        self._submit(msg.answer)
 
     def on_voice_failed(self, msg: VoiceFailed) -> None:
         self.recording = None
         self.busy = False
         self.query_one("#level", LevelMeter).active = False
         self.query_one("#answer", TextArea).read_only = False
+        if msg.nothing_heard:  # voice stays on: another try may work
+            self._voice_line(Text(f"{msg.error} (ctrl+r)", style="yellow"))
+            return
         self._voice_line(Text("voice unavailable — type your answer", style="yellow"))
         self.app.say_once("voice-failed", f"{msg.error}. The interview goes on in text.")
 
