@@ -11,7 +11,7 @@ API (all blocking; run them in a worker thread from the UI):
     ``transcribe(audio, hotwords=None, offset_s=0.0, prompt=None, stop=None) -> Transcript`` where ``audio``
     is a file path or a 16 kHz mono float32 array. ``hotwords`` (a list of terms) is passed to faster-whisper
     as ``hotwords`` so that rare technical words ("perplexity", "ELECTRA", "RoPE", "z-loss") are recognised.
-    ``stop`` (an Event or a function) makes it return early, between segments, with a partial result.
+    ``stop`` (an Event or a function) makes it return early, between model calls, with a partial result.
 
     What is decoded, and what is not:
 
@@ -455,9 +455,10 @@ class Transcriber:
         ``hotwords``, near-miss spellings of them are read as the terms (``repair=False`` keeps the text as
         heard); ``Transcript.repairs`` lists each (heard, read_as).
 
-        ``stop`` (a ``threading.Event`` or a function returning a bool) is looked at before decoding and
-        between segments: once it is set, the call returns at the next of those points with what it has
-        (a partial transcript, for a caller that discards it). A model call under way is not interrupted."""
+        ``stop`` (a ``threading.Event`` or a function returning a bool) is looked at before decoding, before
+        each model call (encoder, decoder, word alignment) and between segments: once it is set, the call
+        returns at the next of those points with what it has (a partial transcript, for a caller that
+        discards it). A model call under way is not interrupted."""
         t0 = time.perf_counter()
         samples = load_audio(audio)
         duration = samples.size / SAMPLE_RATE
