@@ -8,9 +8,10 @@ API (all blocking; run them in a worker thread from the UI):
     folder; default ``settings.whisper_model``. ``device``: "auto" (CUDA float16 when
     ``ctranslate2.get_cuda_device_count() > 0``, else CPU int8), "cpu" or "cuda"; default
     ``settings.whisper_device``. Models are loaded once per process (``get_whisper``).
-    ``transcribe(audio, hotwords=None, offset_s=0.0, prompt=None) -> Transcript`` where ``audio`` is a file
-    path or a 16 kHz mono float32 array. ``hotwords`` (a list of terms) is passed to faster-whisper as
-    ``hotwords`` so that rare technical words ("perplexity", "ELECTRA", "RoPE", "z-loss") are recognised.
+    ``transcribe(audio, hotwords=None, offset_s=0.0, prompt=None, stop=None) -> Transcript`` where ``audio``
+    is a file path or a 16 kHz mono float32 array. ``hotwords`` (a list of terms) is passed to faster-whisper
+    as ``hotwords`` so that rare technical words ("perplexity", "ELECTRA", "RoPE", "z-loss") are recognised.
+    ``stop`` (an Event or a function) makes it return early, between model calls, with a partial result.
 
     What is decoded, and what is not:
 
@@ -31,16 +32,21 @@ API (all blocking; run them in a worker thread from the UI):
 ``StreamingTranscriber(transcriber=None, hotwords=None, on_text=None)``
     ``feed(audio, start_s)`` adds audio at its place in the recording (the Recorder's ``on_chunk`` hands
     chunks over while the candidate is still speaking) and returns at once. A worker thread re-decodes the
-    window from the last settled sentence to the newest audio whenever audio has arrived (never stitching
-    separately decoded fragments), settles whole sentences that end ``STABLE_S`` before the newest audio, and
-    calls ``on_text(text)`` with the transcript so far. ``finish(audio=None, timeout=None) -> Transcript``
-    stops the worker and returns the transcript of ``audio`` (the Recorder's recording, or everything fed):
-    the settled sentences as streaming decoded them, then the audio after the last settled boundary decoded
-    once more (or the worker's last reading of it when that window already reached the end), so the wait
-    after the end of speech does not grow with the answer. When nothing was settled (streaming off, one
-    chunk still being read) or ``audio`` differs from what was fed, the whole recording is decoded in one
-    pass. ``close()`` stops the worker without decoding. ``text`` and ``transcript`` are the partial result
-    so far.
+    window from the settled boundary to the newest audio whenever audio has arrived (never stitching
+    separately decoded fragments) and calls ``on_text(text)`` with the transcript so far. Words are settled
+    LocalAgreement-style (whisper_streaming, Machacek et al. 2023): up to the last pause of ``PAUSE_MS`` that
+    the VAD finds and no word crosses, once two successive readings agree on every word before it
+    (``AGREE_S``) or it follows a sentence end ``STABLE_S`` before the newest audio. The next window starts in
+    that pause, prompted with the end of the settled text, so windows stay a few seconds long and no word is
+    cut.
+    ``finish(audio=None, timeout=None) -> Transcript`` stops the worker and returns the transcript of
+    ``audio`` (the Recorder's recording, or everything fed): the settled words as streaming decoded them,
+    then the audio after the settled boundary decoded once more (usually a few seconds), or the worker's
+    reading of it when its window reaches the end. A window decode under way that is stale is abandoned
+    (``Transcriber.transcribe(stop=...)``) and never waited for, so the wait after the end of speech does not
+    grow with the answer. When nothing was settled or ``audio`` differs from what was fed, the whole
+    recording is decoded in one pass. ``close()`` stops the worker without decoding. ``text`` and
+    ``transcript`` are the partial result so far.
 
 ``Transcript`` holds ``segments`` (``Segment(start, end, text, words)``) and ``words`` (``Word(start, end,
 word, probability)``), ``text``, ``duration``, ``language`` and ``to_dict()``.
@@ -100,8 +106,17 @@ TRAILING_LOG_PROB = -0.8
 HALLUCINATION_SILENCE_S = 2.0
 # longer than this (seconds of speech), successive 30 s windows are conditioned on the previous text
 LONG_ANSWER_S = 60.0
-# streaming: a sentence is settled once it ends this long before the newest audio; the window re-decoded
-# while speaking is kept under Whisper's 30 s
+# streaming: words are settled once two successive readings agree on them (the same word, starting within
+# AGREE_S), up to a pause of at least PAUSE_MS that no word crosses by more than WORD_EDGE_S on both sides;
+# the next window starts in the middle of that pause, so no word is ever cut. A window that still grows past
+# STREAM_WINDOW_S (Whisper reads 30 s at most) is settled at its last pause STABLE_S before the newest audio.
+AGREE_S = 0.5
+# each window (and the final pass over the rest) is prompted with the end of the settled text, so that a
+# window starting in mid-answer reads on from it (as whisper_streaming does); measured on 10 synthesised
+# three-sentence answers: word error rate 0.269 without, 0.250 with, 0.254 for the one-pass decode
+PROMPT_CHARS = 200
+PAUSE_MS = 150
+WORD_EDGE_S = 0.05
 STABLE_S = 1.0
 STREAM_WINDOW_S = 25.0
 
@@ -210,19 +225,52 @@ def resolve_model(name: str | None = None) -> str:
     return name
 
 
+class _Stopped(Exception):
+    """Raised inside faster-whisper's decoding loop once the calling thread's stop signal is set."""
+
+
+_stop_signal = threading.local()  # the stop signal of the transcription running on this thread
+
+
+def _check_stop() -> None:
+    if _stopped(getattr(_stop_signal, "stop", None)):
+        raise _Stopped
+
+
+@functools.cache
+def _stoppable_model_class() -> type:
+    """faster-whisper's ``WhisperModel`` that looks at the calling thread's stop signal before each model
+    call (encoder, decoder with its fallbacks, word alignment), so that a stopped transcription gives up
+    after the call under way instead of reading the rest of its 30 s window."""
+    from faster_whisper import WhisperModel
+
+    class StoppableWhisperModel(WhisperModel):
+        def encode(self, *args: Any, **kwargs: Any) -> Any:
+            _check_stop()
+            return super().encode(*args, **kwargs)
+
+        def generate_with_fallback(self, *args: Any, **kwargs: Any) -> Any:
+            _check_stop()
+            return super().generate_with_fallback(*args, **kwargs)
+
+        def find_alignment(self, *args: Any, **kwargs: Any) -> Any:
+            _check_stop()
+            return super().find_alignment(*args, **kwargs)
+
+    return StoppableWhisperModel
+
+
 @functools.lru_cache(maxsize=2)
 def get_whisper(model: str = "bundled", device: str = "auto") -> WhisperModel:
     """Load (once per process) a faster-whisper model; never downloads."""
     require_voice("speech recognition")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from faster_whisper import WhisperModel
-
     path = resolve_model(model)
     dev, compute = resolve_device(device)
     threads = min(os.cpu_count() or 4, 8) if dev == "cpu" else 0
     t0 = time.perf_counter()
     try:
-        wm = WhisperModel(path, device=dev, compute_type=compute, cpu_threads=threads, local_files_only=True)
+        wm = _stoppable_model_class()(path, device=dev, compute_type=compute, cpu_threads=threads, local_files_only=True)
     except Exception as e:
         if Path(path).exists():
             raise UserError(f"could not load the Whisper model at {path}: {e}") from e
@@ -303,6 +351,17 @@ def speech_spans(samples: np.ndarray) -> list[dict[str, int]]:
     if samples.size < MIN_DECODE_SAMPLES:
         return []
     return list(get_speech_timestamps(samples, vad_options()))
+
+
+StopSignal = threading.Event | Callable[[], bool] | None
+
+
+def _stopped(stop: StopSignal) -> bool:
+    if stop is None:
+        return False
+    if isinstance(stop, threading.Event):
+        return stop.is_set()
+    return bool(stop())
 
 
 def _is_words(text: str) -> bool:
@@ -390,10 +449,16 @@ class Transcriber:
         return self
 
     def transcribe(self, audio: AudioInput, hotwords: Iterable[str] | None = None, offset_s: float = 0.0,
-                   prompt: str | None = None, vad_filter: bool = True, repair: bool = True) -> Transcript:
+                   prompt: str | None = None, vad_filter: bool = True, repair: bool = True,
+                   stop: StopSignal = None) -> Transcript:
         """Transcribe a file or array (the whole of it; see the module docstring for the guards). With
         ``hotwords``, near-miss spellings of them are read as the terms (``repair=False`` keeps the text as
-        heard); ``Transcript.repairs`` lists each (heard, read_as)."""
+        heard); ``Transcript.repairs`` lists each (heard, read_as).
+
+        ``stop`` (a ``threading.Event`` or a function returning a bool) is looked at before decoding, before
+        each model call (encoder, decoder, word alignment) and between segments: once it is set, the call
+        returns at the next of those points with what it has (a partial transcript, for a caller that
+        discards it). A model call under way is not interrupted."""
         t0 = time.perf_counter()
         samples = load_audio(audio)
         duration = samples.size / SAMPLE_RATE
@@ -406,18 +471,19 @@ class Transcriber:
             spans = speech_spans(samples)
         else:
             spans = [{"start": 0, "end": int(samples.size)}]
-        if spans:
+        if spans and not _stopped(stop):
             speech = np.concatenate([samples[s["start"]:s["end"]] for s in spans])
             if speech.size >= MIN_DECODE_SAMPLES:
-                tr.segments = self._decode(speech, spans, terms, prompt, offset_s)
+                tr.segments = self._decode(speech, spans, terms, prompt, offset_s, stop)
         if terms and repair:
             tr.repair(terms)
         tr.elapsed_s = round(time.perf_counter() - t0, 4)
         return tr
 
     def _decode(self, speech: np.ndarray, spans: list[dict[str, int]], terms: list[str], prompt: str | None,
-                offset_s: float) -> list[Segment]:
-        """Decode the concatenated speech of ``spans`` and map times back to the original audio."""
+                offset_s: float, stop: StopSignal = None) -> list[Segment]:
+        """Decode the concatenated speech of ``spans`` and map times back to the original audio (returning
+        early, between segments, once ``stop`` is set)."""
         from faster_whisper.vad import SpeechTimestampsMap
 
         speech_s = speech.size / SAMPLE_RATE
@@ -439,58 +505,146 @@ class Transcriber:
         )
         ts_map = SpeechTimestampsMap(spans, SAMPLE_RATE)
         out: list[Segment] = []
-        for s in segments:
-            # segments come lazily, one 30 s window at a time: the next window is decoded only when asked
-            # for. What is left after a segment with no real stretch of speech after it (VAD padding, the end
-            # of the last word) is a sliver that Whisper cannot read; decoding it fails the compression check
-            # at every temperature (seconds of fallbacks) and yields ". . . ." or an invented sentence, so it
-            # is never asked for.
-            done = _nothing_left(speech, float(s.end))
-            text = s.text.strip()
-            keep = bool(text) and _is_words(text)
-            if keep and s.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
-                log.debug("dropping a repetitive segment (compression ratio %.1f): %r", s.compression_ratio, text)
-                keep = False
-            if keep and s.no_speech_prob > NO_SPEECH_THRESHOLD and s.avg_logprob < LOG_PROB_THRESHOLD:
-                log.debug("dropping a segment that is probably not speech: %r", text)
-                keep = False
-            if keep:
-                words = []
-                for w in s.words or []:
-                    if not w.word.strip():
-                        continue
-                    k = ts_map.get_chunk_index((float(w.start) + float(w.end)) / 2)
-                    words.append(Word(round(ts_map.get_original_time(float(w.start), k) + offset_s, 3),
-                                      round(ts_map.get_original_time(float(w.end), k) + offset_s, 3), w.word,
-                                      round(float(w.probability), 4)))
-                kept = _drop_invented_sentences(words)
-                if len(kept) < len(words):
-                    log.info("dropped words Whisper read into no audio: %r",
-                             "".join(w.word for w in words if w not in kept).strip())
-                    if not kept:
-                        if done:
-                            break
-                        continue
-                    words, text = kept, "".join(w.word for w in kept).strip()
-                if words:
-                    start, end = words[0].start, words[-1].end
-                else:
-                    start = round(ts_map.get_original_time(float(s.start)) + offset_s, 3)
-                    end = round(ts_map.get_original_time(float(s.end), is_end=True) + offset_s, 3)
-                out.append(Segment(start, end, text, words, round(float(s.avg_logprob), 4),
-                                   round(float(s.no_speech_prob), 4)))
-            if done:
-                break
+        _stop_signal.stop = stop
+        try:
+            for s in segments:
+                if self._keep(s, speech, ts_map, offset_s, out) or _stopped(stop):
+                    break
+        except _Stopped:
+            log.debug("transcription stopped after %d segments", len(out))
+            return out
+        finally:
+            _stop_signal.stop = None
         # A last segment that Whisper itself doubts on both counts (likely no speech, low log-probability)
         # is what it writes over the end of an answer ("This is...", "MUSIC"); one in the middle is kept.
         while out and out[-1].no_speech_prob > TRAILING_NO_SPEECH and out[-1].avg_logprob < TRAILING_LOG_PROB:
             log.info("dropped a doubtful last segment: %r", out.pop().text)
         return out
 
+    @staticmethod
+    def _keep(s: Any, speech: np.ndarray, ts_map: Any, offset_s: float, out: list[Segment]) -> bool:
+        """Add faster-whisper segment ``s`` to ``out`` unless a guard drops it; True when nothing worth
+        decoding is left after it."""
+        # segments come lazily, one 30 s window at a time: the next window is decoded only when asked
+        # for. What is left after a segment with no real stretch of speech after it (VAD padding, the end
+        # of the last word) is a sliver that Whisper cannot read; decoding it fails the compression check
+        # at every temperature (seconds of fallbacks) and yields ". . . ." or an invented sentence, so it
+        # is never asked for.
+        done = _nothing_left(speech, float(s.end))
+        text = s.text.strip()
+        keep = bool(text) and _is_words(text)
+        if keep and s.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+            log.debug("dropping a repetitive segment (compression ratio %.1f): %r", s.compression_ratio, text)
+            keep = False
+        if keep and s.no_speech_prob > NO_SPEECH_THRESHOLD and s.avg_logprob < LOG_PROB_THRESHOLD:
+            log.debug("dropping a segment that is probably not speech: %r", text)
+            keep = False
+        if keep:
+            words = []
+            for w in s.words or []:
+                if not w.word.strip():
+                    continue
+                k = ts_map.get_chunk_index((float(w.start) + float(w.end)) / 2)
+                words.append(Word(round(ts_map.get_original_time(float(w.start), k) + offset_s, 3),
+                                  round(ts_map.get_original_time(float(w.end), k) + offset_s, 3), w.word,
+                                  round(float(w.probability), 4)))
+            kept = _drop_invented_sentences(words)
+            if len(kept) < len(words):
+                log.info("dropped words Whisper read into no audio: %r",
+                         "".join(w.word for w in words if w not in kept).strip())
+                if not kept:
+                    return done
+                words, text = kept, "".join(w.word for w in kept).strip()
+            if words:
+                start, end = words[0].start, words[-1].end
+            else:
+                start = round(ts_map.get_original_time(float(s.start)) + offset_s, 3)
+                end = round(ts_map.get_original_time(float(s.end), is_end=True) + offset_s, 3)
+            out.append(Segment(start, end, text, words, round(float(s.avg_logprob), 4),
+                               round(float(s.no_speech_prob), 4)))
+        return done
+
+
+def _norm_word(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def _agreed_prefix(before: list[Word], now: list[Word]) -> int:
+    """How many leading words two readings of the same audio share: the same word (case and punctuation
+    aside) starting within AGREE_S of each other (LocalAgreement-2, as in whisper_streaming)."""
+    n = 0
+    for a, b in zip(before, now, strict=False):
+        if _norm_word(a.word) != _norm_word(b.word) or abs(a.start - b.start) > AGREE_S:
+            break
+        n += 1
+    return n
+
+
+def _pauses(window: np.ndarray, offset_s: float) -> list[tuple[float, float]]:
+    """The pauses of at least PAUSE_MS in ``window`` (seconds from recording start), found by Silero VAD
+    without padding, the one after its last speech included."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if window.size < MIN_DECODE_SAMPLES:
+        return []
+    spans = get_speech_timestamps(window, VadOptions(threshold=0.5, min_speech_duration_ms=MIN_DECODE_MS,
+                                                     min_silence_duration_ms=PAUSE_MS, speech_pad_ms=0))
+    edges = [(s["start"], s["end"]) for s in spans]
+    out = [(a_end, b_start) for (_, a_end), (b_start, _) in zip(edges, edges[1:], strict=False)]
+    if edges and window.size - edges[-1][1] >= PAUSE_MS * SAMPLE_RATE // 1000:
+        out.append((edges[-1][1], window.size))
+    return [(offset_s + a / SAMPLE_RATE, offset_s + b / SAMPLE_RATE) for a, b in out]
+
+
+def _context(settled: list[Segment]) -> str | None:
+    """The last PROMPT_CHARS of the settled text, from a word start (None when nothing is settled)."""
+    text = " ".join(s.text for s in settled).strip()
+    if len(text) > PROMPT_CHARS:
+        text = text[-PROMPT_CHARS:].split(" ", 1)[-1]
+    return text or None
+
+
+def _split_at(segments: list[Segment], cut_s: float) -> tuple[list[Segment], list[Segment]]:
+    """The words before and after ``cut_s`` (a pause no word straddles), as segments; a segment that the cut
+    falls in is split into two."""
+    before: list[Segment] = []
+    after: list[Segment] = []
+    for s in segments:
+        if not s.words:
+            (before if (s.start + s.end) / 2 < cut_s else after).append(s)
+            continue
+        head = [w for w in s.words if (w.start + w.end) / 2 < cut_s]
+        tail = s.words[len(head):]
+        for part, dest in ((head, before), (tail, after)):
+            if part:
+                whole = len(part) == len(s.words)
+                text = s.text if whole else "".join(w.word for w in part).strip()
+                dest.append(Segment(part[0].start, part[-1].end, text, list(part), s.avg_logprob,
+                                    s.no_speech_prob))
+    return before, after
+
+
+def _commit_point(words: list[Word], agreed: int, pauses: list[tuple[float, float]],
+                  sentence_by_s: float | None = None) -> float | None:
+    """The latest pause to settle at, or None: its middle comes after at least one word and inside no word
+    (a word that Whisper places across the middle of a pause the VAD found is not cut), and the words before
+    it are either all among the first ``agreed`` (the two last readings agree on them) or end a sentence,
+    with the pause's middle no later than ``sentence_by_s`` (read with that much audio after it)."""
+    best = None
+    for a, b in pauses:
+        m = (a + b) / 2
+        k = sum(1 for w in words if (w.start + w.end) / 2 < m)
+        if k < 1 or any(w.start < m - WORD_EDGE_S and w.end > m + WORD_EDGE_S for w in words):
+            continue
+        sentence = words[k - 1].word.rstrip().endswith((".", "?", "!"))
+        if k <= agreed or (sentence and sentence_by_s is not None and m <= sentence_by_s):
+            best = m
+    return best
+
 
 class StreamingTranscriber:
-    """Shows the answer while it is spoken by re-decoding a growing window; the final transcript keeps the
-    settled sentences and decodes what follows them (see the module docstring)."""
+    """Shows the answer while it is spoken by re-decoding a short window after what two readings agreed on;
+    the final transcript keeps the settled words and decodes what follows them (see the module docstring)."""
 
     def __init__(self, transcriber: Transcriber | None = None, hotwords: Iterable[str] | None = None,
                  on_text: Callable[[str], None] | None = None):
@@ -498,14 +652,16 @@ class StreamingTranscriber:
         self.hotwords = list(hotwords or [])
         self.on_text = on_text
         self._audio = np.zeros(0, np.float32)  # everything fed so far, from the start of the recording
-        self._committed: list[Segment] = []  # settled sentences, before self._committed_s
-        self._committed_s = 0.0
-        self._tentative: list[Segment] = []  # the last window's segments after the committed ones
+        self._committed: list[Segment] = []  # settled words, before self._committed_s
+        self._committed_s = 0.0  # the settled boundary: the middle of a pause; windows start here
+        self._tentative: list[Segment] = []  # the last window's reading of what follows the boundary
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._fed = 0  # samples fed; the worker decodes when this grows
         self._decoded = 0  # samples covered by the last window decode
         self._read_upto = 0  # samples covered by the decode that gave self._tentative
+        self._inflight: tuple[int, int] | None = None  # (start, end) samples of the window being decoded
+        self._stop = threading.Event()  # abandon the window being decoded (its reading is dropped)
         self._error: BaseException | None = None
         self._finished = False
         self._closing = False
@@ -534,7 +690,7 @@ class StreamingTranscriber:
 
     @property
     def text(self) -> str:
-        """The transcript so far: the committed sentences, then the latest reading of what follows."""
+        """The transcript so far: the committed words, then the latest reading of what follows."""
         with self._lock:
             return " ".join(s.text for s in [*self._committed, *self._tentative]).strip()
 
@@ -551,35 +707,31 @@ class StreamingTranscriber:
                     self._wake.wait()
                 if self._closing:
                     return
-                start = int(self._committed_s * SAMPLE_RATE)
+                start = int(round(self._committed_s * SAMPLE_RATE))
                 window = self._audio[start:].copy()
                 upto = self._audio.size
+                self._inflight = (start, upto)
+                context = _context(self._committed)
+            offset = start / SAMPLE_RATE
             try:
-                part = self.transcriber.transcribe(window, hotwords=self.hotwords, offset_s=start / SAMPLE_RATE)
-            except BaseException as e:  # keep the worker alive; finish() decodes the whole recording anyway
-                log.exception("streaming transcription failed on the window from %.2fs", start / SAMPLE_RATE)
+                part = self.transcriber.transcribe(window, hotwords=self.hotwords, offset_s=offset, prompt=context,
+                                                   repair=False, stop=self._stop)
+                long = window.size > STREAM_WINDOW_S * SAMPLE_RATE
+                pauses = _pauses(window, offset) if (part.segments or long) and not self._stop.is_set() else []
+            except BaseException as e:  # keep the worker alive; finish() decodes what is not settled anyway
+                log.exception("streaming transcription failed on the window from %.2fs", offset)
                 self._error = e
                 with self._lock:
                     self._decoded = upto
+                    self._inflight = None
                 continue
-            window_end_s = upto / SAMPLE_RATE
             with self._lock:
+                self._inflight = None
+                if self._stop.is_set():  # finish() gave up on this window: drop its reading
+                    return
                 self._decoded = upto
                 self.windows_decoded += 1
-                segs = part.segments
-                # commit whole sentences that end well before the end of the audio heard so far; the rest
-                # is read again, with more context, in the next window
-                n_commit = 0
-                for i, s in enumerate(segs[:-1]):
-                    if s.text.rstrip().endswith((".", "?", "!")) and s.end <= window_end_s - STABLE_S:
-                        n_commit = i + 1
-                if window.size / SAMPLE_RATE > STREAM_WINDOW_S and len(segs) > 1:
-                    n_commit = max(n_commit, len(segs) - 1)  # keep the window under Whisper's 30 s
-                if n_commit:
-                    nxt = segs[n_commit].start if n_commit < len(segs) else window_end_s
-                    self._committed.extend(segs[:n_commit])
-                    self._committed_s = max(self._committed_s, (segs[n_commit - 1].end + nxt) / 2)
-                self._tentative = list(segs[n_commit:])
+                self._settle(part.segments, pauses, window.size / SAMPLE_RATE, upto / SAMPLE_RATE)
                 self._read_upto = upto
                 text = " ".join(s.text for s in [*self._committed, *self._tentative]).strip()
             if self.on_text:
@@ -588,11 +740,35 @@ class StreamingTranscriber:
                 except Exception:
                     log.exception("the on_text handler failed")
 
+    def _settle(self, segs: list[Segment], pauses: list[tuple[float, float]], window_s: float,
+                end_s: float) -> None:
+        """Settle (under the lock) up to the last pause before which this reading and the one before agree on
+        every word, or which follows a sentence end STABLE_S before the newest audio; the next window starts
+        in that pause. A window over STREAM_WINDOW_S settles up to any pause STABLE_S before the newest audio
+        (Whisper reads 30 s at most)."""
+        words = [w for s in segs for w in s.words]
+        before = [w for s in self._tentative for w in s.words]
+        cut = _commit_point(words, _agreed_prefix(before, words), pauses, sentence_by_s=end_s - STABLE_S)
+        if cut is None and window_s > STREAM_WINDOW_S:
+            cut = _commit_point(words, len(words), [p for p in pauses if (p[0] + p[1]) / 2 <= end_s - STABLE_S])
+            if cut is None and not words and pauses:  # a long stretch of noise: start after it
+                cut = (pauses[-1][0] + pauses[-1][1]) / 2
+            if cut is None and len(segs) > 1:  # no pause at all: between the last two segments
+                cut = (segs[-2].end + segs[-1].start) / 2
+        if cut is None or cut <= self._committed_s:
+            self._tentative = list(segs)
+            return
+        settled, rest = _split_at(segs, cut)
+        self._committed.extend(settled)
+        self._committed_s = cut
+        self._tentative = rest
+
     def close(self, timeout: float | None = None) -> None:
         """Stop the worker without a final decode (the recording never started)."""
         with self._lock:
             self._finished = True
             self._closing = True
+            self._stop.set()
             self._wake.notify()
         self._thread.join(timeout)
 
@@ -600,38 +776,63 @@ class StreamingTranscriber:
         """Stop streaming and return the final transcript of ``audio`` (the Recorder's full recording) when
         given, else of everything fed. Timestamps are from recording start.
 
-        The sentences streaming has settled are kept as decoded, and only the audio after the last settled
-        boundary is decoded now (nothing at all when the worker's last window already read the whole
-        recording). When nothing was settled, or ``audio`` is not what was fed, the whole recording is
-        decoded in one pass. The repair pass runs on the whole final text."""
+        The words streaming has settled are kept as decoded, and only the audio after the settled boundary
+        is decoded now. A window decode under way is waited for only when it reads exactly that audio (then
+        its reading is the answer); one that is stale is abandoned (``stop``) and its reading dropped. When
+        nothing was settled, or ``audio`` is not what was fed, the whole recording is decoded in one pass.
+        The repair pass runs on the whole final text. ``timeout`` bounds the wait for the worker."""
+        samples = None if audio is None else load_audio(audio)
         with self._lock:
             self._finished = True
             self._closing = True
+            fed = self._audio  # feed() refuses audio from now on
+            if samples is None:
+                samples = fed.copy()
+            cut = int(round(self._committed_s * SAMPLE_RATE))
+            covers_fed = self._inflight is not None and self._inflight == (cut, fed.size)
+            if not (covers_fed and self._fed_is_all(samples, fed)):
+                self._stop.set()
             self._wake.notify()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError("transcription did not finish in time")
+        if not self._stop.is_set():  # the window being read is the rest of the recording: wait for it
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError("transcription did not finish in time")
         t0 = time.perf_counter()
         with self._lock:
-            fed = self._audio  # feed() refuses audio from now on
             committed, cut_s = list(self._committed), self._committed_s
             tentative, read_upto = list(self._tentative), self._read_upto
-        samples = fed.copy() if audio is None else load_audio(audio)
-        cut = int(cut_s * SAMPLE_RATE)  # where the worker's windows started
-        if not committed or cut >= samples.size or cut > fed.size or not np.array_equal(samples[:cut], fed[:cut]):
-            return self.transcriber.transcribe(samples, hotwords=self.hotwords)
-        if read_upto == samples.size == fed.size and np.array_equal(samples, fed):
-            tail = tentative  # the last window read exactly this audio from the same boundary
+        cut = int(round(cut_s * SAMPLE_RATE))
+        if cut > fed.size or (committed and cut >= samples.size) or not np.array_equal(samples[:cut], fed[:cut]):
+            tr = self.transcriber.transcribe(samples, hotwords=self.hotwords)  # not the audio streamed
+            self._join_abandoned(timeout)
+            return tr
+        if read_upto == fed.size and self._fed_is_all(samples, fed):
+            tail = tentative  # the last window read all of it from the same boundary
         else:
             tail = self.transcriber.transcribe(samples[cut:], hotwords=self.hotwords, offset_s=cut / SAMPLE_RATE,
-                                               repair=False).segments
-        end_s = committed[-1].end
-        tail = [s for s in tail if s.end > end_s]  # never the same words twice
+                                               prompt=_context(committed), repair=False).segments
+        if committed:
+            tail = [s for s in tail if s.end > committed[-1].end]  # never the same words twice
         tr = Transcript([*committed, *tail], round(samples.size / SAMPLE_RATE, 3), hotwords=list(self.hotwords))
         if self.hotwords:
             tr.repair(self.hotwords)
         tr.elapsed_s = round(time.perf_counter() - t0, 4)
+        self._join_abandoned(timeout)
         return tr
+
+    @staticmethod
+    def _fed_is_all(samples: np.ndarray, fed: np.ndarray) -> bool:
+        """Whether ``samples`` is what was fed, followed by nothing that holds speech (the Recorder keeps the
+        silence it waited through before the endpoint)."""
+        if samples.size < fed.size or not np.array_equal(samples[: fed.size], fed):
+            return False
+        return samples.size == fed.size or _nothing_left(samples, fed.size / SAMPLE_RATE)
+
+    def _join_abandoned(self, timeout: float | None) -> None:
+        """Let the worker end (after the model call it was in, whose reading is dropped)."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the streaming worker is still in a model call; it ends by itself")
 
 
 # --------------------------------------------------------------------------- one call for the CLI/grader
