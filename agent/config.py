@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     voice: bool = True
     tts_engine: Literal["piper", "espeak", "none"] = "piper"
     tts_voice: str = Field(default="bundled", description="'bundled' or a path to a Piper .onnx voice")
-    whisper_model: str = Field(default="bundled", description="'bundled', a faster-whisper size name or a path")
+    whisper_model: str = Field(default="auto", description="'auto' (on a CUDA GPU distil-large-v3 or large-v3 "
+                               "when installed, else the bundled tiny.en), 'bundled', a faster-whisper size name "
+                               "or a path")
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
+    whisper_beam_size: int = Field(default=5, ge=1, le=10, description="beam search width (1 = greedy, faster)")
     endpoint_silence_s: float = Field(default=1.5, gt=0, description="silence that ends a spoken answer")
     max_answer_s: float = Field(default=180.0, gt=0, description="longest spoken answer")
     keep_audio: bool = Field(default=False, description="keep recorded answers next to the history")

