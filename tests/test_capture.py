@@ -130,6 +130,7 @@ def test_text_loop_records_a_spoken_turn(small_bank, transcriber, tmp_path, monk
 
     # unbiased tiny.en hears the Piper voice's "BERT" as "Burt" (see test_stt): the repair is then printed
     monkeypatch.setattr(stt, "hotword_string", lambda terms: None)
+    monkeypatch.setattr(stt, "initial_prompt", lambda terms, context=None: context)
     monkeypatch.setattr(stt, "rubric_terms", lambda qid, bank=None: ["BERT", "masked language modeling"])
     wav = tmp_path / "bert.wav"
     from agent.speech.audio import write_wav

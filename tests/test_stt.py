@@ -399,6 +399,7 @@ def test_cli_shows_what_was_heard_and_how_it_was_read(tmp_path, capsys, monkeypa
     from agent.speech import stt
 
     monkeypatch.setattr(stt, "hotword_string", lambda terms: None)
+    monkeypatch.setattr(stt, "initial_prompt", lambda terms, context=None: context)
     monkeypatch.setattr(stt, "rubric_terms", lambda qid, bank=None: ["BERT", "masked language modeling"])
     path = tmp_path / "bert.wav"
     sf.write(str(path), np.concatenate([silence(0.3), synth("BERT masks fifteen percent of the input tokens.")]), SR)
