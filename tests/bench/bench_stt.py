@@ -1,6 +1,6 @@
 """Speech-to-text benchmark: real-time factor, streaming latency, rubric-term recall, peak memory.
 
-    python tests/bench/bench_stt.py [--only rtf,stream,recall,memory,unseen,invented,dropped] [--device cpu|cuda|auto]
+    python tests/bench/bench_stt.py [--only rtf,stream,recall,memory,dev,unseen,invented,dropped] [--device cpu|cuda|auto]
 
 Audio is synthesised with Piper from tests/data/voice_answers.yaml (cached under the viva cache folder).
 Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for a non-CPU device).
@@ -21,6 +21,9 @@ Prints a table and writes tests/bench/results/stt.json (or stt-<device>.json for
   scored after Whisper's English text normaliser (the whisper-normalizer package: numbers as digits,
   British spellings as American, "15%" = "fifteen percent"), the usual convention for Whisper WER; the strict
   recall (letters only, as the app's insights count terms) is reported beside it.
+- dev: the same measures on tests/bench/data/stt_dev_sentences.yaml, the term repair's tuning set (written
+  after unseen_sentences.yaml was last measured; the repair may be changed while looking at these, never at
+  the unseen ones).
 - invented: 20 files of silence, noise (numpy, sox), hum, and speech followed by silence or noise, biased
   with a question's terms; invented words = any word in a file without speech, else words after the speech.
 - dropped: 20 answers of three unseen sentences (Piper and espeak-ng in turn, 0.3-0.9 s pauses) through the
@@ -169,13 +172,14 @@ def bench_recall(device: str) -> dict:
 
 
 UNSEEN = ROOT / "tests" / "bench" / "data" / "unseen_sentences.yaml"
+DEV = ROOT / "tests" / "bench" / "data" / "stt_dev_sentences.yaml"  # the repair's tuning set
 UNSEEN_LIMIT = 0  # --limit: the first N sentences only (to compare a slow model on the same subset)
 
 
-def unseen_sentences() -> list[dict]:
+def unseen_sentences(path: Path = UNSEEN) -> list[dict]:
     from ruamel.yaml import YAML
 
-    return list(YAML(typ="safe").load(UNSEEN.read_text())["sentences"])
+    return list(YAML(typ="safe").load(path.read_text())["sentences"])
 
 
 def _words(text: str) -> list[str]:
@@ -224,7 +228,7 @@ def voice_audio(text: str, voice: str) -> np.ndarray:
         return load_audio(espeak_file(text, Path(d) / "a.wav"))
 
 
-def bench_unseen(device: str) -> dict:
+def bench_unseen(device: str, path: Path = UNSEEN) -> dict:
     from agent.bank import default_bank
     from agent.speech.insights import find_terms
     from agent.speech.stt import Transcriber, rubric_terms
@@ -232,7 +236,7 @@ def bench_unseen(device: str) -> dict:
     bank = default_bank()
     tr = Transcriber(device=device).load()
     tr.transcribe(silence(1.0))
-    items = unseen_sentences()[: UNSEEN_LIMIT or None]
+    items = unseen_sentences(path)[: UNSEEN_LIMIT or None]
     out: dict = {"sentences": len(items), "voices": {}}
     modes = ("unbiased", "biased", "biased+repair")
     for voice in ("piper", "espeak"):
@@ -271,7 +275,7 @@ def bench_unseen(device: str) -> dict:
                     "rtf": round(a["time"] / audio_s, 3), "missed": a["missed"]}
         v["biased_over_unbiased_time"] = round(acc["biased+repair"]["time"] / acc["unbiased"]["time"], 3)
         out["voices"][voice] = v
-        print(f"  unseen {voice}: " + ", ".join(f"{m} recall {v[m]['recall']} wer {v[m]['wer']} rtf {v[m]['rtf']}"
+        print(f"  {path.stem} {voice}: " + ", ".join(f"{m} recall {v[m]['recall']} wer {v[m]['wer']} rtf {v[m]['rtf']}"
                                                for m in modes) + f"; time ratio {v['biased_over_unbiased_time']}",
               flush=True)
     return out
@@ -440,6 +444,8 @@ def main() -> int:
         result["memory"] = bench_memory(args.device)
     if "unseen" in parts:
         result["unseen"] = bench_unseen(args.device)
+    if "dev" in parts:
+        result["dev"] = bench_unseen(args.device, DEV)
     if "invented" in parts:
         result["invented"] = bench_invented(args.device)
     if "dropped" in parts:
@@ -471,11 +477,13 @@ def main() -> int:
     if "memory" in result:
         m = result["memory"]
         rows += [("peak RSS, Piper + Whisper loaded (MB)", m["peak_piper_and_whisper_mb"], "")]
-    if "unseen" in result:
-        u = result["unseen"]
+    for part in ("dev", "unseen"):
+        if part not in result:
+            continue
+        u = result[part]
         for voice, v in u["voices"].items():
             for m in ("unbiased", "biased", "biased+repair"):
-                rows += [(f"unseen ({u['sentences']}), {voice}, {m}: term recall", v[m]["recall"],
+                rows += [(f"{part} ({u['sentences']}), {voice}, {m}: term recall", v[m]["recall"],
                           ">= 0.95" if m == "biased+repair" else ""),
                          (f"  {voice}, {m}: term recall, strict", v[m].get("recall_strict", ""), ""),
                          (f"  {voice}, {m}: word error rate", v[m]["wer"], ""),
