@@ -16,6 +16,9 @@ from agent.speech.repair import repair_text, vocabulary
         ("The Zill-oss keeps the log partition function small.", ["z-loss", "log partition function"],
          "Zill-oss", "z-loss"),
         ("divide the low jits by T before the softmax", ["logits", "softmax"], "low jits", "logits"),
+        # pronounced the same by espeak-ng although spelt far apart
+        ("The row P rotates each query and key.", ["RoPE", "ALiBi"], "row P", "RoPE"),
+        ("Excel net trains on permuted orders.", ["XLNet", "permutation"], "Excel net", "XLNet"),
     ],
 )
 def test_near_misses_are_read_as_the_term(text, terms, heard, read_as) -> None:
@@ -39,6 +42,8 @@ def test_near_misses_are_read_as_the_term(text, terms, heard, read_as) -> None:
         ("Overtraining a small model", ["training"]),
         ("It has 12 layers and two heads, T5 has 24.", ["twelve layers", "T5", "heads"]),
         ("", ["perplexity"]),
+        ("An LLM reads the CLS token.", ["LLaMA", "CLS"]),  # an acronym written as one is heard as meant
+        ("The value of each flip", ["VALL-E", "FLOPs"]),  # ordinary words that only sound near a name
     ],
 )
 def test_correct_words_and_numbers_are_left_alone(text, terms) -> None:
@@ -77,3 +82,11 @@ def test_vocabulary_keeps_names_not_descriptions() -> None:
     assert vocabulary(["perplexity", "examples (UniLM, GLM)", "one stack, encoder-like reading",
                        "F.cross_entropy", "loss only on the target part", "z-loss", "Z-Loss"]) == [
         "perplexity", "z-loss"]
+
+
+def test_phonemes_ignore_spelling_and_word_breaks() -> None:
+    from agent.speech.repair import phonemes, sound_similarity
+
+    assert phonemes("a lie by") == phonemes("ALiBi") != ""
+    assert sound_similarity("row P", "RoPE") == 1.0
+    assert sound_similarity("lecture", "ELECTRA") < 1.0

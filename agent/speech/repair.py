@@ -7,9 +7,10 @@ heard and how it was read.
 
 ``repair_text(text, terms) -> (text, [Repair(heard, read_as)])``
     For each rubric term, the transcript's runs of one word fewer to one word more than the term are
-    compared by sound (jellyfish's metaphone keys, compared with rapidfuzz) and by spelling. A run is read
-    as the term when both are close: metaphone similarity >= 0.85 with spelling >= 0.7, or metaphone >= 0.7
-    with spelling >= 0.8. It is left alone when
+    compared by sound and by spelling. A run is read as the term when both are close (jellyfish's metaphone
+    keys, compared with rapidfuzz: metaphone similarity >= 0.85 with spelling >= 0.7, or metaphone >= 0.7
+    with spelling >= 0.8), or when espeak-ng pronounces the two the same ("row P" and RoPE, "Excel net" and
+    XLNet: the espeak-ng bundled with Piper, run in process; spelling >= 0.4). It is left alone when
 
     - it already is a rubric term, contains one, or is the term with another ending ("targeted",
       "encoded" for "encoder", "masks", "Adam" for "AdamW");
@@ -20,7 +21,7 @@ heard and how it was read.
       another term ("log-softmax") or, for a term of several words, one of its words ("weak supervision"
       is not "self-supervision");
     - every heard word is common English (wordfreq Zipf frequency >= 3: "lecture", "falls", "how many"),
-      unless it is one word that sounds exactly like an acronym or name ("Burt" for BERT);
+      unless espeak-ng pronounces it exactly like an acronym or name ("Burt" for BERT, "row P" for RoPE);
     - the term is code (dots, underscores, brackets) or a description rather than a name (over three
       words, commas).
 
@@ -31,7 +32,10 @@ heard and how it was read.
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -48,6 +52,9 @@ _SUFFIXES = {"", "s", "es", "d", "ed", "ing", "r", "er", "ers", "or", "ors", "e"
 
 SOUND_STRICT, SPELL_LOOSE = 0.85, 0.7
 SOUND_LOOSE, SPELL_STRICT = 0.7, 0.8
+SOUND_SAME = 1.0
+SPELL_MIN = 0.4  # below this spelling similarity a run is never read as the term
+SOUND_ORDINARY = 1.0  # common English words are read as a name only when they sound like it
 
 
 @dataclass
@@ -147,25 +154,66 @@ def _ordinary(word: str) -> bool:
     return bool(parts) and all(zipf_frequency(p, "en") >= ORDINARY_ZIPF for p in parts)
 
 
-def _same_sound(a: str, b: str) -> bool:
-    import jellyfish
+_G2P_LOCK = threading.Lock()
+_G2P: list = []  # [espeakbridge] once loaded, [None] when unavailable
+# espeak-ng symbols that differ between a word said alone and in a run, or between spellings of one sound
+_PHONE_FOLD = str.maketrans({"ᵻ": "ɪ", "ɐ": "ə", "ɚ": "ə", "ɾ": "t", "ʔ": "t", "ɬ": "l"})
+_PHONE_DROP = re.compile(r"[ˈˌːˑʲ\s\-‿.,;:!?]|\([^)]*\)")
 
-    return jellyfish.metaphone(a) == jellyfish.metaphone(b)
+
+@functools.lru_cache(maxsize=65536)
+def phonemes(text: str) -> str:
+    """How ``text`` is pronounced: espeak-ng's phonemes (the copy bundled with Piper, run in process), with
+    stress, length and word boundaries dropped ("a lie by" and "ALiBi" both give "əlaɪbaɪ"); '' when no
+    phonemizer is installed."""
+    with _G2P_LOCK:
+        if not _G2P:
+            try:
+                from piper import espeakbridge
+                from piper.phonemize_espeak import ESPEAK_DATA_DIR
+
+                espeakbridge.initialize(str(ESPEAK_DATA_DIR))
+                espeakbridge.set_voice("en-us")
+                _G2P.append(espeakbridge)
+            except Exception:  # noqa: BLE001 - any failure to load means: compare by metaphone instead
+                _G2P.append(None)
+        g2p = _G2P[0]
+        if g2p is None:
+            return ""
+        out = "".join(p for p, _term, _end in g2p.get_phonemes(text))
+    return _PHONE_DROP.sub("", unicodedata.normalize("NFC", out)).translate(_PHONE_FOLD)
 
 
-def _similar(heard: str, term: str) -> float | None:
-    """(sound + spelling) similarity when the two are close enough to read one as the other, else None."""
+def sound_similarity(a: str, b: str) -> float:
+    """0-1: how alike two spellings sound (espeak-ng phonemes compared with rapidfuzz; metaphone keys where
+    espeak-ng is not there)."""
     import jellyfish
     from rapidfuzz import fuzz
 
-    if not 0.6 <= len(heard) / len(term) <= 1.7:
+    pa, pb = phonemes(a), phonemes(b)
+    if not pa or not pb:
+        pa, pb = jellyfish.metaphone(_norm(a)), jellyfish.metaphone(_norm(b))
+    return fuzz.ratio(pa, pb) / 100
+
+
+def _similar(heard: str, said: str, term: str) -> float | None:
+    """(sound + spelling) similarity when the run ``said`` (letters only: ``heard``) is close enough to the
+    term to be read as it, else None: close in spelling and in metaphone key, or pronounced the same."""
+    import jellyfish
+    from rapidfuzz import fuzz
+
+    target = _norm(term)
+    if not 0.6 <= len(heard) / len(target) <= 1.7:
         return None
-    spell = fuzz.ratio(heard, term) / 100
-    if spell < SPELL_LOOSE:
+    spell = fuzz.ratio(heard, target) / 100
+    if spell < SPELL_MIN:
         return None
-    sound = fuzz.ratio(jellyfish.metaphone(heard), jellyfish.metaphone(term)) / 100
+    sound = fuzz.ratio(jellyfish.metaphone(heard), jellyfish.metaphone(target)) / 100
     if (sound >= SOUND_STRICT and spell >= SPELL_LOOSE) or (sound >= SOUND_LOOSE and spell >= SPELL_STRICT):
         return sound + spell
+    ph = sound_similarity(said, term)
+    if ph >= SOUND_SAME:
+        return ph + spell
     return None
 
 
@@ -192,6 +240,8 @@ def repair_text(text: str, terms: Iterable[str]) -> tuple[str, list[Repair]]:
                 heard = "".join(parts)
                 if not heard or _has_number(words) or covered.intersection(range(i, i + n)):
                     continue  # a number, or already a rubric term (or part of one): nothing to repair
+                if n == 1 and len(words[0]) >= 2 and words[0].isupper():
+                    continue  # an acronym the recogniser wrote as one ("LLM", "CLS"): heard as meant
                 if any(x in target for x in _stems(heard) | {heard}) or target in heard:
                     continue  # "training" in "overtraining", "embeddings" in "unembedding": another word
                 subs = [_norm(x) for w in words for x in re.split(r"[\-']+", w) if _norm(x)]
@@ -204,11 +254,13 @@ def repair_text(text: str, terms: Iterable[str]) -> tuple[str, list[Repair]]:
                         _same_words(parts[a:b], term_words)
                         for a in range(n) for b in range(a + max(1, k - 1), n + 1)):
                     continue  # the term's own words (with another ending, or a neighbour), said as such
-                score = _similar(heard, target)
+                said = text[toks[i].start() : toks[i + n - 1].end()]
+                score = _similar(heard, said, term)
                 if score is not None and all(_ordinary(w) for w in words):
                     # ordinary English ("lecture", "falls", "content", "how many") is left as heard, except
-                    # a word that sounds exactly like a name or acronym ("Burt" -> BERT)
-                    score = score if (n == 1 and term != term.lower() and _same_sound(heard, target)) else None
+                    # words that sound just like a name or acronym ("Burt" -> BERT, "row P" -> RoPE)
+                    score = score if (term != term.lower() and sound_similarity(said, term) >= SOUND_ORDINARY) \
+                        else None
                 if score is not None:
                     candidates.append((score, i, i + n, term))
     taken: set[int] = set()
