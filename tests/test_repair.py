@@ -19,6 +19,7 @@ from agent.speech.repair import repair_text, vocabulary
         # pronounced the same by espeak-ng although spelt far apart
         ("The row P rotates each query and key.", ["RoPE", "ALiBi"], "row P", "RoPE"),
         ("Excel net trains on permuted orders.", ["XLNet", "permutation"], "Excel net", "XLNet"),
+        ("A lie by adds a bias that grows with distance.", ["ALiBi", "RoPE"], "A lie by", "ALiBi"),
     ],
 )
 def test_near_misses_are_read_as_the_term(text, terms, heard, read_as) -> None:

@@ -6,11 +6,12 @@ this pass fixes what is left, conservatively, and records every change so that t
 heard and how it was read.
 
 ``repair_text(text, terms) -> (text, [Repair(heard, read_as)])``
-    For each rubric term, the transcript's runs of one word fewer to one word more than the term are
-    compared by sound and by spelling. A run is read as the term when both are close (jellyfish's metaphone
-    keys, compared with rapidfuzz: metaphone similarity >= 0.85 with spelling >= 0.7, or metaphone >= 0.7
-    with spelling >= 0.8), or when espeak-ng pronounces the two the same ("row P" and RoPE, "Excel net" and
-    XLNet: the espeak-ng bundled with Piper, run in process; spelling >= 0.4). It is left alone when
+    For each rubric term, the transcript's runs of one word fewer to one word more than the term (two more
+    when pronounced the same: "a lie by" for ALiBi) are compared by sound and by spelling. A run is read
+    as the term when both are close (jellyfish's metaphone keys, compared with rapidfuzz: metaphone
+    similarity >= 0.85 with spelling >= 0.7, or metaphone >= 0.7 with spelling >= 0.8), or when espeak-ng
+    pronounces the two the same ("row P" and RoPE, "Excel net" and XLNet: the espeak-ng bundled with Piper,
+    run in process; metaphone >= 0.7, spelling >= 0.4). It is left alone when
 
     - it already is a rubric term, contains one, or is the term with another ending ("targeted",
       "encoded" for "encoder", "masks", "Adam" for "AdamW");
@@ -21,7 +22,7 @@ heard and how it was read.
       another term ("log-softmax") or, for a term of several words, one of its words ("weak supervision"
       is not "self-supervision");
     - every heard word is common English (wordfreq Zipf frequency >= 3: "lecture", "falls", "how many"),
-      unless espeak-ng pronounces it exactly like an acronym or name ("Burt" for BERT, "row P" for RoPE);
+      unless espeak-ng pronounces it exactly like an acronym or name ("Burt" for BERT, "a lie by" for ALiBi);
     - the term is code (dots, underscores, brackets) or a description rather than a name (over three
       words, commas).
 
@@ -196,9 +197,10 @@ def sound_similarity(a: str, b: str) -> float:
     return fuzz.ratio(pa, pb) / 100
 
 
-def _similar(heard: str, said: str, term: str) -> float | None:
+def _similar(heard: str, said: str, term: str, by_spelling: bool = True) -> float | None:
     """(sound + spelling) similarity when the run ``said`` (letters only: ``heard``) is close enough to the
-    term to be read as it, else None: close in spelling and in metaphone key, or pronounced the same."""
+    term to be read as it, else None: close in spelling and in metaphone key (``by_spelling``), or pronounced
+    the same."""
     import jellyfish
     from rapidfuzz import fuzz
 
@@ -209,8 +211,10 @@ def _similar(heard: str, said: str, term: str) -> float | None:
     if spell < SPELL_MIN:
         return None
     sound = fuzz.ratio(jellyfish.metaphone(heard), jellyfish.metaphone(target)) / 100
-    if (sound >= SOUND_STRICT and spell >= SPELL_LOOSE) or (sound >= SOUND_LOOSE and spell >= SPELL_STRICT):
+    if by_spelling and ((sound >= SOUND_STRICT and spell >= SPELL_LOOSE) or (sound >= SOUND_LOOSE and spell >= SPELL_STRICT)):
         return sound + spell
+    if sound < SOUND_LOOSE:
+        return None  # (espeak-ng is asked only about runs whose metaphone keys are close)
     ph = sound_similarity(said, term)
     if ph >= SOUND_SAME:
         return ph + spell
@@ -233,7 +237,7 @@ def repair_text(text: str, terms: Iterable[str]) -> tuple[str, list[Repair]]:
             continue
         term_words = [_norm(w) for w in re.split(r"[\s\-]+", term.strip()) if _norm(w)]
         k = len(term_words)
-        for n in range(max(1, k - 1), k + 2):
+        for n in range(max(1, k - 1), k + 3):  # k + 2 words only when pronounced exactly as the term
             for i in range(0, len(toks) - n + 1):
                 words = [m.group() for m in toks[i:i + n]]
                 parts = norms[i:i + n]
@@ -242,6 +246,10 @@ def repair_text(text: str, terms: Iterable[str]) -> tuple[str, list[Repair]]:
                     continue  # a number, or already a rubric term (or part of one): nothing to repair
                 if n == 1 and len(words[0]) >= 2 and words[0].isupper():
                     continue  # an acronym the recogniser wrote as one ("LLM", "CLS"): heard as meant
+                said = text[toks[i].start() : toks[i + n - 1].end()]
+                score = _similar(heard, said, term, by_spelling=n <= k + 1)
+                if score is None:
+                    continue  # not close enough (checked first: the cheapest test that rules most runs out)
                 if any(x in target for x in _stems(heard) | {heard}) or target in heard:
                     continue  # "training" in "overtraining", "embeddings" in "unembedding": another word
                 subs = [_norm(x) for w in words for x in re.split(r"[\-']+", w) if _norm(x)]
@@ -254,15 +262,12 @@ def repair_text(text: str, terms: Iterable[str]) -> tuple[str, list[Repair]]:
                         _same_words(parts[a:b], term_words)
                         for a in range(n) for b in range(a + max(1, k - 1), n + 1)):
                     continue  # the term's own words (with another ending, or a neighbour), said as such
-                said = text[toks[i].start() : toks[i + n - 1].end()]
-                score = _similar(heard, said, term)
-                if score is not None and all(_ordinary(w) for w in words):
+                if all(_ordinary(w) for w in words):
                     # ordinary English ("lecture", "falls", "content", "how many") is left as heard, except
-                    # words that sound just like a name or acronym ("Burt" -> BERT, "row P" -> RoPE)
-                    score = score if (term != term.lower() and sound_similarity(said, term) >= SOUND_ORDINARY) \
-                        else None
-                if score is not None:
-                    candidates.append((score, i, i + n, term))
+                    # words that sound just like a name or acronym ("Burt" -> BERT, "a lie by" -> ALiBi)
+                    if term == term.lower() or sound_similarity(said, term) < SOUND_ORDINARY:
+                        continue
+                candidates.append((score, i, i + n, term))
     taken: set[int] = set()
     chosen: list[tuple[int, int, str]] = []
     for _score, i, j, term in sorted(candidates, key=lambda c: (-c[0], c[1])):
