@@ -40,8 +40,8 @@ class Settings(BaseSettings):
 
     # grading
     grader: str = Field(default="embedding", description="the scorer that grades answers, by registry name: "
-                        "'embedding' (sentence similarity, the default), 'entail' (learned entailment) or "
-                        "'contrastive' (the tuned encoder)")
+                        "'embedding' (sentence similarity, the default), 'entail' (learned entailment), "
+                        "'contrastive' (the tuned encoder) or 'stacked' (the three joined)")
     embedding_model: str = Field(default="bundled", description="'bundled' or any sentence-transformers name/path")
     max_answer_chars: int = Field(default=20_000, description="longer answers are cut here (and the cut is said)")
 

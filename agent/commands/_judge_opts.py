@@ -54,7 +54,7 @@ def judged_command(sub: argparse._SubParsersAction, name: str, func: Callable[[a
     p = sub.add_parser(name, help=help, description=description)
     yield p
     p.add_argument("--grader", action="append", metavar="NAME", default=None,
-                   help="the scorer to grade with, by registry name: 'embedding', 'entail' or 'contrastive' "
+                   help="the scorer to grade with, by registry name: 'embedding', 'entail', 'contrastive' or 'stacked' "
                    "(default: the 'grader' setting, 'embedding' unless changed)" + ("; repeat it to compare scorers on the same file"
                                                             if name == "eval" else ""))
     add_judge_args(p)

@@ -1,7 +1,7 @@
 """Grader validity, old scorer beside new, in one run: prints a table, writes
 tests/bench/results/grader_validity.json.
 
-    python tests/bench/bench_grader_validity.py [--interview FILE] [--semeval FILE] [--graders contrastive,entail,embedding]
+    python tests/bench/bench_grader_validity.py [--interview FILE] [--semeval FILE] [--graders stacked,contrastive,entail,embedding]
 
 For each grader:
 - the interview file (human-graded interview answers on bank questions, e.g. interview_dev.jsonl), graded
@@ -11,6 +11,8 @@ For each grader:
 - the SemEval-2013 2-way file: ROC-AUC per corpus;
 - the project's own corpus, held-out test topics: pair accuracy of the cross-encoder (entail only) and
   Spearman of synthetic answers built from those topics (scripts/entail/fit_combiner.py builds them);
+- the project's graded interview answers (data/graded_answers), test topics: Spearman, the share of
+  misconception answers <= 2 and of gaming answers <= 1 (the stacked grader is fitted on the train topics);
 - four reported cases (first-use answers graded wrongly before), and the answer-length baseline.
 The shared files are checks: nothing is fitted on them. Paths default to ../shared/eval beside the repo.
 """
@@ -155,11 +157,22 @@ def corpus_test(grader: str) -> dict:
     return out
 
 
+def graded_test(grader: str) -> dict:
+    """The project's graded interview answers (data/graded_answers), test topics: what the stacked grader
+    is reported on (it is fitted on the train topics)."""
+    try:
+        from fit_stacker import grade_rows, load, report
+    except FileNotFoundError:
+        return {}
+    rows = [r for r in load() if r["split"] == "test"]
+    return report(rows, [g.score for g in grade_rows(rows, (grader,))[grader]])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--interview", type=Path, default=SHARED / "interview_dev.jsonl")
     ap.add_argument("--semeval", type=Path, default=SHARED / "semeval2013_2way_train.jsonl")
-    ap.add_argument("--graders", default="contrastive,entail,embedding")
+    ap.add_argument("--graders", default="stacked,contrastive,entail,embedding")
     ap.add_argument("--skip-semeval", action="store_true")
     args = ap.parse_args(argv)
     graders = [g.strip() for g in args.graders.split(",") if g.strip()]
@@ -177,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         if sem:
             r["semeval"] = semeval(g, sem)
         r["corpus_test"] = corpus_test(g)
+        r["graded_test"] = graded_test(g)
         r["cases"] = cases(g)
         res["graders"][g] = r
 
@@ -203,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     row("  mean bias", lambda r: r["corpus_test"].get("synthetic_bias", "-"))
     row("  stated misconception flagged", lambda r: r["corpus_test"].get("synthetic_misconception_recall", "-"))
     row("  rejected misconception flagged", lambda r: r["corpus_test"].get("synthetic_rejected_misconception_flagged", "-"))
+    row("graded answers, test topics: Spearman", lambda r: r["graded_test"].get("spearman", "-"))
+    row("  misconception <= 2 / gaming <= 1", lambda r: f"{r['graded_test'].get('misconception_le_2', '-')} / "
+        f"{r['graded_test'].get('gaming_le_1', '-')}")
     for i in range(len(CASES) + 1):
         c0 = res["graders"][graders[0]]["cases"][i]
         row(f"case {c0['case'][:34]} ({c0['want']})",
