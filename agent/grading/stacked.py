@@ -19,23 +19,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.grading.base import Scorer, register
+from agent.grading.embedding import ADVERSARIAL_CAP, MISCONCEPTION_CAP
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
 
 WEIGHTS = Path(__file__).resolve().parent / "entail_model" / "stacked.json"
 PARTS = ("embedding", "contrastive", "entail")
-ADVERSARIAL_CAP, MISCONCEPTION_CAP = 1.0, 2.0  # as every grader caps
 ADVERSARIAL = ("injection", "dont_know", "buzzwords", "off_topic", "restatement", "no_content", "empty")
 
 
 def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
     """What the stacker reads of one answer: per grader graded (a key of ``grades``) its score (0-5), the share
-    of concept weight it calls covered and partly covered, its mean concept credit before any cap, whether it flags a misconception or an adversarial
-    answer; the answer's length (log words)."""
+    of concept weight it calls covered and partly covered, its mean concept credit before any cap, whether it
+    flags a misconception or an adversarial answer; the answer's length (log words)."""
     f: dict[str, float] = {}
-    for name in grades:
-        g = grades[name]
+    for name, g in grades.items():
         total = sum(v.weight for v in g.verdicts) or 1.0
         f[f"{name}_score"] = float(g.score)
         f[f"{name}_covered"] = sum(v.weight for v in g.verdicts if v.verdict == "covered") / total
@@ -48,13 +47,14 @@ def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
 
 
 class Stacker:
-    """A linear model over standardised features, read from ``stacked.json``."""
+    """A linear model over standardised features, read from ``stacked.json`` (or given as its contents, with
+    the name to blame in errors)."""
 
-    def __init__(self, path: Path = WEIGHTS):
+    def __init__(self, path: Path = WEIGHTS, weights: dict | None = None):
         from agent.errors import UserError
 
         try:
-            data = json.loads(path.read_text("utf-8"))
+            data = json.loads(path.read_text("utf-8")) if weights is None else weights
             self.parts: list[str] = [p for p in PARTS if p in data["parts"]]
             self.names: list[str] = list(data["features"])
             self.mean = [float(x) for x in data["mean"]]
@@ -127,5 +127,5 @@ class StackedScorer(Scorer):
             out.append(base.model_copy(update={
                 "score": score, "display": half_point(score), "grader": self.name, "grader_version": self.version,
                 "model": self.model_name, "extra": extra,
-                "notes": [*base.notes, "score: the three offline graders joined by the fitted stacker"]}))
+                "notes": [*base.notes, f"score: {', '.join(stacker.parts)} joined by the fitted stacker"]}))
         return out

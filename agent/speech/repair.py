@@ -211,7 +211,8 @@ def _similar(heard: str, said: str, term: str, by_spelling: bool = True) -> floa
     if spell < SPELL_MIN:
         return None
     sound = fuzz.ratio(jellyfish.metaphone(heard), jellyfish.metaphone(target)) / 100
-    if by_spelling and ((sound >= SOUND_STRICT and spell >= SPELL_LOOSE) or (sound >= SOUND_LOOSE and spell >= SPELL_STRICT)):
+    close = (sound >= SOUND_STRICT and spell >= SPELL_LOOSE) or (sound >= SOUND_LOOSE and spell >= SPELL_STRICT)
+    if by_spelling and close:
         return sound + spell
     if sound < SOUND_LOOSE:
         return None  # (espeak-ng is asked only about runs whose metaphone keys are close)

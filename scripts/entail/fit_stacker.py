@@ -134,10 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.grading.stacked import Stacker, features
 
     def predict_rows(idx: list[int], caps_from: list[str]) -> list[float]:
-        path = OUT.with_suffix(".tmp")
-        path.write_text(json.dumps(dict(weights, caps_from=caps_from)), "utf-8")
-        st = Stacker(path)
-        path.unlink()
+        st = Stacker(OUT, dict(weights, caps_from=caps_from))
         return [st.predict(features({p: grades[p][i] for p in parts}, rows[i]["answer"])) for i in idx]
 
     best_caps = None
