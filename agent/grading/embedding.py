@@ -523,6 +523,15 @@ class EmbeddingScorer(Scorer):
 
         # misconceptions
         hits: list[MisconceptionHit] = []
+        # the closest any unit comes to a misconception, and by how much it beats the unit's best concept and
+        # the correction: raw signals for a fitted model (the stacked grader), whatever the thresholds say
+        mis_sim, mis_margin = 0.0, -1.0
+        for m in p.miscon:
+            if len(units):
+                ms_best = sim_e[:, m.rows].max(1)
+                mis_sim = max(mis_sim, float(ms_best.max()))
+                rival = np.maximum(concept_best_per_unit, sim[:, m.correction_row])
+                mis_margin = max(mis_margin, float((ms_best - rival).max()))
         for m in p.miscon:
             if not len(units):
                 break
@@ -592,7 +601,8 @@ class EmbeddingScorer(Scorer):
             misconceptions=hits, flags=list(dict.fromkeys(flags)), feedback=feedback, notes=notes,
             grader=self.name, grader_version=GRADER_VERSION, model=self.model_name,
             rubric_version=rubric.version, answer_chars=len(w.original),
-            extra={"relevance": round(max(relevance, rel_q), 4), "units": len(units)},
+            extra={"relevance": round(max(relevance, rel_q), 4), "units": len(units),
+                   "mis_sim": round(mis_sim, 4), "mis_margin": round(mis_margin, 4)},
         )
 
     # ---------------------------------------------------------------- helpers

@@ -373,6 +373,14 @@ class EntailScorer(EmbeddingScorer):
         hits: list[MisconceptionHit] = []
         claims = {idx: (cands, pr) for kind, idx, cands, pr in per_slot if kind == "claim"}
         corrections = {idx: pr for kind, idx, _, pr in per_slot if kind == "correction"}
+        # raw signals for a fitted model (the stacked grader): how strongly any unit states a claim (and goes
+        # against its correction), contradicts a concept, states a concept on average
+        claim_states = max((float(pr[:, 2].max()) for cands, pr in claims.values() if len(cands)), default=0.0)
+        claim_against = max((float(np.minimum(pr[:, 2], corrections[i][:, 3]).max())
+                             for i, (cands, pr) in claims.items() if len(cands)), default=0.0)
+        concept_pr = [pr for kind, _, cands, pr in per_slot if kind == "concept" and len(cands)]
+        contradicts = max((float(pr[:, 3].max()) for pr in concept_pr), default=0.0)
+        states_mean = sum(v.weight * (v.probabilities or {}).get("states", 0.0) for v in verdicts) / total_w
         for mi, m in enumerate(p.miscon):
             cands, pr = claims.get(mi, ([], None))
             if not len(cands):
@@ -413,6 +421,8 @@ class EntailScorer(EmbeddingScorer):
             grader=self.name, grader_version=GRADER_VERSION, model=self.model_name,
             rubric_version=rubric.version, answer_chars=len(w.original),
             extra={"relevance": round(plan["relevance"], 4), "units": len(units), "pairs": len(plan["pairs"]),
-                   "raw_credit": round(raw, 4)},
+                   "raw_credit": round(raw, 4), "claim_states": round(claim_states, 4),
+                   "claim_against": round(claim_against, 4), "contradicts": round(contradicts, 4),
+                   "states": round(states_mean, 4)},
         )
 
