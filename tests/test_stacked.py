@@ -1,4 +1,5 @@
-"""The stacked grader: the three offline graders joined by the ridge regression shipped in stacked.json."""
+"""The stacked grader: the three offline graders joined by the model shipped in stacked.json (gradient-boosted
+trees or a ridge regression, whichever the fit chose)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ def stacked():
 def test_weights_are_the_fitted_ones_and_name_their_data() -> None:
     w = json.loads(WEIGHTS.read_text("utf-8"))
     assert w["parts"] and set(w["parts"]) <= {"embedding", "contrastive", "entail"}
-    assert len(w["features"]) == len(w["coef"]) == len(w["mean"]) == len(w["scale"])
-    assert "train topics" in w["fitted_on"]
+    if w["model"] == "trees":
+        assert w["trees"] and all(len(t["feature"]) == len(t["value"]) for t in w["trees"])
+    else:
+        assert len(w["features"]) == len(w["coef"]) == len(w["mean"]) == len(w["scale"])
+    assert "train and dev topics" in w["fitted_on"]
     assert w["test"]["stacked"]["answers"] > 0  # the fit reports the held-out topics
 
 
@@ -35,14 +39,46 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
 
     rows = load()
     kinds = {"excellent", "paraphrase", "partial_most", "partial_little", "misconception", "spoken", "gaming",
-             "wrong_or_vague"}
-    assert len(rows) >= 400 and {r["kind"] for r in rows} == kinds
+             "wrong_or_vague", "excellent_short", "missing_one", "partial", "misconception_rubric",
+             "misconception_other", "adversarial"}
+    assert len(rows) >= 1500 and {r["kind"] for r in rows} == kinds
     assert all(0 <= r["grade"] <= 5 and r["answer"].strip() for r in rows)
+    assert all(r["grade"] <= 2 for r in rows if r["kind"].startswith("misconception"))
+    assert len({(r["id"], r["answer"]) for r in rows}) == len(rows)
     topics_by_split: dict[str, set[str]] = {}
     for r in rows:
         topics_by_split.setdefault(r["split"], set()).add(r["topic"])
     assert set(topics_by_split) == {"train", "dev", "test"}
     assert not topics_by_split["test"] & (topics_by_split["train"] | topics_by_split["dev"])
+
+
+def test_exported_trees_predict_what_scikit_learn_does() -> None:
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from fit_stacker import fit
+
+    from agent.grading.stacked import Stacker
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = np.clip(2.5 + x[:, 0] - 0.5 * x[:, 1] * (x[:, 2] > 0), 0, 5)
+    names = ["a", "b", "c", "d"]
+    w = fit("trees", {"max_iter": 30, "max_depth": 3, "min_samples_leaf": 10, "learning_rate": 0.1}, x, y, names)
+    st = Stacker(WEIGHTS, dict(w, parts=["embedding"]))
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    ref = HistGradientBoostingRegressor(random_state=0, early_stopping=False, max_iter=30, max_depth=3,
+                                        min_samples_leaf=10, learning_rate=0.1).fit(x, y)
+    test = rng.normal(size=(50, 4))
+    mine = [st.raw(dict(zip(names, row, strict=True))) for row in test]
+    assert np.allclose(mine, ref.predict(test), atol=1e-9)
+    assert np.std(mine) > 0.3  # the trees learned something, so the comparison means something
+    ridge = fit("ridge", {"alpha": 1.0}, x, y, names)
+    st_r = Stacker(WEIGHTS, dict(ridge, parts=["embedding"]))
+    assert abs(st_r.raw(dict(zip(names, test[0], strict=True))) - 2.5 - test[0][0]) < 1.0
 
 
 def test_orders_a_full_answer_above_a_thin_one_and_a_term_list(stacked, bank) -> None:
@@ -72,3 +108,32 @@ def test_broken_weights_name_the_file(tmp_path: Path) -> None:
     bad.write_text('{"parts": ["embedding"], "features": ["a"], "mean": [0], "scale": [1]}', "utf-8")
     with pytest.raises(UserError, match="stacked.json"):
         Stacker(bad)
+    bad.write_text('{"model": "trees", "parts": ["embedding"], "features": ["a"], "baseline": 1, "trees": '
+                   '[{"feature": [3, 0, 0], "threshold": [0, 0, 0], "left": [1, 0, 0], "right": [2, 0, 0], '
+                   '"leaf": [0, 1, 1], "value": [0, 1, 2]}]}', "utf-8")
+    with pytest.raises(UserError, match="stacked.json"):  # a split on a feature that is not there
+        Stacker(bad)
+
+
+def test_flags_and_notes_agree_with_the_fitted_score() -> None:
+    from agent.grading.stacked import _reconcile
+    from agent.models import Grade, MisconceptionHit
+
+    hit = MisconceptionHit(misconception_id="m", claim="Perplexity is bounded by the vocabulary size.",
+                           correction="It has no upper bound.", similarity=0.8)
+    base = Grade(question_id="q", score=1.0, display=1.0, misconceptions=[hit], flags=["misconception", "buzzwords"],
+                 feedback=["Missing: x", "Misconception: Perplexity is bounded ... Correction: ..."],
+                 notes=["capped at 2: the answer states a misconception", "capped at 1: a list of terms with no "
+                        "explanation"], grader="entail", grader_version="1", model="m")
+    high = _reconcile(base, 3.5, "joined")
+    assert "misconception" not in high["flags"] and not high["misconceptions"] and "buzzwords" not in high["flags"]
+    assert not any(n.startswith("capped at") for n in high["notes"])
+    assert "possible misconception, not counted: Perplexity is bounded by the vocabulary size." in high["notes"]
+    assert high["feedback"] == ["Missing: x"] and high["notes"][-1] == "joined"
+    low = _reconcile(base, 0.5, "joined")  # the fitted score holds both caps: everything stays as the grader said
+    assert low["flags"] == base.flags and low["misconceptions"] == [hit] and low["feedback"] == base.feedback
+    assert low["notes"] == [*base.notes, "joined"]
+    mid = _reconcile(base, 1.5, "joined")  # the misconception holds, the term list is overruled
+    assert mid["flags"] == ["misconception"] and "a list of terms with no explanation (weighed by the stacker, " \
+        "not capped)" in mid["notes"]
+

@@ -3,11 +3,12 @@
 Each of ``embedding``, ``contrastive`` and ``entail`` sees something the others miss (term evidence, a
 tuned similarity, the cross-encoder's states / contradicts), and each is biased on some kinds of answer. The
 ``stacked`` scorer grades an answer with all three and joins what they found (:func:`features`: their
-scores, the share of concepts each calls covered, their misconception and adversarial flags, the answer's
-length) with a ridge regression fitted on interview answers the project wrote and graded for that purpose
-(data/graded_answers/, split by topic: fitted on the train topics, chosen on dev, reported on test; see
-``scripts/entail/fit_stacker.py``). The weights ship as ``stacked.json``; the verdicts, evidence and
-misconception hits shown are the cross-encoder grader's (the first grader's when the fit leaves that one out),
+scores, the share of concepts each calls covered, their misconception and adversarial flags, their raw signals,
+the answer's length) with gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on
+interview answers the project wrote and graded for that purpose (data/graded_answers/, split by topic: chosen by
+cross-validation over the train and dev topics, reported on test; see ``scripts/entail/fit_stacker.py``). The
+model ships as ``stacked.json``; the verdicts, evidence and misconception hits shown are the cross-encoder
+grader's (the first grader's when the fit leaves that one out), made to agree with the fitted score, and
 the score is the fitted one.
 """
 
@@ -26,13 +27,18 @@ if TYPE_CHECKING:
 
 WEIGHTS = Path(__file__).resolve().parent / "entail_model" / "stacked.json"
 PARTS = ("embedding", "contrastive", "entail")
+# the graders' raw signals (Grade.extra) read beside their grades: relevance to the question, closeness to a
+# misconception and its margin, the cross-encoder's credit, claim, contradiction and states probabilities
+RAW_SIGNALS = ("relevance", "mis_sim", "mis_margin", "raw_credit", "claim_states", "claim_against", "contradicts",
+               "states")
 ADVERSARIAL = ("injection", "dont_know", "buzzwords", "off_topic", "restatement", "no_content", "empty")
 
 
 def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
     """What the stacker reads of one answer: per grader graded (a key of ``grades``) its score (0-5), the share
     of concept weight it calls covered and partly covered, its mean concept credit before any cap, whether it
-    flags a misconception or an adversarial answer; the answer's length (log words)."""
+    flags a misconception or an adversarial answer, the raw signals it reports (``RAW_SIGNALS``); the answer's
+    length (log words)."""
     f: dict[str, float] = {}
     for name, g in grades.items():
         total = sum(v.weight for v in g.verdicts) or 1.0
@@ -42,38 +48,87 @@ def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
         f[f"{name}_credit"] = sum(v.weight * v.score for v in g.verdicts) / total
         f[f"{name}_misconception"] = float("misconception" in g.flags)
         f[f"{name}_adversarial"] = float(any(x in g.flags for x in ADVERSARIAL))
+        for key in RAW_SIGNALS:
+            if key in g.extra:
+                f[f"{name}_x_{key}"] = float(g.extra[key])
     f["log_words"] = math.log1p(len(answer.split()))
     return f
 
 
+class Tree:
+    """One regression tree of a gradient-boosted ensemble: parallel node arrays (split feature, threshold, left and
+    right child, leaf flag, value); a sample goes left where its feature is at most the threshold."""
+
+    def __init__(self, d: dict):
+        self.feature = [int(x) for x in d["feature"]]
+        self.threshold = [float(x) for x in d["threshold"]]
+        self.left = [int(x) for x in d["left"]]
+        self.right = [int(x) for x in d["right"]]
+        self.leaf = [bool(x) for x in d["leaf"]]
+        self.value = [float(x) for x in d["value"]]
+        n = len(self.feature)
+        if not n or any(len(a) != n for a in (self.threshold, self.left, self.right, self.leaf, self.value)):
+            raise ValueError("tree node arrays differ in length")
+
+    def predict(self, x: list[float]) -> float:
+        i = 0
+        while not self.leaf[i]:
+            i = self.left[i] if x[self.feature[i]] <= self.threshold[i] else self.right[i]
+        return self.value[i]
+
+
 class Stacker:
-    """A linear model over standardised features, read from ``stacked.json`` (or given as its contents, with
-    the name to blame in errors)."""
+    """The fitted model, read from ``stacked.json`` (or given as its contents, with the name to blame in errors):
+    ``"model": "trees"``, a gradient-boosted tree ensemble over the raw features (baseline + the sum of the
+    trees' leaves), or ``"model": "ridge"``, a linear model over standardised features."""
 
     def __init__(self, path: Path = WEIGHTS, weights: dict | None = None):
         from agent.errors import UserError
 
         try:
             data = json.loads(path.read_text("utf-8")) if weights is None else weights
+            self.kind: str = data.get("model", "ridge")
             self.parts: list[str] = [p for p in PARTS if p in data["parts"]]
             self.names: list[str] = list(data["features"])
-            self.mean = [float(x) for x in data["mean"]]
-            self.scale = [float(x) for x in data["scale"]]
-            self.coef = [float(x) for x in data["coef"]]
-            self.intercept = float(data["intercept"])
             self.caps_from: list[str] = [p for p in data.get("caps_from", []) if p in self.parts]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            # a least-squares fit draws grades toward the mean where its signals are unsure; the stretch (fitted
+            # on out-of-fold predictions) gives them back the spread of the graded answers
+            stretch = data.get("stretch") or {"center": 0.0, "factor": 1.0}
+            self.center, self.factor = float(stretch["center"]), float(stretch["factor"])
+            if self.kind == "trees":
+                self.baseline = float(data["baseline"])
+                self.trees = [Tree(t) for t in data["trees"]]
+                ok = bool(self.trees) and all(0 <= f < len(self.names) for t in self.trees
+                                              for f, leaf in zip(t.feature, t.leaf, strict=True) if not leaf)
+            elif self.kind == "ridge":
+                self.mean = [float(x) for x in data["mean"]]
+                self.scale = [float(x) for x in data["scale"]]
+                self.coef = [float(x) for x in data["coef"]]
+                self.intercept = float(data["intercept"])
+                ok = len(self.names) == len(self.mean) == len(self.scale) == len(self.coef)
+            else:
+                raise ValueError(f"unknown model {self.kind!r} (expected 'trees' or 'ridge')")
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
             raise UserError(f"{path.name}: cannot read the stacked grader's weights ({e}); reinstall viva, or run "
                             "scripts/entail/fit_stacker.py, or set grader = \"embedding\"") from e
-        if not self.parts or not len(self.names) == len(self.mean) == len(self.scale) == len(self.coef):
-            raise UserError(f"{path.name}: no graders, or features, mean, scale and coef differ in length; "
+        if not self.parts or not self.names or not ok:
+            raise UserError(f"{path.name}: no graders, no features, or a model that does not match its features; "
                             "reinstall viva")
+
+    def raw(self, f: dict[str, float]) -> float:
+        """The model's output, stretched, before caps and clipping (a feature the answer lacks reads as 0)."""
+        x = [float(f.get(n, 0.0)) for n in self.names]
+        if self.kind == "trees":
+            z = self.baseline + sum(t.predict(x) for t in self.trees)
+        else:
+            z = self.intercept + sum(c * (v - m) / s for v, m, s, c in
+                                     zip(x, self.mean, self.scale, self.coef, strict=True))
+        return self.center + (z - self.center) * self.factor
 
     def predict(self, f: dict[str, float]) -> float:
         """The fitted grade, 0-5, with the caps of the graders named in ``caps_from``: an answer one of them
         flags as adversarial is held at 1, one it finds a misconception in at 2."""
-        z = self.intercept + sum(c * (f[n] - m) / s for n, m, s, c in
-                                 zip(self.names, self.mean, self.scale, self.coef, strict=True))
+        z = self.raw(f)
         if any(f.get(f"{p}_adversarial") for p in self.caps_from):
             z = min(z, ADVERSARIAL_CAP)
         if any(f.get(f"{p}_misconception") for p in self.caps_from):
@@ -88,7 +143,7 @@ def _factory() -> StackedScorer:
 
 class StackedScorer(Scorer):
     name = "stacked"
-    version = "1.0.0"
+    version = "2.0.0"
 
     def __init__(self, stacker: Stacker | None = None):
         self._stacker = stacker
@@ -127,5 +182,32 @@ class StackedScorer(Scorer):
             out.append(base.model_copy(update={
                 "score": score, "display": half_point(score), "grader": self.name, "grader_version": self.version,
                 "model": self.model_name, "extra": extra,
-                "notes": [*base.notes, f"score: {', '.join(stacker.parts)} joined by the fitted stacker"]}))
+                **_reconcile(base, score, f"score: {', '.join(stacker.parts)} joined by the fitted stacker")}))
         return out
+
+
+SOFT_FLAGS = ("dont_know", "buzzwords", "off_topic", "restatement")  # what the fitted score may overrule
+
+
+def _reconcile(base: Grade, score: float, note: str) -> dict:
+    """The shown grader's flags, misconceptions, notes and feedback made to agree with the fitted score: no
+    "capped at" where nothing was capped; a misconception the fitted score does not hold at the cap is said as
+    possible and not counted; a soft adversarial flag the fitted score overrules is dropped (text addressed to the
+    grader always stays flagged)."""
+    flags, notes, feedback, hits = list(base.flags), [], list(base.feedback), list(base.misconceptions)
+    for n in base.notes:
+        if n.startswith("capped at "):
+            cap = float(n.split()[2].rstrip(":"))
+            if score > cap + 1e-9:
+                if n.endswith("states a misconception"):
+                    continue  # said below as a possible misconception
+                n = n.split(": ", 1)[1] + " (weighed by the stacker, not capped)" if ": " in n else n
+        notes.append(n)
+    if "misconception" in flags and score > MISCONCEPTION_CAP + 1e-9:
+        flags.remove("misconception")
+        notes += [f"possible misconception, not counted: {h.claim}" for h in hits if not h.corrected]
+        feedback = [f for f in feedback if not f.startswith("Misconception: ")]
+        hits = [h for h in hits if h.corrected]
+    if score > ADVERSARIAL_CAP + 1e-9:
+        flags = [f for f in flags if f not in SOFT_FLAGS]
+    return {"flags": flags, "notes": [*notes, note], "feedback": feedback, "misconceptions": hits}

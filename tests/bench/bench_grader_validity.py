@@ -12,7 +12,8 @@ For each grader:
 - the project's own corpus, held-out test topics: pair accuracy of the cross-encoder (entail only) and
   Spearman of synthetic answers built from those topics (scripts/entail/fit_combiner.py builds them);
 - the project's graded interview answers (data/graded_answers), test topics: Spearman, the share of
-  misconception answers <= 2 and of gaming answers <= 1 (the stacked grader is fitted on the train topics);
+  misconception answers <= 2 and of gaming answers <= 1 (the stacked grader is fitted on the train and dev
+  topics);
 - four reported cases (first-use answers graded wrongly before), and the answer-length baseline.
 The shared files are checks: nothing is fitted on them. Paths default to ../shared/eval beside the repo.
 """
@@ -159,7 +160,7 @@ def corpus_test(grader: str) -> dict:
 
 def graded_test(grader: str) -> dict:
     """The project's graded interview answers (data/graded_answers), test topics: what the stacked grader
-    is reported on (it is fitted on the train topics)."""
+    is reported on (it is fitted on the train and dev topics)."""
     try:
         from fit_stacker import grade_rows, load, report
     except FileNotFoundError:
