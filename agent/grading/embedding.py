@@ -527,17 +527,15 @@ class EmbeddingScorer(Scorer):
         # the correction: raw signals for a fitted model (the stacked grader), whatever the thresholds say
         mis_sim, mis_margin = 0.0, -1.0
         for m in p.miscon:
-            if len(units):
-                ms_best = sim_e[:, m.rows].max(1)
-                mis_sim = max(mis_sim, float(ms_best.max()))
-                rival = np.maximum(concept_best_per_unit, sim[:, m.correction_row])
-                mis_margin = max(mis_margin, float((ms_best - rival).max()))
-        for m in p.miscon:
             if not len(units):
                 break
             # every unit is a candidate (a sentence that also states a correct concept can hide the claim
             # in its next sentence); an uncorrected hit is preferred, then the closest one
             ms = sim_e[:, m.rows]
+            ms_best = ms.max(1)
+            mis_sim = max(mis_sim, float(ms_best.max()))
+            mis_margin = max(mis_margin, float((ms_best - np.maximum(concept_best_per_unit,
+                                                                      sim[:, m.correction_row])).max()))
             best_hit: tuple[bool, float, int, int] | None = None
             for ui in range(len(units)):
                 xj = int(np.argmax(ms[ui]))

@@ -169,7 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     groups = np.array([rows[i]["topic"] for i in fit_idx])
     folds = list(GroupKFold(5).split(fit_idx, groups=groups))
 
+    done: dict[str, np.ndarray] = {}
+
     def cv_predictions(kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
+        """Out-of-fold predictions over the train and dev topics (each candidate and caps computed once)."""
+        key = json.dumps([kind, params, caps_from], sort_keys=True)
+        if key not in done:
+            done[key] = _cv(kind, params, caps_from)
+        return done[key]
+
+    def _cv(kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
         out = np.zeros(len(fit_idx))
         for a, b in folds:
             w = fit(kind, params, x[fit_idx[a]], y[fit_idx[a]], names)
