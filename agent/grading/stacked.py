@@ -1,10 +1,11 @@
-"""The three offline graders joined by a model fitted on whole graded answers.
+"""The offline graders, joined by a model fitted on whole graded answers.
 
 Each of ``embedding``, ``contrastive`` and ``entail`` sees something the others miss (term evidence, a
 tuned similarity, the cross-encoder's states / contradicts), and each is biased on some kinds of answer. The
-``stacked`` scorer grades an answer with all three and joins what they found (:func:`features`: their
-scores, the share of concepts each calls covered, their misconception and adversarial flags, their raw signals,
-the answer's length) with gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on
+``stacked`` scorer grades an answer with those of them the fit chose (``parts``: fewer graders win unless more
+rank clearly better in cross-validation) and joins what they found (:func:`features`: their scores, the share of
+concepts each calls covered, their misconception and adversarial flags, their raw signals, the answer's
+length) with gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on
 interview answers the project wrote and graded for that purpose (data/graded_answers/, split by topic: chosen by
 cross-validation over the train and dev topics, reported on test; see ``scripts/entail/fit_stacker.py``). The
 model ships as ``stacked.json``; the verdicts, evidence and misconception hits shown are the cross-encoder
