@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import sys
 import time
 from collections import defaultdict
@@ -156,8 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.grades_cache) if args.grades_cache else None
     key = hashlib.sha1(json.dumps([[r["id"], r["answer"]] for r in rows]).encode("utf-8")).hexdigest()
     if cache is not None and cache.exists():
-        import pickle
-
         saved = pickle.loads(cache.read_bytes())  # a file this script wrote
         if saved.get("key") == key:
             grades = saved["grades"]
@@ -165,17 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     if grades is None:
         grades = grade_rows(rows)
         if cache is not None:
-            import pickle
-
             cache.write_bytes(pickle.dumps({"key": key, "grades": grades}))
     fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]
     all_names = sorted({k for f in fs for k in f})
 
-    def names_of(parts: tuple[str, ...]) -> list[str]:
-        return [n for n in all_names if n == "log_words" or any(n.startswith(p + "_") for p in parts)]
-
-    def x_of(parts: tuple[str, ...]) -> np.ndarray:
-        return np.array([[f.get(n, 0.0) for n in names_of(parts)] for f in fs])
+    # per set of graders: its feature names and the feature matrix, built once
+    names_of = {parts: [n for n in all_names if n == "log_words" or any(n.startswith(p + "_") for p in parts)]
+                for parts in PART_SETS}
+    x_of = {parts: np.array([[f.get(n, 0.0) for n in names] for f in fs]) for parts, names in names_of.items()}
     y = np.array([r["grade"] for r in rows], dtype=float)
     te = split["test"]
     test = [rows[i] for i in te]
@@ -210,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def _cv(parts: tuple[str, ...], kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
         out = np.zeros(len(fit_idx))
-        x, names = x_of(parts), names_of(parts)
+        x, names = x_of[parts], names_of[parts]
         for a, b in folds:
             w = fit(kind, params, x[fit_idx[a]], y[fit_idx[a]], names, parts)
             st = Stacker(OUT, dict(w, parts=list(parts), caps_from=caps_from))
@@ -234,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if rho_c > best_caps[0] + 2e-3:
             best_caps = (rho_c, caps_from)
     print(f"chosen caps: {best_caps[1] or 'none'}")
-    weights = {"parts": list(parts), **fit(kind, params, x_of(parts)[fit_idx], y[fit_idx], names_of(parts), parts),
+    weights = {"parts": list(parts), **fit(kind, params, x_of[parts][fit_idx], y[fit_idx], names_of[parts], parts),
                "caps_from": best_caps[1], "chosen": label,
                "fitted_on": "data/graded_answers, train and dev topics; chosen by 5-fold cross-validation "
                             "grouped by topic"}
