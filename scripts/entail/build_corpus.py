@@ -27,9 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "entail"
 LABELS = ["unrelated", "partly", "states", "contradicts"]
 SPLIT_SHARE = {"test": 0.15, "dev": 0.15}  # of topics; the rest is train
-# --contrast-pairs: also a concept's stating sentences against its misconception, term runs and more negations
-# (an experiment, not what the shipped model was trained on: see main's help)
-CONTRAST = False
 
 FILLERS = ["um", "uh", "so", "like", "you know", "i mean", "basically", "right", "so basically", "uh, so"]
 STOP = set("""a an the and or but if then so than that this these those it its is are was were be been being
@@ -150,7 +147,10 @@ def term_run(text: str, rng: random.Random) -> str | None:
 # --------------------------------------------------------------------------- pairs
 
 
-def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict[str, list[dict]]) -> list[dict]:
+def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict[str, list[dict]],
+              contrast: bool = False) -> list[dict]:
+    """One concept's pairs. ``contrast`` (``--contrast-pairs``, an experiment the shipped model was not trained
+    with) adds its stating sentences against its misconception, term runs and more negations."""
     S, M = c["statement"], c["misconception"]
     rng = seeded(c["id"])
     out: list[dict] = []
@@ -173,7 +173,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
         add(S, s, "states", "written:rejects-misconception")
         add(M, s, "contradicts", "written:rejects-misconception")
     add(M, c["mentions"][0], "unrelated", "written:mentions")
-    if CONTRAST:
+    if contrast:
         # a correct statement of the concept does not state its misconception: the misconception contradicts
         # the statement, so whatever states the statement contradicts the misconception
         for s in c["states"]:
@@ -194,7 +194,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
     b = buzzwords(S, rng)
     if b:
         add(S, b, "unrelated", "buzzword-list")
-    if CONTRAST:
+    if contrast:
         # term lists as people type or say them: a stating sentence's terms mixed with a sibling concept's, a
         # term repeated, no commas; and the misconception's own terms against it
         if peers:
@@ -211,7 +211,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
             break
     # negations of one stating sentence (three with the contrast pairs: one per concept left a negated sentence
     # read as stating it once those pairs taught that an on-topic sentence can contradict a claim)
-    for s in c["states"][: 3 if CONTRAST else 1]:
+    for s in c["states"][: 3 if contrast else 1]:
         ng = negate(s)
         if ng:
             add(S, ng, "contradicts", "negated")
@@ -228,14 +228,14 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
     for s, lab, a in ([(x, "states", S) for x in c["states"]] + [(x, "contradicts", S) for x in c["contradicts"]]
                       + [(x, "partly", S) for x in c["partly"]] + [(x, "states", M) for x in c["misconception_states"]]
                       + [(x, "contradicts", M) for x in c["misconception_rejects"]]
-                      + [(x, "contradicts", M) for x in (c["states"][:2] if CONTRAST else [])]):
+                      + [(x, "contradicts", M) for x in (c["states"][:2] if contrast else [])]):
         for r in speech.get(s, []):
             if r["transcript"].strip() and r["transcript"].strip().lower() != s.strip().lower():
                 add(a, r["transcript"].strip(), lab, f"speech:{r['voice']}")
     return out
 
 
-def build() -> dict[str, list[dict]]:
+def build(contrast: bool = False) -> dict[str, list[dict]]:
     concepts = load_concepts()
     speech = load_speech()
     by_topic: dict[str, list[dict]] = defaultdict(list)
@@ -246,7 +246,7 @@ def build() -> dict[str, list[dict]]:
         sp = split_of(topic)
         others = [c for t, v in by_topic.items() if t != topic and split_of(t) == sp for c in v]
         for c in cs:
-            splits[sp] += pairs_for(c, cs, others, speech)
+            splits[sp] += pairs_for(c, cs, others, speech, contrast)
     seen = set()
     for sp in splits:
         uniq = []
@@ -271,9 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                     "pairs (the shipped one 0.10), but also read some correct sentences as contradicting their "
                     "concept")
     args = ap.parse_args(argv)
-    global CONTRAST
-    CONTRAST = args.contrast_pairs
-    splits = build()
+    splits = build(args.contrast_pairs)
     concepts = load_concepts()
     topics = Counter(split_of(c["topic"]) for c in {c["topic"]: c for c in concepts}.values())
     print(f"{len(concepts)} concepts, {sum(topics.values())} topics "
