@@ -145,6 +145,30 @@ def test_corpus_is_split_by_topic_and_checks_clean():
     assert not (topics["test"] & topics["train"]) and not (topics["dev"] & topics["train"])
 
 
+
+def test_contrast_options_change_only_what_they_say():
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from build_corpus import build
+
+    def by_source(splits):
+        out = defaultdict(set)
+        for rows in splits.values():
+            for r in rows:
+                out[r["source"].split(":")[0]].add(r["label"])
+        return out
+
+    plain, contra, unrel, none = (build(), build(True), build(True, "unrelated"), build(True, "none"))
+    assert "states-vs-misconception" not in by_source(plain)
+    assert by_source(contra)["states-vs-misconception"] == {"contradicts"}
+    assert by_source(unrel)["states-vs-misconception"] == {"unrelated"}
+    assert "states-vs-misconception" not in by_source(none)
+    # the other contrast pairs (term runs, more negations) are the same whichever label the experiment picks
+    rest = [{sp: {(r["a"], r["b"], r["label"], r["source"]) for r in rows
+                  if r["source"] != "states-vs-misconception" and "speech" not in r["source"]}
+             for sp, rows in s.items()} for s in (contra, unrel, none)]
+    assert rest[0] == rest[1] == rest[2]
+    assert sum(map(len, none.values())) > sum(map(len, plain.values()))
+
 # --------------------------------------------------------------------------- grading
 
 
