@@ -169,6 +169,21 @@ def test_contrast_options_change_only_what_they_say():
     assert rest[0] == rest[1] == rest[2]
     assert sum(map(len, none.values())) > sum(map(len, plain.values()))
 
+
+def test_clause_pairs_are_parts_of_their_statement():
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from build_corpus import build, statement_clauses
+
+    assert statement_clauses("Targets are the inputs shifted by one; the loss is averaged over every position.") == [
+        "Targets are the inputs shifted by one.", "The loss is averaged over every position."]
+    assert statement_clauses("Dropout zeroes random activations during training.") == []
+    assert statement_clauses("It is fast; so it wins.") == []  # a clause under four words is no claim
+    rows = [r for s in build(clauses=True).values() for r in s if r["source"] == "statement-clause"]
+    assert len(rows) > 300 and {r["label"] for r in rows} == {"partly"}
+    for r in rows:
+        assert r["b"].rstrip(".").lower()[1:] in r["a"].lower() and len(r["b"]) < len(r["a"])
+    assert not [r for s in build().values() for r in s if r["source"] == "statement-clause"]
+
 # --------------------------------------------------------------------------- grading
 
 

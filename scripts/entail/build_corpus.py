@@ -147,8 +147,18 @@ def term_run(text: str, rng: random.Random) -> str | None:
 # --------------------------------------------------------------------------- pairs
 
 
+CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:so|because|which is why|while)\s+")
+
+
+def statement_clauses(statement: str) -> list[str]:
+    """The clauses of a statement that joins two or more claims, each a sentence of four words or more."""
+    parts = [p.strip(" .") for p in CLAUSE_SPLIT.split(statement)]
+    parts = [p[0].upper() + p[1:] + "." for p in parts if len(p.split()) >= 4]
+    return parts if len(parts) >= 2 else []
+
+
 def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict[str, list[dict]],
-              contrast: bool = False, contrast_label: str = "contradicts") -> list[dict]:
+              contrast: bool = False, contrast_label: str = "contradicts", clauses: bool = False) -> list[dict]:
     """One concept's pairs. ``contrast`` (``--contrast-pairs``, an experiment the shipped model was not trained
     with) adds its stating sentences against its misconception, term runs and more negations."""
     S, M = c["statement"], c["misconception"]
@@ -178,6 +188,11 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
         # the statement, so whatever states the statement contradicts the misconception
         for s in c["states"] if contrast_label != "none" else []:
             add(M, s, contrast_label, "states-vs-misconception")
+    if clauses:
+        # one clause of a statement that joins two claims says part of it ("targets are the inputs shifted by one"
+        # against "...; the loss is averaged over every position"): close to the statement and still not all of it
+        for part in statement_clauses(S):
+            add(S, part, "partly", "statement-clause")
     # the question itself (a restatement earns nothing)
     add(S, c["question"], "unrelated", "restated-question")
     # hard negatives: what another concept of the same topic states
@@ -236,7 +251,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
     return out
 
 
-def build(contrast: bool = False, contrast_label: str = "contradicts") -> dict[str, list[dict]]:
+def build(contrast: bool = False, contrast_label: str = "contradicts", clauses: bool = False) -> dict[str, list[dict]]:
     concepts = load_concepts()
     speech = load_speech()
     by_topic: dict[str, list[dict]] = defaultdict(list)
@@ -247,7 +262,7 @@ def build(contrast: bool = False, contrast_label: str = "contradicts") -> dict[s
         sp = split_of(topic)
         others = [c for t, v in by_topic.items() if t != topic and split_of(t) == sp for c in v]
         for c in cs:
-            splits[sp] += pairs_for(c, cs, others, speech, contrast, contrast_label)
+            splits[sp] += pairs_for(c, cs, others, speech, contrast, contrast_label, clauses)
     seen = set()
     for sp in splits:
         uniq = []
@@ -274,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --contrast-pairs: the label of a stating sentence against its concept's misconception "
                     "(contradicts: what the logic says; unrelated: 'does not state it', what the grader asks; none: "
                     "leave those pairs out and keep only the term runs and negations)")
+    ap.add_argument("--clause-pairs", action="store_true",
+                    help="add each clause of a statement that joins two claims against the statement (partly)")
     args = ap.parse_args(argv)
-    splits = build(args.contrast_pairs, args.contrast_label)
+    splits = build(args.contrast_pairs, args.contrast_label, args.clause_pairs)
     concepts = load_concepts()
     topics = Counter(split_of(c["topic"]) for c in {c["topic"]: c for c in concepts}.values())
     print(f"{len(concepts)} concepts, {sum(topics.values())} topics "
