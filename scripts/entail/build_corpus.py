@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(contradicts: what the logic says; unrelated: 'does not state it', what the grader asks; none: "
                     "leave those pairs out and keep only the term runs and negations)")
     ap.add_argument("--clause-pairs", action="store_true",
-                    help="add each clause of a statement that joins two claims against the statement (partly)")
+                    help="add each clause of a statement that joins two claims against the statement (partly). Not in "
+                    "the shipped model's corpus; figures in data/entail/README.md")
     args = ap.parse_args(argv)
     splits = build(args.contrast_pairs, args.contrast_label, args.clause_pairs)
     concepts = load_concepts()
