@@ -145,7 +145,6 @@ def test_corpus_is_split_by_topic_and_checks_clean():
     assert not (topics["test"] & topics["train"]) and not (topics["dev"] & topics["train"])
 
 
-
 def test_contrast_options_change_only_what_they_say():
     sys.path.insert(0, str(REPO / "scripts" / "entail"))
     from build_corpus import build
@@ -183,6 +182,7 @@ def test_clause_pairs_are_parts_of_their_statement():
     for r in rows:
         assert r["b"].rstrip(".").lower()[1:] in r["a"].lower() and len(r["b"]) < len(r["a"])
     assert not [r for s in build().values() for r in s if r["source"] == "statement-clause"]
+
 
 # --------------------------------------------------------------------------- grading
 

@@ -160,7 +160,9 @@ def statement_clauses(statement: str) -> list[str]:
 def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict[str, list[dict]],
               contrast: bool = False, contrast_label: str = "contradicts", clauses: bool = False) -> list[dict]:
     """One concept's pairs. ``contrast`` (``--contrast-pairs``, an experiment the shipped model was not trained
-    with) adds its stating sentences against its misconception, term runs and more negations."""
+    with) adds its stating sentences against its misconception (labelled ``contrast_label``, or left out with
+    "none"), term runs and more negations; ``clauses`` (``--clause-pairs``, another) each clause of a two-claim
+    statement against the statement, as partly."""
     S, M = c["statement"], c["misconception"]
     rng = seeded(c["id"])
     out: list[dict] = []
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--contrast-pairs", action="store_true",
                     help="add each concept's stating sentences against its misconception (labelled by "
                     "--contrast-label), term runs and negations of three stating sentences. Not in the shipped "
-                    "model's corpus: the three models trained with them and their held-out figures are in "
+                    "model's corpus: the models trained with them and their held-out figures are in "
                     "data/entail/README.md")
     ap.add_argument("--contrast-label", choices=("contradicts", "unrelated", "none"), default="contradicts",
                     help="with --contrast-pairs: the label of a stating sentence against its concept's misconception "
