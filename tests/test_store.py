@@ -450,3 +450,25 @@ async def test_app_says_it_once_with_what_was_recovered(tmp_path: Path) -> None:
         await pilot.pause(0.1)
         said = [n.message for n in app._notifications if "could not be read" in n.message]
         assert len(said) == 1 and f"recovered {svc.store().recovered_turns} answer(s)" in said[0]
+
+
+def test_opening_waits_for_another_process_that_is_writing(tmp_path: Path) -> None:
+    # a new database still in rollback-journal mode, its write lock held by another connection: switching it to
+    # WAL fails at once in SQLite (no busy handler), so the store must wait the writer out, not give up
+    import sqlite3
+    import threading
+
+    path = tmp_path / "history.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE x(a)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO x VALUES (1)")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        with Store(path) as s:
+            assert s.integrity() == "ok"
+            assert s.schema_version > 0
+    finally:
+        release.join()
+        other.close()
