@@ -363,7 +363,7 @@ class Store:
 
     # ---------------------------------------------------------------- opening, migrations, corruption
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect_once(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -378,7 +378,7 @@ class Store:
             raise
         return conn
 
-    def _connect_when_free(self) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
         """Connect, waiting out another process's write. Switching a database to WAL while another connection
         holds its write lock fails at once with "database is locked": SQLite does not call the busy handler for
         it, so two viva processes opening a new database together retry here, up to the busy timeout."""
@@ -386,7 +386,7 @@ class Store:
         delay = 0.01
         while True:
             try:
-                return self._connect()
+                return self._connect_once()
             except sqlite3.OperationalError as e:
                 msg = str(e).lower()
                 if ("locked" not in msg and "busy" not in msg) or time.monotonic() + delay > deadline:
@@ -402,7 +402,7 @@ class Store:
                              "set VIVA_DATA_DIR to a writable folder") from None
         conn = None
         try:
-            conn = self._connect_when_free()
+            conn = self._connect()
             check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
