@@ -164,6 +164,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
     "none"), term runs and more negations; ``clauses`` (``--clause-pairs``, another) each clause of a two-claim
     statement against the statement, as partly."""
     S, M = c["statement"], c["misconception"]
+    against_m = c["states"] if contrast and contrast_label != "none" else []  # stating sentences vs misconception
     rng = seeded(c["id"])
     out: list[dict] = []
 
@@ -188,7 +189,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
     if contrast:
         # a correct statement of the concept does not state its misconception: the misconception contradicts
         # the statement, so whatever states the statement contradicts the misconception
-        for s in c["states"] if contrast_label != "none" else []:
+        for s in against_m:
             add(M, s, contrast_label, "states-vs-misconception")
     if clauses:
         # one clause of a statement that joins two claims says part of it ("targets are the inputs shifted by one"
@@ -245,8 +246,7 @@ def pairs_for(c: dict, topic_peers: list[dict], others: list[dict], speech: dict
     for s, lab, a in ([(x, "states", S) for x in c["states"]] + [(x, "contradicts", S) for x in c["contradicts"]]
                       + [(x, "partly", S) for x in c["partly"]] + [(x, "states", M) for x in c["misconception_states"]]
                       + [(x, "contradicts", M) for x in c["misconception_rejects"]]
-                      + [(x, contrast_label, M) for x in (c["states"][:2] if contrast and contrast_label != "none"
-                                                          else [])]):
+                      + [(x, contrast_label, M) for x in against_m[:2]]):
         for r in speech.get(s, []):
             if r["transcript"].strip() and r["transcript"].strip().lower() != s.strip().lower():
                 add(a, r["transcript"].strip(), lab, f"speech:{r['voice']}")
