@@ -29,6 +29,9 @@ ISOLATED_ENV = {
     "XDG_CONFIG_HOME": str(_HOME / "xdg-config"),
     "XDG_DATA_HOME": str(_HOME / "xdg-data"),
     "XDG_CACHE_HOME": str(_HOME / "xdg-cache"),
+    # the light bundled Whisper on every machine ("auto" loads another model on a GPU, and the speech tests
+    # would hear it); tests/test_packaged_whisper.py loads Whisper base itself
+    "VIVA_WHISPER_MODEL": "bundled",
 }
 for _k in [k for k in os.environ if k.startswith("VIVA_")]:
     del os.environ[_k]

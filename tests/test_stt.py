@@ -406,25 +406,28 @@ def test_cli_shows_what_was_heard_and_how_it_was_read(tmp_path, capsys, monkeypa
     assert main(["transcribe", str(path), "--question", "electra-usage"]) == 0
     out = capsys.readouterr().out
     assert "BERT masks" in out and "(heard 'Burt', read as 'BERT')" in out
+    assert "transcribed in" in out and "by Whisper tiny.en (bundled) on the CPU)" in out
     assert main(["transcribe", str(path), "--question", "electra-usage", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert "BERT" in doc["text"] and "Burt" in doc["heard_text"]
     assert doc["repairs"] == [{"heard": "Burt", "read_as": "BERT"}]
+    assert doc["model"] == "Whisper tiny.en (bundled)"
     assert main(["score", "electra-usage", "--audio", str(path), "--json"]) == 0
     assert "(heard 'Burt', read as 'BERT')" in capsys.readouterr().err
 
 
 def test_auto_model_is_the_bundled_one_on_cpu_and_an_installed_large_one_on_cuda(tmp_path, monkeypatch) -> None:
-    """whisper_model = "auto": the bundled tiny.en on a CPU; on CUDA the first installed of CUDA_MODELS (found
-    in the Hugging Face cache, never downloaded), else the bundled one."""
+    """whisper_model = "auto": the bundled tiny.en on a small CPU; on CUDA the first installed of CUDA_MODELS
+    (found in the Hugging Face cache, never downloaded), else Whisper base from its registry packages."""
     import huggingface_hub.constants as hf
 
     from agent.speech.stt import CUDA_MODELS, resolve_model
 
     bundled = resolve_model("bundled")
+    base = resolve_model("base")  # Whisper base from its registry packages (installed with the test tools)
     monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path))
-    assert resolve_model("auto", "cpu") == bundled
-    assert resolve_model("auto", "cuda") == bundled  # nothing installed: the light fallback
+    assert resolve_model("auto", "cpu") == bundled  # a CPU keeps the light tiny.en, even with base installed
+    assert resolve_model("auto", "cuda") == base  # no large model installed: base, fast on any GPU
     # a model in the cache as huggingface_hub lays it out: refs/main names the snapshot folder
     repo = tmp_path / "models--Systran--faster-whisper-large-v3"
     snap = repo / "snapshots" / "abc123"

@@ -21,13 +21,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from agent.speech.audio import require_voice
 
     require_voice("transcribing audio")
-    from agent.speech.stt import transcribe_for_question
+    from agent.speech.stt import Transcriber, transcribe_for_question
 
-    text, tr, ins = transcribe_for_question(args.file, args.question)
+    transcriber = Transcriber()
+    text, tr, ins = transcribe_for_question(args.file, args.question, transcriber)
     if args.json:
         print(json.dumps({"file": args.file, "question": args.question, "text": text, "heard_text": tr.heard_text,
                           "repairs": [{"heard": r.heard, "read_as": r.read_as} for r in tr.repairs],
-                          "duration_s": tr.duration, "elapsed_s": tr.elapsed_s,
+                          "duration_s": tr.duration, "elapsed_s": tr.elapsed_s, "model": transcriber.label,
                           "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in tr.segments],
                           "words": [{"start": w.start, "end": w.end, "word": w.text, "probability": w.probability}
                                     for w in tr.words],
@@ -53,5 +54,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         print("  hedges: " + ", ".join(f"{h.text} @{h.start:.1f}s" for h in ins.hedges))
     if args.question:
         print("  rubric terms used: " + (", ".join(ins.terms_used) or "none"))
-    print(f"({tr.duration:.1f} s of audio transcribed in {tr.elapsed_s:.1f} s)")
+    print(f"({tr.duration:.1f} s of audio transcribed in {tr.elapsed_s:.1f} s by {transcriber.label} on the "
+          f"{transcriber.device.upper()})")
     return 0

