@@ -252,7 +252,7 @@ class Services:
 
     def warm_whisper(self) -> str:
         t = self.transcriber().load()
-        return f"whisper {t.model_name} on {t.device}"
+        return f"{t.label} on the {t.device.upper()}"
 
     def listen(self, question_id: str | None, on_level: Callable[[float], None], on_text: Callable[[str], None],
                stop: threading.Event, audio_file: Path | None = None) -> Answer:

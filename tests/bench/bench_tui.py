@@ -1,6 +1,8 @@
-"""TUI benchmark: time to the first screen after `viva` starts, and submit-to-result for a typed answer.
+"""TUI benchmark: time to the first screen after `viva` starts, submit-to-result for a typed answer, and end of
+speech to grade for a spoken one.
 
-Run: ``python tests/bench/bench_tui.py [--runs N]``. Prints a table and writes tests/bench/results/tui.json.
+Run: ``python tests/bench/bench_tui.py [--runs N] [--spoken N] [--spoken-seconds S]``. Prints a table and
+writes tests/bench/results/tui.json. ``VIVA_WHISPER_MODEL=base`` times the spoken answers with another model.
 
 * first screen: `viva` (the console script installed beside the running interpreter) is started in a
   pseudo-terminal (100x30) and the clock stops when the home screen's "Start" button has been written to the
@@ -13,6 +15,10 @@ Run: ``python tests/bench/bench_tui.py [--runs N]``. Prints a table and writes t
   process to go idle (that wait ends only after a poll interval in which nothing ran, so it would stop the
   clock late); the same answers timed through ``Pilot.press`` are reported on their own row, for comparison
   with the figures taken that way before.
+* spoken answer: a 60 s answer synthesised with Piper is fed to the app's recorder in real time, as a
+  microphone would (ctrl+r, the app's own streaming Whisper, grader and result screen); the candidate presses
+  ctrl+r again at the end of speech, and the clock runs from the end of speech to the first refresh of the
+  result screen with the grade filled in. Target: <= 2.0 s (median of --spoken answers, 3 by default).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 TARGET_FIRST_PAINT_S = 0.5
 TARGET_SUBMIT_S = 0.3
+TARGET_SPOKEN_S = 2.0  # a 60 s spoken answer, from the end of speech
 
 ANSWERS = [
     "The loss is the cross-entropy between the model's predicted distribution and the actual next token, "
@@ -194,9 +201,85 @@ async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float],
     return lat, grade_only, warm
 
 
+async def spoken_latencies(n: int, seconds: float) -> list[dict]:
+    """A spoken answer of ``seconds`` through the app's real speech path (the recorder fed in real time, as
+    by a microphone, streaming Whisper, the grader, the result screen), ``n`` times: the candidate presses
+    ctrl+r again at the end of speech (push-to-talk; the silence endpoint is set out of reach), and the clock
+    runs from the end of speech to the first refresh of the result screen with the grade filled in."""
+    import numpy as np
+
+    from agent.session_config import SessionConfig
+    from agent.speech import capture, record
+    from tests.bench.bench_stt import SR, build_answer
+    from tests.speech_fixtures import silence
+    from tui.app import VivaApp
+    from tui.screens.interview import InterviewScreen
+    from tui.screens.result import ResultScreen
+    from tui.services import Services
+
+    started: list[float] = []
+
+    class Microphone(record.ArraySource):  # audio paced like a microphone's; remembers when it started
+        def start(self, callback, on_end) -> None:
+            started.append(time.perf_counter())
+            super().start(callback, on_end)
+
+    async def until(cond, timeout: float = 300.0, step: float = 0.005) -> None:
+        deadline = time.perf_counter() + timeout
+        while not cond():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("condition not reached")
+            await asyncio.sleep(step)
+
+    async def once(i: int) -> dict:
+        speech, _ = build_answer(seconds, seed=10 + i)
+        speech_s = speech.size / SR
+        feed = np.concatenate([speech, silence(10.0)])  # room tone after the answer until ctrl+r
+        capture._source = lambda audio_file: Microphone(feed, realtime=True)
+        app = VivaApp(Services(), load_settings=False, options=SessionConfig(n_questions=1, seed=i, voice=True))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(lambda: app.model_state.get("grader", ("",))[0] in ("ready", "failed"), step=0.05)
+            await pilot.press("ctrl+s")  # start: Whisper is loaded once a spoken interview starts
+            await until(lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted
+                        and app.screen.prepared
+                        and app.model_state.get("whisper", ("",))[0] in ("ready", "failed"), step=0.05)
+            whisper = app.model_state["whisper"]
+            if whisper[0] != "ready" or app.model_state["grader"][0] != "ready":
+                raise RuntimeError(f"models not ready: {app.model_state}")
+            started.clear()
+            await pilot.press("ctrl+r")
+            await until(lambda: bool(started))
+            t_end = started[0] + speech_s
+            await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
+            await pilot.press("ctrl+r")  # push-to-talk: stop at the end of speech
+            await until(lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted
+                        and app.screen.grade is not None)
+            shown: list[float] = []
+            app.screen.call_after_refresh(lambda: shown.append(time.perf_counter()))
+            await until(lambda: bool(shown))
+            res = {"speech_s": round(speech_s, 1), "end_of_speech_to_grade_s": round(shown[0] - t_end, 3),
+                   "grade_call_s": round(app.screen.seconds or 0.0, 3), "words": len(app.screen.answer.split()),
+                   "whisper": whisper[1]}
+            await pilot.press("ctrl+q")
+        return res
+
+    # push-to-talk: a pause in the answer must not end it (the endpoint is 1.5 s of silence by default)
+    from agent.config import reset_settings
+
+    os.environ["VIVA_ENDPOINT_SILENCE_S"] = "60"
+    reset_settings()
+    out = []
+    for i in range(n):
+        out.append(await once(i))
+        print(f"  spoken {seconds:.0f} s answer: {out[-1]}", flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="start-ups and answers to time")
+    ap.add_argument("--spoken", type=int, default=3, help="spoken answers to time (0: none)")
+    ap.add_argument("--spoken-seconds", type=float, default=60.0, help="length of each spoken answer")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="viva-bench-tui-"))
@@ -211,6 +294,7 @@ def main() -> int:
     shim_paints = [first_paint_once(env, argv=shim) for _ in range(args.runs)] if shim else []
     base = python_startup_s()
     lat, grade_only, warm = asyncio.run(submit_latencies(args.runs))
+    spoken = asyncio.run(spoken_latencies(args.spoken, args.spoken_seconds)) if args.spoken else []
     load_after = os.getloadavg()[0]
 
     def stats(xs: list[float]) -> dict[str, float]:
@@ -233,6 +317,11 @@ def main() -> int:
     }
     if shim:
         out["first_screen_path_viva"] = {**stats(shim_paints), "command": shim[0]}
+    if spoken:
+        out["spoken_end_of_speech_to_grade"] = {
+            **stats([x["end_of_speech_to_grade_s"] for x in spoken]), "target_s": TARGET_SPOKEN_S,
+            "met": statistics.median(x["end_of_speech_to_grade_s"] for x in spoken) <= TARGET_SPOKEN_S,
+            "answers": spoken}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tui.json").write_text(json.dumps(out, indent=2) + "\n")
 
@@ -242,11 +331,15 @@ def main() -> int:
     rows += [("typed answer: submit -> result shown", out["typed_submit_to_result"], TARGET_SUBMIT_S),
              ("  same, key sent by Pilot.press", out["typed_submit_to_result_pilot_press"], None),
              ("  of which the grade call", out["grade_call_only"], None)]
-    print(f"{'measure':40} {'median':>8} {'min':>8} {'max':>8} {'n':>3} {'target':>7}  met")
+    if spoken:
+        rows += [(f"spoken {args.spoken_seconds:.0f} s answer: end of speech -> grade shown",
+                  out["spoken_end_of_speech_to_grade"], TARGET_SPOKEN_S),
+                 ("  of which the grade call", stats([x["grade_call_s"] for x in spoken]), None)]
+    print(f"{'measure':52} {'median':>8} {'min':>8} {'max':>8} {'n':>3} {'target':>7}  met")
     for name, st, target in rows:
         met = "" if target is None else ("yes" if st["median_s"] <= target else "NO")
         tgt = "" if target is None else f"{target:.2f}s"
-        print(f"{name:40} {st['median_s']:8.3f} {st['min_s']:8.3f} {st['max_s']:8.3f} {st['n']:3d} {tgt:>7}  {met}")
+        print(f"{name:52} {st['median_s']:8.3f} {st['min_s']:8.3f} {st['max_s']:8.3f} {st['n']:3d} {tgt:>7}  {met}")
     print(f"python -c pass: {base:.3f}s; grader warm-up in the app: {warm:.1f}s; "
           f"load average {load_before:.2f} at start, {load_after:.2f} at the end, on {os.cpu_count()} CPUs")
     print(f"wrote {RESULTS / 'tui.json'}")
