@@ -55,8 +55,9 @@ def test_probe_test():
     s = get_settings()
     assert s.bank_dirs == [] and not s.judge
     assert all(_outside_user_home(p) for p in (config_path(), s.data_dir, s.cache_dir))
-    assert not any(k.startswith("VIVA_") and k not in ("VIVA_CONFIG", "VIVA_DATA_DIR", "VIVA_CACHE_DIR")
-                   for k in os.environ)
+    assert not any(k.startswith("VIVA_") and k not in ("VIVA_CONFIG", "VIVA_DATA_DIR", "VIVA_CACHE_DIR",
+                                                       "VIVA_WHISPER_MODEL") for k in os.environ)
+    assert os.environ["VIVA_WHISPER_MODEL"] == "bundled"  # the tests' own choice (conftest), not the user's
 
 
 @pytest.mark.skipif(USER_HOME is not None, reason="the probe run itself")
@@ -75,6 +76,7 @@ def test_user_config_with_bad_bank_dirs_never_reaches_tests(tmp_path):
         XDG_CACHE_HOME=str(home / ".cache"), VIVATEST_USER_HOME=str(home),
         VIVA_BANK_DIRS=f'["{bank}"]', VIVA_JUDGE="true", VIVA_DATA_DIR=str(home / "data"),
         VIVA_CACHE_DIR=str(home / ".cache" / "viva"), VIVA_CONFIG=str(cfg_dir / "config.toml"),
+        VIVA_WHISPER_MODEL="large-v3",
     )
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "probe",
                         str(Path(__file__))], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
