@@ -88,9 +88,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# faster-whisper turns hotwords into prompt tokens: a short list (about 40 tokens) biases as well as a long
-# one, costs less per decoding step and is less often echoed into the transcript
-MAX_HOTWORD_CHARS = 160
+# faster-whisper turns hotwords into prompt tokens (at most 223). On the repair's tuning sentences
+# (tests/bench/data/stt_dev_sentences.yaml, tiny.en, beam 5) a quarter of the spoken rubric terms were cut from
+# a 160-character list; the whole vocabulary (480 characters, about 120 tokens, hold it for 90 of the bank's 92
+# questions) heard 0.953 of the terms in the Piper voice and 0.894 in espeak-ng, against 0.911 and 0.828, for no
+# more decoding time
+MAX_HOTWORD_CHARS = 480
 # the rubric's term names that also go into the decoder's initial prompt (see initial_prompt)
 PROMPT_TERMS = 12
 # audio shorter than this (a whole file, the speech VAD found, or what is left after the last segment) is
@@ -216,15 +219,15 @@ def resolve_device(device: str | None = None) -> tuple[str, str]:
 # what ``whisper_model = "auto"`` loads: on a CUDA GPU the first of CUDA_MODELS installed in the local Hugging
 # Face cache (float16), else Whisper base when its registry packages are installed; on a CPU the bundled tiny.en.
 # Measured on a 2-core CPU (int8, beam 5, rubric biasing; tests/bench/bench_stt.py), tiny.en against base: on
-# the 46 unseen sentences, rubric terms heard (after the repair pass) 0.913 / 0.906 in the Piper voice and
-# 0.800 / 0.825 in espeak-ng, word error rate 0.077 / 0.083 and 0.240 / 0.153; on the repair's 46 tuning
-# sentences 0.911 / 0.941 and 0.828 / 0.828. Base costs 1.75x the CPU (0.061 / 0.107 s per audio second on a
-# 60 s answer; a second core hardly helps either model), and the wait from the end of speech to the final
-# transcript grows from 0.55 / 0.99 / 1.08 s to 1.76 / 1.43 / 1.92 s for 15 / 60 / 180 s answers; in the app
-# (tests/bench/bench_tui.py, a 60 s answer fed to the recorder in real time), from the end of speech to the
-# grade on screen takes 1.47 s with tiny.en and 2.37 s with base (medians of 3), over the 2 s allowed. So
-# tiny.en stays the CPU default; base (0 invented words and 0 dropped sentences on the same checks) is for a
-# faster CPU (whisper_model = "base") and any GPU.
+# the 46 unseen sentences, rubric terms heard (after the repair pass) 0.950 / 0.944 in the Piper voice and
+# 0.850 / 0.869 in espeak-ng, word error rate 0.049 / 0.050 and 0.214 / 0.146. Base costs about twice the CPU
+# (0.061 / 0.107 s per audio second on a 60 s answer; a second core hardly helps either model), and the wait
+# from the end of speech to the final transcript grows from 0.55 / 0.99 / 1.08 s to 1.76 / 1.43 / 1.92 s for
+# 15 / 60 / 180 s answers; in the app (tests/bench/bench_tui.py, a 60 s answer fed to the recorder in real
+# time), from the end of speech to the grade on screen takes 1.47 s with tiny.en and 2.37 s with base (medians
+# of 3, with the earlier 160-character hotword list), over the 2 s allowed. So tiny.en stays the CPU default;
+# base (0 invented words and 0 dropped sentences on the same checks) is for a faster CPU (whisper_model =
+# "base") and any GPU.
 CUDA_MODELS = ("distil-large-v3", "large-v3")
 PACKAGED = ("base",)  # Whisper sizes that registry packages carry (agent.speech.packaged; viva[whisper-base])
 
