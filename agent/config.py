@@ -50,9 +50,8 @@ class Settings(BaseSettings):
     tts_engine: Literal["piper", "espeak", "none"] = "piper"
     tts_voice: str = Field(default="bundled", description="'bundled' or a path to a Piper .onnx voice")
     whisper_model: str = Field(default="auto", description="'auto' (on a CUDA GPU distil-large-v3 or large-v3 "
-                               "when installed; else Whisper base from viva[whisper-base] on a GPU or a CPU of 4+ "
-                               "cores; else the bundled tiny.en), 'bundled', 'base', a faster-whisper size name "
-                               "or a path")
+                               "when installed, else Whisper base from viva[whisper-base]; on a CPU the bundled "
+                               "tiny.en), 'bundled', 'base', a faster-whisper size name or a path")
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_beam_size: int = Field(default=5, ge=1, le=10, description="beam search width (1 = greedy, faster)")
     endpoint_silence_s: float = Field(default=1.5, gt=0, description="silence that ends a spoken answer")

@@ -417,7 +417,7 @@ def test_cli_shows_what_was_heard_and_how_it_was_read(tmp_path, capsys, monkeypa
 
 
 def test_auto_model_is_the_bundled_one_on_cpu_and_an_installed_large_one_on_cuda(tmp_path, monkeypatch) -> None:
-    """whisper_model = "auto": the bundled tiny.en on a small CPU; on CUDA the first installed of CUDA_MODELS
+    """whisper_model = "auto": the bundled tiny.en on a CPU; on CUDA the first installed of CUDA_MODELS
     (found in the Hugging Face cache, never downloaded), else Whisper base from its registry packages."""
     import huggingface_hub.constants as hf
 

