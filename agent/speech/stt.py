@@ -250,20 +250,21 @@ def resolve_model(name: str | None = None, device: str | None = None) -> str:
     cache's); an existing path as is; otherwise a size name."""
     name = (name or "auto").strip()
     if name == "auto":
-        dev = resolve_device(device)[0]
-        if dev == "cuda":
+        if resolve_device(device)[0] == "cuda":
             for size in CUDA_MODELS:
                 path = _installed(size)
                 if path is not None:
                     return path
-        from agent.speech.packaged import installed
+            from agent.speech.packaged import packaged_model
 
-        name = "bundled"
-        if dev == "cuda" and installed("base"):
             try:
-                return resolve_model("base", device)
+                path = packaged_model("base")  # None when its packages are not installed
             except UserError as e:  # a damaged copy: the light fallback, said in the log
                 log.warning("%s; using the bundled tiny.en", e)
+                path = None
+            if path is not None:
+                return path
+        name = "bundled"
     if name in PACKAGED:  # "base": the registry packages' copy when installed, else the Hugging Face cache's
         from agent.speech.packaged import packaged_model
 
@@ -329,9 +330,11 @@ def model_label(path: str) -> str:
         return f"Whisper {path}"
     if str(p) == resolve_model("bundled"):
         return "Whisper tiny.en (bundled)"
-    for size in PACKAGED:
-        if p.name.startswith(f"{size}-") and p.parent.name == "whisper" and (p / ".viva-joined").exists():
-            return f"Whisper {size} (packaged)"
+    from agent.speech.packaged import packaged_name
+
+    size = packaged_name(p)
+    if size is not None:
+        return f"Whisper {size} (packaged)"
     for part in p.parts:  # a Hugging Face cache folder: models--Systran--faster-whisper-large-v3/snapshots/...
         if part.startswith("models--") and "faster-whisper-" in part:
             return "Whisper " + part.split("faster-whisper-", 1)[1]

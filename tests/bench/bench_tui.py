@@ -125,12 +125,20 @@ def python_startup_s(runs: int = 5) -> float:
     return statistics.median(times)
 
 
+async def until(cond, timeout: float = 300.0, step: float = 0.001) -> None:
+    """Wait (polling every ``step`` s) until ``cond()`` holds."""
+    deadline = time.perf_counter() + timeout
+    while not cond():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(step)
+
+
 async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float], float]:
     """Submit-to-result seconds per way of pressing the key ('key': the key event alone, 'pilot': through
     ``Pilot.press``), ``n`` answers each and alternating; the grade-only seconds of the 'key' answers; and the
     grader's warm-up seconds."""
     from textual import events
-    from textual.pilot import Pilot
 
     from agent.session_config import SessionConfig
     from tui.app import VivaApp
@@ -143,13 +151,6 @@ async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float],
     lat: dict[str, list[float]] = {"key": [], "pilot": []}
     grade_only: list[float] = []
 
-    async def until(pilot: Pilot, cond, timeout: float = 300.0, step: float = 0.001) -> None:
-        deadline = time.perf_counter() + timeout
-        while not cond():
-            if time.perf_counter() > deadline:
-                raise TimeoutError("condition not reached")
-            await asyncio.sleep(step)
-
     def send_key(key: str) -> None:
         """The key event as Pilot.press sends it, without waiting for the process to go idle afterwards."""
         event = events.Key(key, None)
@@ -159,16 +160,16 @@ async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float],
 
     async with app.run_test(size=(100, 30)) as pilot:
         t0 = time.perf_counter()
-        await until(pilot, lambda: app.model_state["grader"][0] in ("ready", "failed"), step=0.01)
+        await until(lambda: app.model_state["grader"][0] in ("ready", "failed"), step=0.01)
         warm = time.perf_counter() - t0
         if app.model_state["grader"][0] != "ready":
             raise RuntimeError(f"grader failed: {app.model_state['grader'][1]}")
         await pilot.press("ctrl+s")
         for i in range(2 * n):
             how = "key" if i % 2 == 0 else "pilot"
-            await until(pilot, lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted)
+            await until(lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted)
             scr = app.screen
-            await until(pilot, lambda scr=scr: scr.prepared)
+            await until(lambda scr=scr: scr.prepared)
             scr.query_one("#answer").text = ANSWERS[(i // 2) % len(ANSWERS)]
             await pilot.pause()
             t_submit = time.perf_counter()
@@ -176,11 +177,11 @@ async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float],
                 send_key("ctrl+s")
             else:
                 await pilot.press("ctrl+s")
-            await until(pilot, lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted
+            await until(lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted
                         and app.screen.grade is not None)
             shown: list[float] = []
             app.screen.call_after_refresh(lambda shown=shown: shown.append(time.perf_counter()))
-            await until(pilot, lambda shown=shown: bool(shown))  # the refresh that paints the grade
+            await until(lambda shown=shown: bool(shown))  # the refresh that paints the grade
             lat[how].append(shown[0] - t_submit)
             if how == "key":
                 grade_only.append(app.screen.seconds or 0.0)
@@ -188,7 +189,7 @@ async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float],
                 break
             await pilot.pause()
             await pilot.press("n")
-            await until(pilot, lambda: isinstance(app.screen, (FollowUpScreen, InterviewScreen)))
+            await until(lambda: isinstance(app.screen, (FollowUpScreen, InterviewScreen)))
             if isinstance(app.screen, FollowUpScreen):
                 # a bank question keeps every answer on a full rubric
                 choices = app.screen.choices
@@ -223,13 +224,6 @@ async def spoken_latencies(n: int, seconds: float) -> list[dict]:
         def start(self, callback, on_end) -> None:
             started.append(time.perf_counter())
             super().start(callback, on_end)
-
-    async def until(cond, timeout: float = 300.0, step: float = 0.005) -> None:
-        deadline = time.perf_counter() + timeout
-        while not cond():
-            if time.perf_counter() > deadline:
-                raise TimeoutError("condition not reached")
-            await asyncio.sleep(step)
 
     async def once(i: int) -> dict:
         speech, _ = build_answer(seconds, seed=10 + i)
