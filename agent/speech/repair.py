@@ -20,9 +20,13 @@ heard and how it was read.
       words ("less", "mass") sound like it; acronyms and names (BERT, RoPE, z-loss) are kept as targets;
     - one contains the other ("training" and "overtraining", "embeddings" and "unembedding"), the run holds
       another term ("log-softmax") or, for a term of several words, one of its words ("weak supervision"
-      is not "self-supervision");
+      is not "self-supervision"), unless the run is the term word for word but one, and that one is a
+      common word that sounds like the term's word (espeak-ng phonemes >= 0.7) without sharing its stem:
+      "face change" for "phase change", "loss bikes" for "loss spikes", "KV cash" for "KV cache", but not
+      "more text" for "more context" or "translation equivariance" for "translation invariant";
     - every heard word is common English (wordfreq Zipf frequency >= 3: "lecture", "falls", "how many"),
-      unless espeak-ng pronounces it exactly like an acronym or name ("Burt" for BERT, "a lie by" for ALiBi);
+      unless espeak-ng pronounces it exactly like an acronym or name ("Burt" for BERT, "a lie by" for ALiBi),
+      or it is a term of several words heard word for word but one, as above;
     - the term is code (dots, underscores, brackets) or a description rather than a name (over three
       words, commas).
 
@@ -56,6 +60,7 @@ SOUND_LOOSE, SPELL_STRICT = 0.7, 0.8
 SOUND_SAME = 1.0
 SPELL_MIN = 0.4  # below this spelling similarity a run is never read as the term
 SOUND_ORDINARY = 1.0  # common English words are read as a name only when they sound like it
+WORD_SOUND = 0.7  # a word heard beside the rest of a term said as such is read as the term's word from this close
 
 
 @dataclass
@@ -129,6 +134,24 @@ def _same_words(parts: list[str], term_words: list[str]) -> bool:
         if all(p == t or _inflection(p, t) for p, t in zip(parts, term_words[a:a + n], strict=True)):
             return True
     return False
+
+
+def _one_word_misheard(parts: list[str], term_words: list[str]) -> bool:
+    """A term of several words heard word for word but one, and that one sounds like the term's word: "face
+    change" for "phase change", "loss bikes" for "loss spikes". The words said as such place the run in the
+    term; the sound says what the other word was ("weak supervision" is not "self-supervision"). Words of
+    one stem ("more text" for "more context", "upper triangle" for "upper triangular") and rare words
+    ("permutation equivariance", not "permutation invariant") are left as said."""
+    if len(parts) != len(term_words) or len(parts) < 2:
+        return False
+    odd = [(p, t) for p, t in zip(parts, term_words, strict=True) if not (p == t or _inflection(p, t))]
+    if len(odd) != 1:
+        return False
+    heard, said = odd[0]
+    if len(said) < 3 or heard in said or said in heard or heard[:3] == said[:3]:
+        return False  # "text" for "context", "easy" for "easier": another word of the same stem, not a mishearing
+    # a recogniser mishears a rare word as a common one; a rare word in the transcript was said
+    return _ordinary(heard) and sound_similarity(heard, said) >= WORD_SOUND
 
 
 def _holds_a_term(parts: list[str], known: set[str]) -> bool:
@@ -254,16 +277,17 @@ def repair_text(text: str, terms: Iterable[str]) -> tuple[str, list[Repair]]:
                 if any(x in target for x in _stems(heard) | {heard}) or target in heard:
                     continue  # "training" in "overtraining", "embeddings" in "unembedding": another word
                 subs = [_norm(x) for w in words for x in re.split(r"[\-']+", w) if _norm(x)]
-                if k >= 2 and any(len(t) >= 3 and (h == t or _inflection(h, t) or (len(t) >= 4 and t in h))
+                one_misheard = _one_word_misheard(subs, term_words)
+                if k >= 2 and not one_misheard and any(len(t) >= 3 and (h == t or _inflection(h, t) or (len(t) >= 4 and t in h))
                                   for t in term_words for h in subs):
                     continue  # a word of the term said as such next to another word: not a mishearing
                 if any(len(t) >= 4 and t in heard for t in known):
                     continue  # "log-softmax" holds "softmax": another term, said as such
-                if _inflection(heard, target) or any(
+                if _inflection(heard, target) or not one_misheard and any(
                         _same_words(parts[a:b], term_words)
                         for a in range(n) for b in range(a + max(1, k - 1), n + 1)):
                     continue  # the term's own words (with another ending, or a neighbour), said as such
-                if all(_ordinary(w) for w in words):
+                if all(_ordinary(w) for w in words) and not one_misheard:
                     # ordinary English ("lecture", "falls", "content", "how many") is left as heard, except
                     # words that sound just like a name or acronym ("Burt" -> BERT, "a lie by" -> ALiBi)
                     if term == term.lower() or sound_similarity(said, term) < SOUND_ORDINARY:
