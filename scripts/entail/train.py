@@ -93,6 +93,19 @@ def export(model, meta: dict) -> None:
                                       "training": meta})
 
 
+def training_args(args, name: str):
+    """The trainer's settings (CPU, seeded, no evaluation or checkpoints) for ``args``' epochs, batch, rate and
+    seed; scratch files under build/``name``."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+    return CrossEncoderTrainingArguments(
+        output_dir=str(ROOT / "build" / name), num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=0.1, weight_decay=0.01,
+        seed=args.seed, data_seed=args.seed, eval_strategy="no", save_strategy="no", logging_steps=50,
+        report_to=[], use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=float, default=1.5)
@@ -112,11 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import (
-        CrossEncoder,
-        CrossEncoderTrainer,
-        CrossEncoderTrainingArguments,
-    )
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
     from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
 
     random.seed(args.seed)
@@ -142,13 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ds = Dataset.from_dict({"premise": [r["a"] for r in train], "hypothesis": [r["b"] for r in train],
                             "label": [LABELS.index(r["label"]) for r in train]})
-    targs = CrossEncoderTrainingArguments(
-        output_dir=str(ROOT / "build" / "entail-train"), num_train_epochs=args.epochs,
-        per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=0.1, weight_decay=0.01,
-        seed=args.seed, data_seed=args.seed, eval_strategy="no", save_strategy="no", logging_steps=50,
-        report_to=[], use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
-    )
-    trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=ds, loss=CrossEntropyLoss(model))
+    trainer = CrossEncoderTrainer(model=model, args=training_args(args, "entail-train"), train_dataset=ds,
+                                  loss=CrossEntropyLoss(model))
     t0 = time.perf_counter()
     trainer.train()
     train_s = time.perf_counter() - t0

