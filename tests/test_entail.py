@@ -82,6 +82,20 @@ def test_fast_path_equals_sentence_transformers_cross_encoder():
     assert np.abs(ref - ours).max() < 2e-3, (ref, ours)
 
 
+@pytest.mark.slow
+def test_batches_by_padded_tokens_give_the_same_logits():
+    """Pairs of many lengths, run in token-bounded batches (several here), score as each pair alone does."""
+    from agent.grading.entail import BATCH_TOKENS, get_pair_classifier
+
+    clf = get_pair_classifier()
+    pairs = [(f"Concept {i}: the loss is cross-entropy on the next token.", "the model predicts " + "the next word " * i)
+             for i in range(1, 60, 2)]
+    assert sum(len(e.ids) for e in clf.tok.encode_batch(pairs)) > 2 * BATCH_TOKENS  # more than one batch
+    alone = np.concatenate([clf.logits([p]) for p in pairs])
+    assert np.abs(clf.logits(pairs) - alone).max() < 1e-4
+    assert np.abs(clf.logits(pairs, batch_tokens=64) - alone).max() < 1e-4  # one pair a batch when it must
+
+
 def test_tuned_encoder_is_small_and_reported_on_held_out_topics():
     cfg = json.loads((TUNED_DIR / "config.json").read_text("utf-8"))
     assert cfg["frozen_from_base"] == ["embeddings.word_embeddings.weight"]

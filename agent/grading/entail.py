@@ -58,6 +58,7 @@ MODEL_DIR = Path(__file__).with_name("entail_model")
 LABELS = ("unrelated", "partly", "states", "contradicts")
 TOP_K = 3  # answer units read by the cross-encoder per concept or misconception
 COVERED, PARTIAL = 0.6, 0.3  # credit thresholds for the verdict (as the embedding grader's)
+BATCH_TOKENS = 1024  # padded tokens per cross-encoder batch (fastest on a 2-core CPU: 256-4096 measured)
 
 
 @register("entail")
@@ -93,7 +94,11 @@ class PairClassifier:
         self.tok.enable_truncation(max_length=self.max_len)
         self._torch = torch
 
-    def logits(self, pairs: list[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+    def logits(self, pairs: list[tuple[str, str]], batch_size: int = 64,
+               batch_tokens: int = BATCH_TOKENS) -> np.ndarray:
+        """Raw scores per pair. Pairs are run shortest first, in batches of at most ``batch_size`` pairs and
+        ``batch_tokens`` padded tokens: one answer's pairs (30-120 tokens each) padded to the longest cost
+        half as much again as the same pairs in three or four batches."""
         torch = self._torch
         import torch.nn.functional as F
 
@@ -101,9 +106,14 @@ class PairClassifier:
             return np.zeros((0, len(self.labels)), np.float32)
         encs = self.tok.encode_batch([(a, b) for a, b in pairs])
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        batches: list[list[int]] = [[]]
+        for i in order:
+            cur = batches[-1]
+            if cur and (len(cur) >= batch_size or len(encs[i].ids) * (len(cur) + 1) > batch_tokens):
+                batches.append(cur := [])
+            cur.append(i)
         out = np.zeros((len(encs), len(self.labels)), np.float32)
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
+        for idx in batches:
             t = max(len(encs[i].ids) for i in idx)
             ids = torch.zeros((len(idx), t), dtype=torch.long)
             types = torch.zeros((len(idx), t), dtype=torch.long)

@@ -96,9 +96,14 @@ def _eval_child(path: str, limit: int | None, cache_dir: str, grader: str | None
 
 def _fp32_floor(scorer, q, r) -> dict:
     """What the encoder's matrix products alone cost for this answer at this machine's measured float32
-    GEMM rate: a lower bound on the warm grade (the rest of the pass and the grading come on top)."""
+    GEMM rate: a lower bound on the warm grade (the rest of the pass and the grading come on top). A scorer
+    that joins others (stacked) is bounded by its embedding grader's pass."""
     import torch
 
+    if not hasattr(scorer, "_prepare"):
+        from agent.grading import get_scorer
+
+        scorer = get_scorer("embedding")
     p = scorer._prepare(q, r)
     w = scorer._analyse(q, r, p, ANSWER_150)
     enc = scorer.embedder._load()
