@@ -33,12 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grades-cache", metavar="PATH", help="the graders' grades, as fit_stacker.py keeps them")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import hashlib
-    import pickle
-
     import numpy as np
     from fit_stacker import OUT as STACKED
-    from fit_stacker import PARTS, fit, grade_rows, load, report
+    from fit_stacker import PARTS, cached_grades, fit, load, report
     from scipy.stats import spearmanr
     from sklearn.model_selection import GroupKFold
 
@@ -46,17 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     rows = load()
-    key = hashlib.sha1(json.dumps([[r["id"], r["answer"]] for r in rows]).encode("utf-8")).hexdigest()
-    grades = None
-    cache = Path(args.grades_cache) if args.grades_cache else None
-    if cache is not None and cache.exists():
-        saved = pickle.loads(cache.read_bytes())  # a file fit_stacker.py or this script wrote
-        if saved.get("key") == key:
-            grades = saved["grades"]
-    if grades is None:
-        grades = grade_rows(rows)
-        if cache is not None:
-            cache.write_bytes(pickle.dumps({"key": key, "grades": grades}))
+    grades = cached_grades(rows, args.grades_cache)
     shipped = json.loads(STACKED.read_text("utf-8"))
     parts = tuple(shipped["parts"])
     fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]

@@ -83,6 +83,22 @@ def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS) -> dict[str, li
     return out
 
 
+def cached_grades(rows: list[dict], cache: str | None) -> dict[str, list]:
+    """:func:`grade_rows` of ``rows``, kept in the pickle ``cache`` (when given) and read back from it while it
+    holds the same answers: a second fit skips the grading."""
+    path = Path(cache) if cache else None
+    key = hashlib.sha1(json.dumps([[r["id"], r["answer"]] for r in rows]).encode("utf-8")).hexdigest()
+    if path is not None and path.exists():
+        saved = pickle.loads(path.read_bytes())  # a file this function wrote
+        if saved.get("key") == key:
+            print(f"  grades from {path}")
+            return saved["grades"]
+    grades = grade_rows(rows)
+    if path is not None:
+        path.write_bytes(pickle.dumps({"key": key, "grades": grades}))
+    return grades
+
+
 def report(rows: list[dict], pred: list[float]) -> dict:
     from scipy.stats import spearmanr
 
@@ -153,18 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     split = {s: [i for i, r in enumerate(rows) if r["split"] == s] for s in ("train", "dev", "test")}
     print("answers per split:", {s: len(v) for s, v in split.items()},
           "topics:", {s: len({rows[i]["topic"] for i in v}) for s, v in split.items()})
-    grades = None
-    cache = Path(args.grades_cache) if args.grades_cache else None
-    key = hashlib.sha1(json.dumps([[r["id"], r["answer"]] for r in rows]).encode("utf-8")).hexdigest()
-    if cache is not None and cache.exists():
-        saved = pickle.loads(cache.read_bytes())  # a file this script wrote
-        if saved.get("key") == key:
-            grades = saved["grades"]
-            print(f"  grades from {cache}")
-    if grades is None:
-        grades = grade_rows(rows)
-        if cache is not None:
-            cache.write_bytes(pickle.dumps({"key": key, "grades": grades}))
+    grades = cached_grades(rows, args.grades_cache)
     fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]
     all_names = sorted({k for f in fs for k in f})
 
