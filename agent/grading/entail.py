@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GRADER_VERSION = "2.0.0"
+GRADER_VERSION = "2.1.0"
 MODEL_DIR = Path(__file__).with_name("entail_model")
 LABELS = ("unrelated", "partly", "states", "contradicts")
 TOP_K = 3  # answer units read by the cross-encoder per concept or misconception
@@ -390,6 +390,15 @@ class EntailScorer(EmbeddingScorer):
                              for i, (cands, pr) in claims.items() if len(cands)), default=0.0)
         concept_pr = [pr for kind, _, cands, pr in per_slot if kind == "concept" and len(cands)]
         contradicts = max((float(pr[:, 3].max()) for pr in concept_pr), default=0.0)
+        # ... how strongly any unit states a misconception's correction, and states its claim more than its
+        # correction (naming a misconception to reject it states the correction), and how much of the concept
+        # weight some unit contradicts
+        correction_states = max((float(pr[:, 2].max()) for i, pr in corrections.items() if len(claims[i][0])),
+                                default=0.0)
+        claim_over = max((float((pr[:, 2] - corrections[i][:, 2]).max()) for i, (cands, pr) in claims.items()
+                          if len(cands)), default=-1.0)
+        contradicts_mean = sum(p.concepts[ci].weight * float(pr[:, 3].max())
+                               for kind, ci, cands, pr in per_slot if kind == "concept" and len(cands)) / total_w
         states_mean = sum(v.weight * (v.probabilities or {}).get("states", 0.0) for v in verdicts) / total_w
         for mi, m in enumerate(p.miscon):
             cands, pr = claims.get(mi, ([], None))
@@ -433,6 +442,7 @@ class EntailScorer(EmbeddingScorer):
             extra={"relevance": round(plan["relevance"], 4), "units": len(units), "pairs": len(plan["pairs"]),
                    "raw_credit": round(raw, 4), "claim_states": round(claim_states, 4),
                    "claim_against": round(claim_against, 4), "contradicts": round(contradicts, 4),
-                   "states": round(states_mean, 4)},
+                   "states": round(states_mean, 4), "correction_states": round(correction_states, 4),
+                   "claim_over_correction": round(claim_over, 4), "contradicts_mean": round(contradicts_mean, 4)},
         )
 
