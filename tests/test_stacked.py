@@ -35,21 +35,48 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
     import sys
 
     sys.path.insert(0, str(REPO / "scripts" / "entail"))
-    from fit_stacker import load
+    from fit_stacker import GAMING_KINDS, MISCONCEPTION_KINDS, load
 
     rows = load()
     kinds = {"excellent", "paraphrase", "partial_most", "partial_little", "misconception", "spoken", "gaming",
              "wrong_or_vague", "excellent_short", "missing_one", "partial", "misconception_rubric",
-             "misconception_other", "adversarial"}
-    assert len(rows) >= 1500 and {r["kind"] for r in rows} == kinds
-    assert all(0 <= r["grade"] <= 5 and r["answer"].strip() for r in rows)
-    assert all(r["grade"] <= 2 for r in rows if r["kind"].startswith("misconception"))
+             "misconception_other", "adversarial",  # rounds 1 and 2
+             "plain_complete", "thorough", "concise", "half", "spoken_good", "spoken_thin", "misconception_plain",
+             "error_unlisted", "rejects_misconception", "hollow",  # round 3
+             "interview_full", "one_liner", "plain_partial", "jargon_thin", "hedged_correct", "misconception_subtle",
+             "mechanism_confused", "spoken_complete", "spoken_misconception", "off_question"}  # round 4
+    assert len(rows) >= 3000 and {r["kind"] for r in rows} == kinds
+    assert all(0 <= r["grade"] <= 5 and r["answer"].strip() and (2 * r["grade"]) % 1 == 0 for r in rows)
+    assert all(r["grade"] <= 2 for r in rows if r["kind"] in MISCONCEPTION_KINDS or r["kind"].startswith("misconc"))
+    assert all(r["grade"] <= 1 for r in rows if r["kind"] in GAMING_KINDS)
     assert len({(r["id"], r["answer"]) for r in rows}) == len(rows)
     topics_by_split: dict[str, set[str]] = {}
     for r in rows:
         topics_by_split.setdefault(r["split"], set()).add(r["topic"])
     assert set(topics_by_split) == {"train", "dev", "test"}
     assert not topics_by_split["test"] & (topics_by_split["train"] | topics_by_split["dev"])
+
+
+def test_calibration_is_the_fitted_monotone_map() -> None:
+    import itertools
+
+    import numpy as np
+
+    from agent.errors import UserError
+    from agent.grading.stacked import Stacker, _interp
+
+    w = json.loads(WEIGHTS.read_text("utf-8"))
+    xs, ys = w["calibration"]["x"], w["calibration"]["y"]
+    assert len(xs) == len(ys) >= 2 and ys[0] < 1 and ys[-1] > 4  # the grades' whole scale
+    z = np.linspace(min(xs) - 1, max(xs) + 1, 301)
+    out = [_interp(float(v), xs, ys) for v in z]
+    assert np.allclose(out, np.interp(z, xs, ys), atol=1e-9)  # numpy's interpolation, in plain Python
+    assert all(b >= a for a, b in itertools.pairwise(out))  # monotone: the model's ranking is kept
+    f = {n: 0.5 for n in w["features"]}
+    uncalibrated = Stacker(WEIGHTS, {k: v for k, v in w.items() if k != "calibration"}).raw(f)
+    assert abs(Stacker(WEIGHTS, w).raw(f) - float(np.interp(uncalibrated, xs, ys))) < 1e-9
+    with pytest.raises(UserError, match="calibration"):
+        Stacker(WEIGHTS, dict(w, calibration={"x": [1.0, 0.0], "y": [0.0, 5.0]}))
 
 
 def test_exported_trees_predict_what_scikit_learn_does() -> None:

@@ -15,6 +15,8 @@ the score is the fitted one.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 from pathlib import Path
@@ -29,9 +31,11 @@ if TYPE_CHECKING:
 WEIGHTS = Path(__file__).resolve().parent / "entail_model" / "stacked.json"
 PARTS = ("embedding", "contrastive", "entail")
 # the graders' raw signals (Grade.extra) read beside their grades: relevance to the question, closeness to a
-# misconception and its margin, the cross-encoder's credit, claim, contradiction and states probabilities
+# misconception and its margin, the cross-encoder's credit, claim, contradiction and states probabilities, how
+# strongly it reads a misconception's correction as stated and a claim as stated more than its correction, and
+# the concept weight it reads as contradicted
 RAW_SIGNALS = ("relevance", "mis_sim", "mis_margin", "raw_credit", "claim_states", "claim_against", "contradicts",
-               "states")
+               "states", "correction_states", "claim_over_correction", "contradicts_mean")
 ADVERSARIAL = ("injection", "dont_know", "buzzwords", "off_topic", "restatement", "no_content", "empty")
 
 
@@ -39,7 +43,9 @@ def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
     """What the stacker reads of one answer: per grader graded (a key of ``grades``) its score (0-5), the share
     of concept weight it calls covered and partly covered, its mean concept credit before any cap, whether it
     flags a misconception or an adversarial answer, the raw signals it reports (``RAW_SIGNALS``); the answer's
-    length (log words)."""
+    length (log words) and its share of function words (a run of terms has few: "the", "of", "is" ...)."""
+    from agent.grading import text as tx
+
     f: dict[str, float] = {}
     for name, g in grades.items():
         total = sum(v.weight for v in g.verdicts) or 1.0
@@ -53,6 +59,8 @@ def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
             if key in g.extra:
                 f[f"{name}_x_{key}"] = float(g.extra[key])
     f["log_words"] = math.log1p(len(answer.split()))
+    words = tx.words(answer)
+    f["function_words"] = sum(w in tx.STOPWORDS for w in words) / len(words) if words else 0.0
     return f
 
 
@@ -92,10 +100,18 @@ class Stacker:
             self.parts: list[str] = [p for p in PARTS if p in data["parts"]]
             self.names: list[str] = list(data["features"])
             self.caps_from: list[str] = [p for p in data.get("caps_from", []) if p in self.parts]
-            # a least-squares fit draws grades toward the mean where its signals are unsure; the stretch (fitted
-            # on out-of-fold predictions) gives them back the spread of the graded answers
+            # a least-squares fit draws grades toward the mean where its signals are unsure. The calibration
+            # (fitted on out-of-fold predictions) gives them back the graded answers' scale: a monotone map from
+            # the predictions' quantiles to the grades' quantiles; an older file carries a linear stretch instead
             stretch = data.get("stretch") or {"center": 0.0, "factor": 1.0}
             self.center, self.factor = float(stretch["center"]), float(stretch["factor"])
+            calib = data.get("calibration")
+            self.calib_x: list[float] = [float(v) for v in calib["x"]] if calib else []
+            self.calib_y: list[float] = [float(v) for v in calib["y"]] if calib else []
+            if calib and (len(self.calib_x) < 2 or len(self.calib_x) != len(self.calib_y)
+                          or any(b < a for a, b in itertools.pairwise(self.calib_x))
+                          or any(b < a for a, b in itertools.pairwise(self.calib_y))):
+                raise ValueError("calibration knots must be two non-decreasing lists of the same length (2 or more)")
             if self.kind == "trees":
                 self.baseline = float(data["baseline"])
                 self.trees = [Tree(t) for t in data["trees"]]
@@ -117,13 +133,16 @@ class Stacker:
                             "reinstall viva")
 
     def raw(self, f: dict[str, float]) -> float:
-        """The model's output, stretched, before caps and clipping (a feature the answer lacks reads as 0)."""
+        """The model's output, calibrated (or stretched), before caps and clipping (a feature the answer lacks
+        reads as 0)."""
         x = [float(f.get(n, 0.0)) for n in self.names]
         if self.kind == "trees":
             z = self.baseline + sum(t.predict(x) for t in self.trees)
         else:
             z = self.intercept + sum(c * (v - m) / s for v, m, s, c in
                                      zip(x, self.mean, self.scale, self.coef, strict=True))
+        if self.calib_x:
+            return _interp(z, self.calib_x, self.calib_y)
         return self.center + (z - self.center) * self.factor
 
     def predict(self, f: dict[str, float]) -> float:
@@ -137,6 +156,18 @@ class Stacker:
         return min(5.0, max(0.0, z))
 
 
+def _interp(z: float, xs: list[float], ys: list[float]) -> float:
+    """``numpy.interp``: piecewise-linear between the knots, held at the end values outside them (equal x
+    knots: the last one wins, as numpy's does)."""
+    if z <= xs[0]:
+        return ys[0]
+    if z >= xs[-1]:
+        return ys[-1]
+    i = bisect.bisect_right(xs, z)  # xs[i - 1] <= z < xs[i]
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 if x1 == x0 else y0 + (y1 - y0) * (z - x0) / (x1 - x0)
+
+
 @register("stacked")
 def _factory() -> StackedScorer:
     return StackedScorer()
@@ -144,7 +175,7 @@ def _factory() -> StackedScorer:
 
 class StackedScorer(Scorer):
     name = "stacked"
-    version = "2.0.0"
+    version = "2.1.0"
 
     def __init__(self, stacker: Stacker | None = None):
         self._stacker = stacker

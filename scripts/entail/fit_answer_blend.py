@@ -6,7 +6,7 @@
 The whole-answer model was trained on the graded answers of the train topics, so the blend is fitted where it
 has seen nothing: the dev topics. There the stacker's grades are its
 out-of-fold predictions (the shipped stacker's model, refitted in the same topic-grouped folds over the train
-and dev topics, with its stretch), so neither input has seen the answers it is weighed on. A least-squares
+and dev topics, with its calibration), so neither input has seen the answers it is weighed on. A least-squares
 line, grade ~ a x stacked + b x answer + c, is chosen over either grade alone only when it ranks the dev
 answers better in leave-one-topic-out cross-validation. Printed: the test topics, stacked, whole-answer
 model and blend side by side (the test topics are never fitted on).
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     for a, b in GroupKFold(5).split(fit_idx, groups=groups):
         w = fit(shipped["model"], params, x[fit_idx[a]], y[fit_idx[a]], names, parts)
         st = Stacker(STACKED, dict(w, parts=list(parts), caps_from=shipped.get("caps_from", []),
-                                   stretch=shipped.get("stretch")))
+                                   stretch=shipped.get("stretch"), calibration=shipped.get("calibration")))
         oof[fit_idx[b]] = [st.predict(fs[i]) for i in fit_idx[b]]
     stacker = Stacker()
     for i in split["test"]:

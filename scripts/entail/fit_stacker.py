@@ -10,7 +10,8 @@ topic over the train and dev topics (scikit-learn): ridge regressions and gradie
 (HistGradientBoostingRegressor) of a few sizes; a richer model must beat a simpler one clearly. The choice is
 refitted on the train and dev topics and graded once on the test topics, printed beside each grader alone and
 the answer length alone, per round of writing. Least squares draws the grades toward the mean; a
-stretch fitted on the out-of-fold predictions (their spread made the grades' spread) gives it back.
+calibration fitted on the out-of-fold predictions (their percentiles mapped onto the grades') gives back the
+grades' scale.
 Deterministic: fixed seeds, no sampling.
 """
 
@@ -43,7 +44,15 @@ PART_SETS = [PARTS]
 CANDIDATES = [("ridge alpha 1", "ridge", {"alpha": 1.0}), ("ridge alpha 10", "ridge", {"alpha": 10.0})] + [
     (f"trees {n}x depth {d}, leaf {leaf}", "trees",
      {"max_iter": n, "max_depth": d, "min_samples_leaf": leaf, "learning_rate": 0.05})
-    for n in (100, 200, 400) for d in (2, 3) for leaf in (10, 30)]
+    for n in (100, 200, 400, 800) for d in (2, 3, 4) for leaf in (10, 30)]
+
+
+ANSWER_FEATURES = ("log_words", "function_words")  # features of the answer itself, read beside the graders'
+# the kinds of graded answer that state an error (graded at most 2) and that game the grader (at most 1)
+MISCONCEPTION_KINDS = ("misconception", "misconception_rubric", "misconception_other", "misconception_plain",
+                       "error_unlisted", "misconception_subtle", "mechanism_confused", "spoken_misconception")
+GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question")
+CALIBRATION_KNOTS = 101  # percentiles 0, 1, ..., 100 of the out-of-fold predictions and of the grades
 
 
 def split_of(topic: str) -> str:
@@ -68,34 +77,55 @@ def load() -> list[dict]:
     return rows
 
 
-def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS) -> dict[str, list]:
+def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS,
+               cache: dict[str, dict[str, object]] | None = None) -> dict[str, list]:
+    """Each of ``parts`` grades every row's answer to its bank question. With ``cache`` (grader key -> answer key
+    -> Grade, see :func:`cached_grades`) only the answers it lacks are graded, and they are added to it."""
     from agent.bank import default_bank
     from agent.grading.base import get_scorer
 
     bank = default_bank()
-    items = [(bank.question(r["id"]), bank.rubrics[r["id"]], r["answer"]) for r in rows]
+    rubric_json = {i: bank.rubrics[i].model_dump_json() for i in {r["id"] for r in rows}}
     out = {}
     for name in parts:
-        t0 = time.perf_counter()
         scorer = get_scorer(name)
-        out[name] = [g for i in range(0, len(items), 64) for g in scorer.score_many(items[i : i + 64])]
-        print(f"  graded {len(items)} answers with {name} in {time.perf_counter() - t0:.0f} s", flush=True)
+        have = {} if cache is None else cache.setdefault(_grader_key(scorer), {})
+        keys = [_answer_key(r, rubric_json[r["id"]]) for r in rows]
+        todo = list(dict.fromkeys(k for k in keys if k not in have))
+        if todo:
+            t0 = time.perf_counter()
+            by_key = dict(zip(keys, rows, strict=True))
+            items = [(bank.question(by_key[k]["id"]), bank.rubrics[by_key[k]["id"]], by_key[k]["answer"]) for k in todo]
+            graded = [g for i in range(0, len(items), 64) for g in scorer.score_many(items[i : i + 64])]
+            have.update(zip(todo, graded, strict=True))
+            print(f"  graded {len(items)} answers with {name} in {time.perf_counter() - t0:.0f} s", flush=True)
+        out[name] = [have[k] for k in keys]
     return out
 
 
+def _grader_key(scorer) -> str:
+    return f"{scorer.name} {scorer.version} {scorer.model_name}"
+
+
+def _answer_key(row: dict, rubric_json: str) -> str:
+    """An answer to a question, graded against this rubric (a changed rubric grades it again)."""
+    return hashlib.sha1(json.dumps([row["id"], row["answer"], rubric_json]).encode("utf-8")).hexdigest()
+
+
 def cached_grades(rows: list[dict], cache: str | None) -> dict[str, list]:
-    """:func:`grade_rows` of ``rows``, kept in the pickle ``cache`` (when given) and read back from it while it
-    holds the same answers: a second fit skips the grading."""
+    """:func:`grade_rows` of ``rows``, with the grades kept in the pickle ``cache`` (when given) per grader (its name,
+    version and model) and answer: a second fit grades only the answers (or graders) that are new."""
     path = Path(cache) if cache else None
-    key = hashlib.sha1(json.dumps([[r["id"], r["answer"]] for r in rows]).encode("utf-8")).hexdigest()
+    saved: dict = {}
     if path is not None and path.exists():
-        saved = pickle.loads(path.read_bytes())  # a file this function wrote
-        if saved.get("key") == key:
-            print(f"  grades from {path}")
-            return saved["grades"]
-    grades = grade_rows(rows)
-    if path is not None:
-        path.write_bytes(pickle.dumps({"key": key, "grades": grades}))
+        loaded = pickle.loads(path.read_bytes())  # a file this function wrote
+        saved = loaded.get("per_grader", {}) if isinstance(loaded, dict) else {}
+    before = {k: len(v) for k, v in saved.items()}
+    grades = grade_rows(rows, cache=saved)
+    if path is not None and {k: len(v) for k, v in saved.items()} != before:
+        path.write_bytes(pickle.dumps({"per_grader": saved}))
+    elif path is not None:
+        print(f"  grades from {path}")
     return grades
 
 
@@ -106,8 +136,8 @@ def report(rows: list[dict], pred: list[float]) -> dict:
     by_kind: dict[str, list[float]] = defaultdict(list)
     for r, p in zip(rows, pred, strict=True):
         by_kind[r["kind"]].append(p - r["grade"])
-    mis = [p for r, p in zip(rows, pred, strict=True) if r["kind"].startswith("misconception")]
-    gaming = [p for r, p in zip(rows, pred, strict=True) if r["kind"] in ("gaming", "adversarial")]
+    mis = [p for r, p in zip(rows, pred, strict=True) if r["kind"] in MISCONCEPTION_KINDS]
+    gaming = [p for r, p in zip(rows, pred, strict=True) if r["kind"] in GAMING_KINDS]
     return {"answers": len(rows), "spearman": round(float(spearmanr(pred, true).statistic), 4),
             "mae": round(sum(abs(p - t) for p, t in zip(pred, true, strict=True)) / len(rows), 3),
             "bias_by_kind": {k: round(sum(v) / len(v), 2) for k, v in sorted(by_kind.items())},
@@ -174,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     all_names = sorted({k for f in fs for k in f})
 
     # per set of graders: its feature names and the feature matrix, built once
-    names_of = {parts: [n for n in all_names if n == "log_words" or any(n.startswith(p + "_") for p in parts)]
+    names_of = {parts: [n for n in all_names if n in ANSWER_FEATURES or any(n.startswith(p + "_") for p in parts)]
                 for parts in PART_SETS}
     x_of = {parts: np.array([[f.get(n, 0.0) for n in names] for f in fs]) for parts, names in names_of.items()}
     y = np.array([r["grade"] for r in rows], dtype=float)
@@ -239,12 +269,20 @@ def main(argv: list[str] | None = None) -> int:
                "caps_from": best_caps[1], "chosen": label,
                "fitted_on": "data/graded_answers, train and dev topics; chosen by 5-fold cross-validation "
                             "grouped by topic"}
-    # the stretch that gives the out-of-fold predictions the spread of the grades (least squares shrinks them)
-    oof = cv_predictions(parts, kind, params, best_caps[1])
-    center = float(y[fit_idx].mean())
-    factor = float(y[fit_idx].std() / max(1e-6, float(np.std(oof))))
-    weights["stretch"] = {"center": round(center, 6), "factor": round(factor, 6)}
-    print(f"stretch: center {center:.3f}, factor {factor:.3f}")
+    # the calibration that gives the out-of-fold predictions the grades' scale (least squares draws them toward
+    # the mean): the predictions' percentiles mapped onto the grades' percentiles, a monotone map, so the ranking
+    # stays the model's
+    oof = cv_predictions(parts, kind, params, [])
+    qs = np.linspace(0.0, 1.0, CALIBRATION_KNOTS)
+    # grades come in half points: each is read as spread evenly over its half-point step, so that the map has no
+    # flat runs (a flat run would give every answer in it the same grade)
+    spread = np.clip((y[fit_idx][:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
+    weights["calibration"] = {"x": [round(float(v), 5) for v in np.quantile(oof, qs)],
+                              "y": [round(float(v), 5) for v in np.quantile(spread, qs)],
+                              "fitted_on": "out-of-fold predictions of the train and dev topics"}
+    print("calibration: prediction -> grade at the quartiles " + ", ".join(
+        f"{a:.2f} -> {b:.2f}" for a, b in zip(np.quantile(oof, [0.25, 0.5, 0.75]), np.quantile(y[fit_idx], [0.25, 0.5, 0.75]),
+                                              strict=True)))
     figs = test_figures(Stacker(OUT, weights))
     for k, v in figs.items():
         print(f"test topics, {k}: {json.dumps(v)}")
