@@ -43,8 +43,13 @@ def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
     """What the stacker reads of one answer: per grader graded (a key of ``grades``) its score (0-5), the share
     of concept weight it calls covered and partly covered, its mean concept credit before any cap, whether it
     flags a misconception or an adversarial answer, the raw signals it reports (``RAW_SIGNALS``); the answer's
-    length (log words) and its share of function words (a run of terms has few: "the", "of", "is" ...)."""
+    length (log words) and its share of function words (a run of terms has few: "the", "of", "is" ...); how
+    likely the rejection classifier (:mod:`agent.grading.rejects`) reads a sentence of the answer, and each
+    grader's misconception evidence, as naming a wrong belief to reject it."""
     from agent.grading import text as tx
+    from agent.grading.rejects import get_rejection_model
+
+    rejection = get_rejection_model()
 
     f: dict[str, float] = {}
     for name, g in grades.items():
@@ -58,9 +63,13 @@ def features(grades: dict[str, Grade], answer: str) -> dict[str, float]:
         for key in RAW_SIGNALS:
             if key in g.extra:
                 f[f"{name}_x_{key}"] = float(g.extra[key])
+        f[f"{name}_mis_rejects"] = max((rejection.probability(h.evidence.text) for h in g.misconceptions
+                                        if h.evidence is not None), default=0.0)
     f["log_words"] = math.log1p(len(answer.split()))
     words = tx.words(answer)
     f["function_words"] = sum(w in tx.STOPWORDS for w in words) / len(words) if words else 0.0
+    f["rejects_max"] = max((rejection.probability(answer[s.start : s.end]) for s in tx.sentences(answer)),
+                           default=0.0)
     return f
 
 
