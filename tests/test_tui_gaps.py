@@ -101,6 +101,7 @@ async def test_slow_grade_shows_the_result_screen_with_grading_first(bank, tmp_p
     from tui.screens.result import ResultScreen
 
     app, svc = make_app(bank, tmp_path)
+    app.result_screen_after_s = 1.0  # the app's 0.25 s, with room for the check below on a busy machine
     async with app.run_test(size=(100, 30)) as pilot:
         iv, gate, _ = await submit_held(pilot, app, svc)
         assert isinstance(app.screen, InterviewScreen)  # a fast grade would replace it directly
