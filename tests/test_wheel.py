@@ -26,6 +26,9 @@ def test_wheel_installs_and_bank_checks(tmp_path: Path) -> None:
     assert "questions/sections.yaml" in names
     assert "tui/app.tcss" in names
     assert "agent/grading/entail_model/weights.safetensors" in names
+    # the stacked grader's model and what it reads beside the graders
+    assert {"agent/grading/entail_model/stacked.json", "agent/grading/entail_model/rejects.json",
+            "agent/grading/entail_model/anchors.npz"} <= set(names)
 
     env_dir = tmp_path / "venv"
     # reuse the installed dependencies (torch and friends); viva itself comes only from the wheel

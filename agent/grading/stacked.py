@@ -1,16 +1,17 @@
 """The offline graders, joined by a model fitted on whole graded answers.
 
-Each of ``embedding``, ``contrastive`` and ``entail`` sees something the others miss (term evidence, a
-tuned similarity, the cross-encoder's states / contradicts), and each is biased on some kinds of answer. The
-``stacked`` scorer grades an answer with those of them the fit chose (``parts``: fewer graders win unless more
-rank clearly better in cross-validation) and joins what they found (:func:`features`: their scores, the share of
-concepts each calls covered, their misconception and adversarial flags, their raw signals, the answer's
-length) with gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on
-interview answers the project wrote and graded for that purpose (data/graded_answers/, split by topic: chosen by
-cross-validation over the train and dev topics, reported on test; see ``scripts/entail/fit_stacker.py``). The
-model ships as ``stacked.json``; the verdicts, evidence and misconception hits shown are the cross-encoder
-grader's (the first grader's when the fit leaves that one out), made to agree with the fitted score, and
-the score is the fitted one.
+Each of ``embedding``, ``contrastive`` and ``entail`` sees something the others miss (term evidence, a tuned
+similarity, the cross-encoder's states / contradicts), and each is biased on some kinds of answer. The ``stacked``
+scorer grades an answer with those of them the fit chose (``parts``: fewer graders win unless more rank clearly
+better in cross-validation) and joins what they found (:func:`features`: their scores, the share of concepts each
+calls covered, their misconception and adversarial flags, their raw signals, the answer's length; for a bank
+question, what the project's graded answers to the same question say of it, see :mod:`agent.grading.anchors`) with
+gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on interview answers the project
+wrote and graded for that purpose (data/graded_answers/, split by topic: chosen by cross-validation over the train
+and dev topics, reported on test; see ``scripts/entail/fit_stacker.py``). The model ships as ``stacked.json``, with
+a second model fitted without the anchors for questions that have none; the verdicts, evidence and misconception
+hits shown are the cross-encoder grader's (the first grader's when the fit leaves that one out), made to agree with
+the fitted score, and the score is the fitted one.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ class Stacker:
         if not self.parts or not self.names or not ok:
             raise UserError(f"{path.name}: no graders, no features, or a model that does not match its features; "
                             "reinstall viva")
+        # the model fitted without the graded-answer anchors, for a question that has none (one of the user's own)
+        plain = data.get("no_anchors")
+        self.fallback: Stacker | None = None if not plain else Stacker(path, dict(
+            plain, parts=plain.get("parts", data["parts"]), caps_from=plain.get("caps_from", [])))
+        self.uses_anchors = any(n.startswith("anc_") for n in self.names)
 
     def raw(self, f: dict[str, float]) -> float:
         """The model's output, calibrated (or stretched), before caps and clipping (a feature the answer lacks
@@ -156,7 +162,10 @@ class Stacker:
 
     def predict(self, f: dict[str, float]) -> float:
         """The fitted grade, 0-5, with the caps of the graders named in ``caps_from``: an answer one of them
-        flags as adversarial is held at 1, one it finds a misconception in at 2."""
+        flags as adversarial is held at 1, one it finds a misconception in at 2. Features without the anchors'
+        (a question with no graded answers) go to the model fitted without them."""
+        if self.uses_anchors and self.fallback is not None and "anc_top1_sim" not in f:
+            return self.fallback.predict(f)
         z = self.raw(f)
         if any(f.get(f"{p}_adversarial") for p in self.caps_from):
             z = min(z, ADVERSARIAL_CAP)
@@ -210,6 +219,7 @@ class StackedScorer(Scorer):
 
         stacker = self.stacker
         per = {n: get_scorer(n).score_many(items) for n in stacker.parts}
+        anchored = _anchor_features(items) if stacker.uses_anchors else {}
         shown = "entail" if "entail" in per else stacker.parts[0]  # whose verdicts and evidence are shown
         out = []
         for i, (_q, _r, answer) in enumerate(items):
@@ -218,13 +228,27 @@ class StackedScorer(Scorer):
             if "empty" in base.flags:
                 out.append(base.model_copy(update={"grader": self.name, "grader_version": self.version}))
                 continue
-            score = round(stacker.predict(features(grades, answer)), 4)
+            score = round(stacker.predict({**features(grades, answer), **anchored.get(i, {})}), 4)
             extra = dict(base.extra, parts={n: round(g.score, 4) for n, g in grades.items()})
             out.append(base.model_copy(update={
                 "score": score, "display": half_point(score), "grader": self.name, "grader_version": self.version,
                 "model": self.model_name, "extra": extra,
                 **_reconcile(base, score, f"score: {', '.join(stacker.parts)} joined by the fitted stacker")}))
         return out
+
+
+def _anchor_features(items: list[tuple[Question, Rubric, str]]) -> dict[int, dict[str, float]]:
+    """Per item whose question has graded answers: what they say of its answer (:mod:`agent.grading.anchors`)."""
+    from agent.grading.anchors import embed, get_anchors
+
+    anchors = get_anchors()
+    if anchors is None:
+        return {}
+    todo = [i for i, (q, _r, a) in enumerate(items) if a.strip() and anchors.has(q.id)]
+    if not todo:
+        return {}
+    vecs = embed([items[i][2] for i in todo])
+    return {i: anchors.features(items[i][0].id, v) for i, v in zip(todo, vecs, strict=True)}
 
 
 SOFT_FLAGS = ("dont_know", "buzzwords", "off_topic", "restatement")  # what the fitted score may overrule

@@ -3,6 +3,7 @@
     python scripts/entail/fit_stacker.py            # -> agent/grading/entail_model/stacked.json
     python scripts/entail/fit_stacker.py --report   # only print the shipped model's figures
     python scripts/entail/fit_stacker.py --grades-cache /tmp/grades.pkl   # a second fit skips the grading
+    python scripts/entail/fit_stacker.py --grades-cache /tmp/grades.pkl --hold-out-round answers_round4.jsonl
 
 Data: every ``*.jsonl`` in data/graded_answers/ (written and graded for this purpose; see its README), split by
 the bank question's topic (``split_of``). The model is chosen by Spearman in 5-fold cross-validation grouped by
@@ -11,7 +12,10 @@ topic over the train and dev topics (scikit-learn): ridge regressions and gradie
 refitted on the train and dev topics and graded once on the test topics, printed beside each grader alone and
 the answer length alone, per round of writing. Least squares draws the grades toward the mean; a
 calibration fitted on the out-of-fold predictions (their percentiles mapped onto the grades') gives back the
-grades' scale.
+grades' scale. Two stackers are fitted: one that also reads the graded answers to the same question as anchors
+(agent/grading/anchors.py; each answer's anchors are the other rounds' answers, never its own round's), shipped
+with anchors.npz, and one without them, for the user's own questions. ``--hold-out-round`` leaves one round out
+of the fit and of the anchors and reports that round: how the stacker grades writers it has not seen.
 Deterministic: fixed seeds, no sampling.
 """
 
@@ -26,6 +30,7 @@ import pickle
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +80,32 @@ def load() -> list[dict]:
                 r["split"] = split_of(r["topic"])
                 rows.append(r)
     return rows
+
+
+def term_lists(rows: list[dict]) -> list[dict]:
+    """Generated gaming answers for the fit: half the train and dev answers graded 3 or more (chosen by a hash),
+    each turned into a run of its own content words (shuffled, 8-14 of them, by spaces or commas), graded 0. A
+    run of the right terms sits close to good answers of its question (anchors, cosine), so without such rows the
+    stacker has few examples of an answer that names everything and says nothing. Never in the test topics,
+    never anchors."""
+    import random
+
+    from agent.grading import text as tx
+
+    out = []
+    for r in rows:
+        h = int(hashlib.sha1(r["answer"].encode("utf-8")).hexdigest(), 16)
+        if r["split"] == "test" or r["grade"] < 3 or h % 2:
+            continue
+        rng = random.Random(h)
+        terms = list(dict.fromkeys(tx.content_words(r["answer"])))
+        rng.shuffle(terms)
+        terms = terms[: rng.randint(8, 14)]
+        if len(terms) < 4:
+            continue
+        answer = (", " if h % 4 == 0 else " ").join(terms)
+        out.append(dict(r, kind="term_list_generated", answer=answer, grade=0.0, generated=True))
+    return out
 
 
 def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS,
@@ -186,33 +217,51 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--grades-cache", metavar="PATH", help="keep the graders' grades in PATH (pickle) and reuse "
                     "them when it exists and matches the data: a second fit skips the grading")
+    ap.add_argument("--hold-out-round", metavar="FILE", help="fit without one round of graded answers (e.g. "
+                    "answers_round4.jsonl), its answers neither fitted on nor used as anchors, and report how the "
+                    "stacker grades that round's answers (writers it has not seen); writes nothing")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     from scipy.stats import spearmanr
     from sklearn.model_selection import GroupKFold
 
+    from agent.grading import anchors
     from agent.grading.stacked import Stacker, features
 
     t_start = time.perf_counter()
-    rows = load()
+    real = load()
+    rows = real + term_lists(real)
     split = {s: [i for i, r in enumerate(rows) if r["split"] == s] for s in ("train", "dev", "test")}
-    print("answers per split:", {s: len(v) for s, v in split.items()},
-          "topics:", {s: len({rows[i]["topic"] for i in v}) for s, v in split.items()})
+    print("answers per split:", {s: sum(1 for i in v if not rows[i].get("generated")) for s, v in split.items()},
+          "topics:", {s: len({rows[i]["topic"] for i in v}) for s, v in split.items()},
+          "generated term lists (train and dev):", len(rows) - len(real))
     grades = cached_grades(rows, args.grades_cache)
+    # the graded answers as anchors (agent/grading/anchors.py): each answer's features read from the other rounds'
+    # answers to its question only, so the stacker learns what anchors written by someone else say
+    t0 = time.perf_counter()
+    vectors = anchors.embed([r["answer"] for r in rows])
+    print(f"  embedded {len(rows)} answers in {time.perf_counter() - t0:.0f} s", flush=True)
+    anchor_data = {"vectors": vectors[: len(real)].astype(np.float16),
+                   "grades": np.array([r["grade"] for r in real], np.float32),
+                   "questions": np.array([r["id"] for r in real]), "rounds": np.array([r["file"] for r in real])}
+    held = args.hold_out_round
+    if held and held not in {r["file"] for r in rows}:
+        sys.exit(f"--hold-out-round: no graded answers in {held!r}")
+    keep = np.array([r["file"] != held for r in real])
+    own = anchors.Anchors(data={k: v[keep] for k, v in anchor_data.items()})
     fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]
+    for i, r in enumerate(rows):
+        fs[i].update(own.features(r["id"], vectors[i], exclude_round=r["file"]))
     all_names = sorted({k for f in fs for k in f})
-
-    # per set of graders: its feature names and the feature matrix, built once
-    names_of = {parts: [n for n in all_names if n in ANSWER_FEATURES or any(n.startswith(p + "_") for p in parts)]
-                for parts in PART_SETS}
-    x_of = {parts: np.array([[f.get(n, 0.0) for n in names] for f in fs]) for parts, names in names_of.items()}
     y = np.array([r["grade"] for r in rows], dtype=float)
-    te = split["test"]
+    te = split["test"]  # real answers only: term lists are generated from train and dev answers
     test = [rows[i] for i in te]
 
-    def test_figures(st: Stacker) -> dict:
+    def test_figures(st: Stacker, plain: Stacker | None) -> dict:
         figs = {"stacked": report(test, [st.predict(fs[i]) for i in te])}
+        if plain is not None:
+            figs["stacked, no anchors (a question of the user's own)"] = report(test, [plain.predict(fs[i]) for i in te])
         for name in PARTS:
             figs[name] = report(test, [grades[name][i].score for i in te])
         figs["length alone (Spearman only)"] = {"spearman": round(float(spearmanr(
@@ -223,72 +272,94 @@ def main(argv: list[str] | None = None) -> int:
         return figs
 
     if args.report:
-        for k, v in test_figures(Stacker()).items():
+        st = Stacker()
+        for k, v in test_figures(st, st.fallback).items():
             print(f"test topics, {k}: {json.dumps(v)}")
         return 0
-    fit_idx = np.array(split["train"] + split["dev"])
+    fit_idx = np.array([i for i in split["train"] + split["dev"] if rows[i]["file"] != held])
     groups = np.array([rows[i]["topic"] for i in fit_idx])
     folds = list(GroupKFold(5).split(fit_idx, groups=groups))
+    # the choice and the calibration look at the real answers' out-of-fold predictions only
+    is_real = np.array([not rows[i].get("generated") for i in fit_idx])
 
-    done: dict[str, np.ndarray] = {}
+    def fit_variant(variant: str, use: Callable[[str], bool]) -> dict:
+        """Choose, fit and calibrate one stacker on the features ``use`` keeps."""
+        names_of = {parts: [n for n in all_names if use(n) and (
+            n in ANSWER_FEATURES or n.startswith("anc_") or any(n.startswith(p + "_") for p in parts))]
+            for parts in PART_SETS}
+        x_of = {parts: np.array([[f.get(n, 0.0) for n in names] for f in fs]) for parts, names in names_of.items()}
+        done: dict[str, np.ndarray] = {}
 
-    def cv_predictions(parts: tuple[str, ...], kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
-        """Out-of-fold predictions over the train and dev topics (each candidate and caps computed once)."""
-        key = json.dumps([parts, kind, params, caps_from], sort_keys=True)
-        if key not in done:
-            done[key] = _cv(parts, kind, params, caps_from)
-        return done[key]
+        def cv_predictions(parts: tuple[str, ...], kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
+            """Out-of-fold predictions over the train and dev topics (each candidate and caps computed once)."""
+            key = json.dumps([parts, kind, params, caps_from], sort_keys=True)
+            if key not in done:
+                out = np.zeros(len(fit_idx))
+                x, names = x_of[parts], names_of[parts]
+                for a, b in folds:
+                    w = fit(kind, params, x[fit_idx[a]], y[fit_idx[a]], names, parts)
+                    st = Stacker(OUT, dict(w, parts=list(parts), caps_from=caps_from))
+                    out[b] = [st.predict(fs[i]) for i in fit_idx[b]]
+                done[key] = out
+            return done[key]
 
-    def _cv(parts: tuple[str, ...], kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
-        out = np.zeros(len(fit_idx))
-        x, names = x_of[parts], names_of[parts]
-        for a, b in folds:
-            w = fit(kind, params, x[fit_idx[a]], y[fit_idx[a]], names, parts)
-            st = Stacker(OUT, dict(w, parts=list(parts), caps_from=caps_from))
-            out[b] = [st.predict(fs[i]) for i in fit_idx[b]]
-        return out
+        def rho_of(pred: np.ndarray) -> float:
+            return float(spearmanr(pred[is_real], y[fit_idx][is_real]).statistic)
 
-    best = None
-    for parts in PART_SETS:
-        for label, kind, params in CANDIDATES:
-            rho = float(spearmanr(cv_predictions(parts, kind, params, []), y[fit_idx]).statistic)
-            print(f"  {' + '.join(parts)}, {label}: cross-validated Spearman {rho:.3f}", flush=True)
-            if best is None or rho > best[0] + 2e-3:  # a richer model (or more graders) must beat a simpler one clearly
-                best = (rho, parts, label, kind, params)
-    rho, parts, label, kind, params = best
-    print(f"chosen: {' + '.join(parts)}, {label} (cross-validated Spearman {rho:.3f})")
-    # whose caps (adversarial at 1, misconception at 2) hold the fitted grade: chosen the same way
-    best_caps = (rho, [])
-    for caps_from in [[p] for p in parts] + ([list(parts)] if len(parts) > 1 else []):
-        rho_c = float(spearmanr(cv_predictions(parts, kind, params, caps_from), y[fit_idx]).statistic)
-        print(f"  caps of {caps_from}: cross-validated Spearman {rho_c:.3f}")
-        if rho_c > best_caps[0] + 2e-3:
-            best_caps = (rho_c, caps_from)
-    print(f"chosen caps: {best_caps[1] or 'none'}")
-    weights = {"parts": list(parts), **fit(kind, params, x_of[parts][fit_idx], y[fit_idx], names_of[parts], parts),
-               "caps_from": best_caps[1], "chosen": label,
-               "fitted_on": "data/graded_answers, train and dev topics; chosen by 5-fold cross-validation "
-                            "grouped by topic"}
-    # the calibration that gives the out-of-fold predictions the grades' scale (least squares draws them toward
-    # the mean): the predictions' percentiles mapped onto the grades' percentiles, a monotone map, so the ranking
-    # stays the model's
-    oof = cv_predictions(parts, kind, params, [])
-    qs = np.linspace(0.0, 1.0, CALIBRATION_KNOTS)
-    # grades come in half points: each is read as spread evenly over its half-point step, so that the map has no
-    # flat runs (a flat run would give every answer in it the same grade)
-    spread = np.clip((y[fit_idx][:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
-    weights["calibration"] = {"x": [round(float(v), 5) for v in np.quantile(oof, qs)],
-                              "y": [round(float(v), 5) for v in np.quantile(spread, qs)],
-                              "fitted_on": "out-of-fold predictions of the train and dev topics"}
-    print("calibration: prediction -> grade at the quartiles " + ", ".join(
-        f"{a:.2f} -> {b:.2f}" for a, b in zip(np.quantile(oof, [0.25, 0.5, 0.75]), np.quantile(y[fit_idx], [0.25, 0.5, 0.75]),
-                                              strict=True)))
-    figs = test_figures(Stacker(OUT, weights))
+        best = None
+        for parts in PART_SETS:
+            for label, kind, params in CANDIDATES:
+                rho = rho_of(cv_predictions(parts, kind, params, []))
+                print(f"  {variant}: {' + '.join(parts)}, {label}: cross-validated Spearman {rho:.3f}", flush=True)
+                if best is None or rho > best[0] + 2e-3:  # a richer model (or more graders) must beat a simpler one
+                    best = (rho, parts, label, kind, params)
+        rho, parts, label, kind, params = best
+        print(f"{variant}: chosen {' + '.join(parts)}, {label} (cross-validated Spearman {rho:.3f})")
+        # whose caps (adversarial at 1, misconception at 2) hold the fitted grade: chosen the same way
+        best_caps = (rho, [])
+        for caps_from in [[p] for p in parts] + ([list(parts)] if len(parts) > 1 else []):
+            rho_c = rho_of(cv_predictions(parts, kind, params, caps_from))
+            print(f"  {variant}: caps of {caps_from}: cross-validated Spearman {rho_c:.3f}")
+            if rho_c > best_caps[0] + 2e-3:
+                best_caps = (rho_c, caps_from)
+        print(f"{variant}: chosen caps {best_caps[1] or 'none'}")
+        weights = {"parts": list(parts), **fit(kind, params, x_of[parts][fit_idx], y[fit_idx], names_of[parts], parts),
+                   "caps_from": best_caps[1], "chosen": label, "cross_validated_spearman": round(rho, 4),
+                   "fitted_on": "data/graded_answers, train and dev topics; chosen by 5-fold cross-validation "
+                                "grouped by topic"}
+        # the calibration that gives the out-of-fold predictions the grades' scale (least squares draws them
+        # toward the mean): the predictions' percentiles mapped onto the grades' percentiles, a monotone map, so
+        # the ranking stays the model's
+        oof = cv_predictions(parts, kind, params, [])[is_real]
+        qs = np.linspace(0.0, 1.0, CALIBRATION_KNOTS)
+        # grades come in half points: each is read as spread evenly over its half-point step, so that the map has
+        # no flat runs (a flat run would give every answer in it the same grade)
+        spread = np.clip((y[fit_idx][is_real][:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
+        weights["calibration"] = {"x": [round(float(v), 5) for v in np.quantile(oof, qs)],
+                                  "y": [round(float(v), 5) for v in np.quantile(spread, qs)],
+                                  "fitted_on": "out-of-fold predictions of the train and dev topics"}
+        return weights
+
+    weights = fit_variant("with anchors", lambda n: True)
+    plain = fit_variant("no anchors", lambda n: not n.startswith("anc_"))
+    weights["no_anchors"] = {k: v for k, v in plain.items() if k != "parts"}
+    st = Stacker(OUT, weights)
+    if held:
+        out = [i for i, r in enumerate(rows) if r["file"] == held and not r.get("generated")]
+        for label, idx in (("all topics", out), ("test topics", [i for i in out if rows[i]["split"] == "test"])):
+            for name, model in (("stacked", st), ("stacked, no anchors", st.fallback)):
+                print(f"{held}, held out, {label}, {name}: "
+                      f"{json.dumps(report([rows[i] for i in idx], [model.predict(fs[i]) for i in idx]))}")
+        return 0
+    figs = test_figures(st, st.fallback)
     for k, v in figs.items():
         print(f"test topics, {k}: {json.dumps(v)}")
     weights["test"] = figs
     OUT.write_text(json.dumps(weights, separators=(",", ":")) + "\n", "utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - t_start:.0f} s")
+    np.savez_compressed(anchors.ANCHORS, **anchor_data)
+    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1024:.0f} KB) and "
+          f"{anchors.ANCHORS.relative_to(ROOT)} ({anchors.ANCHORS.stat().st_size / 1024:.0f} KB) "
+          f"in {time.perf_counter() - t_start:.0f} s")
     return 0
 
 

@@ -166,7 +166,20 @@ def graded_test(grader: str) -> dict:
     except FileNotFoundError:
         return {}
     rows = [r for r in load() if r["split"] == "test"]
-    return report(rows, [g.score for g in grade_rows(rows, (grader,))[grader]])
+    if grader != "stacked":
+        return report(rows, [g.score for g in grade_rows(rows, (grader,))[grader]])
+    # the stacked grader reads the graded answers as anchors: each answer's come from the other rounds only (as in
+    # the fit), or it would find itself among them
+    from agent.grading.anchors import embed, get_anchors
+    from agent.grading.stacked import Stacker, features
+
+    st, anchors = Stacker(), get_anchors()
+    grades = grade_rows(rows, tuple(st.parts))
+    vecs = embed([r["answer"] for r in rows])
+    pred = [st.predict({**features({p: grades[p][i] for p in st.parts}, r["answer"]),
+                        **(anchors.features(r["id"], vecs[i], exclude_round=r["file"]) if anchors else {})})
+            for i, r in enumerate(rows)]
+    return report(rows, pred)
 
 
 def main(argv: list[str] | None = None) -> int:
