@@ -15,9 +15,10 @@ rounds' answers only (``exclude_round``), so that the stacker learns what anchor
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from agent.grading.base import loaded_once
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,10 +49,10 @@ class Anchors:
         except (OSError, ValueError, KeyError) as e:
             raise UserError(f"{path.name}: cannot read the graded-answer anchors ({e}); reinstall viva, or run "
                             "scripts/entail/fit_stacker.py") from e
-        self._by_question: dict[str, np.ndarray] = {}
+        rows: dict[str, list[int]] = {}
         for i, q in enumerate(self.questions):
-            self._by_question.setdefault(str(q), []).append(i)  # type: ignore[arg-type]
-        self._by_question = {q: np.array(v) for q, v in self._by_question.items()}
+            rows.setdefault(str(q), []).append(i)
+        self._by_question = {q: np.array(v) for q, v in rows.items()}
 
     def has(self, question_id: str) -> bool:
         return question_id in self._by_question
@@ -78,17 +79,12 @@ class Anchors:
                 "anc_mean_sim": float(sims.mean()), "anc_top_minus_mean": float(sims[order[0]] - sims.mean())}
 
 
-_ANCHORS: Anchors | None = None
-_LOCK = threading.Lock()
-
-
-def get_anchors() -> Anchors | None:
+def _shipped() -> Anchors | None:
     """The shipped anchors, or None when the package has none (the stacker then grades without them)."""
-    global _ANCHORS
-    with _LOCK:
-        if _ANCHORS is None and ANCHORS.is_file():
-            _ANCHORS = Anchors()
-        return _ANCHORS
+    return Anchors() if ANCHORS.is_file() else None
+
+
+get_anchors = loaded_once(_shipped)
 
 
 def embed(answers: list[str]) -> np.ndarray:

@@ -6,14 +6,32 @@ default; the LLM judge and any future scorer register under their own name and a
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from agent.models import Grade, Question, Rubric
 
 _REGISTRY: dict[str, Callable[[], Scorer]] = {}
+T = TypeVar("T")
+
+
+def loaded_once(load: Callable[[], T]) -> Callable[[], T]:
+    """A getter that calls ``load`` the first time it is asked (under a lock: grading threads may ask together) and
+    returns that result from then on: one model per process."""
+    lock = threading.Lock()
+    done: list[T] = []
+
+    def get() -> T:
+        with lock:
+            if not done:
+                done.append(load())
+            return done[0]
+
+    get.__doc__ = load.__doc__
+    return get
 
 
 class Scorer(ABC):

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent.grading import text as tx
-from agent.grading.base import register
+from agent.grading.base import loaded_once, register
 from agent.grading.embedding import (
     MISCONCEPTION_CAP,
     OFF_TOPIC_REL,
@@ -144,16 +143,7 @@ class PairClassifier:
         return p[[index[pr] for pr in pairs]]
 
 
-_MODEL: PairClassifier | None = None
-_MODEL_LOCK = threading.Lock()
-
-
-def get_pair_classifier() -> PairClassifier:
-    global _MODEL
-    with _MODEL_LOCK:
-        if _MODEL is None:
-            _MODEL = PairClassifier()
-        return _MODEL
+get_pair_classifier = loaded_once(PairClassifier)
 
 
 # --------------------------------------------------------------------------- combiner

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections import Counter
 from pathlib import Path
+
+from agent.grading.base import loaded_once
 
 WEIGHTS = Path(__file__).resolve().parent / "entail_model" / "rejects.json"
 _TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
@@ -55,13 +56,4 @@ class RejectionModel:
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
 
-_MODEL: RejectionModel | None = None
-_LOCK = threading.Lock()
-
-
-def get_rejection_model() -> RejectionModel:
-    global _MODEL
-    with _LOCK:
-        if _MODEL is None:
-            _MODEL = RejectionModel()
-        return _MODEL
+get_rejection_model = loaded_once(RejectionModel)
