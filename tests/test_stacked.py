@@ -44,8 +44,10 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
              "plain_complete", "thorough", "concise", "half", "spoken_good", "spoken_thin", "misconception_plain",
              "error_unlisted", "rejects_misconception", "hollow",  # round 3
              "interview_full", "one_liner", "plain_partial", "jargon_thin", "hedged_correct", "misconception_subtle",
-             "mechanism_confused", "spoken_complete", "spoken_misconception", "off_question"}  # round 4
-    assert len(rows) >= 3000 and {r["kind"] for r in rows} == kinds
+             "mechanism_confused", "spoken_complete", "spoken_misconception", "off_question",  # round 4
+             "terse_correct", "shorthand_complete", "points_complete", "nonnative_plain", "missing_two",
+             "near_miss_correct", "misconception_core", "spoken_plain", "spoken_partial", "buzz_sentences"}  # round 5
+    assert len(rows) >= 4000 and {r["kind"] for r in rows} == kinds
     assert all(0 <= r["grade"] <= 5 and r["answer"].strip() and (2 * r["grade"]) % 1 == 0 for r in rows)
     assert all(r["grade"] <= 2 for r in rows if r["kind"] in MISCONCEPTION_KINDS or r["kind"].startswith("misconc"))
     assert all(r["grade"] <= 1 for r in rows if r["kind"] in GAMING_KINDS)
