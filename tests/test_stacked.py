@@ -129,6 +129,26 @@ def test_empty_answer_is_zero(stacked, bank) -> None:
     assert g.score == 0 and "empty" in g.flags
 
 
+def test_a_rubric_derived_from_a_reference_goes_to_the_model_fitted_for_it(bank) -> None:
+    from agent.grading.adhoc import adhoc_rubric
+    from agent.grading.stacked import StackedScorer, Stacker
+
+    w = json.loads(WEIGHTS.read_text("utf-8"))
+    assert {"no_anchors", "reference"} <= set(w) and w["reference"]["features"]
+    assert not any(n.startswith("anc_") for n in w["reference"]["features"] + w["no_anchors"]["features"])
+    # a stand-in reference model that grades everything 4.2 shows which model graded what
+    names = w["reference"]["features"]
+    constant = {"model": "ridge", "features": names, "mean": [0.0] * len(names), "scale": [1.0] * len(names),
+                "coef": [0.0] * len(names), "intercept": 4.2}
+    scorer = StackedScorer(Stacker(WEIGHTS, dict(w, reference=constant)))
+    qa, ra = adhoc_rubric("What is overfitting?", "The model fits noise in the training data and generalises worse.")
+    q, r = bank.question("clm-loss"), bank.rubrics["clm-loss"]
+    thin = "It predicts the next word."
+    g_own, g_bank = scorer.score_many([(qa, ra, "It memorises the training set."), (q, r, thin)])
+    assert g_own.score == pytest.approx(4.2, abs=1e-3)
+    assert g_bank.score != pytest.approx(4.2, abs=1e-3) and g_bank.score < 3
+
+
 def test_broken_weights_name_the_file(tmp_path: Path) -> None:
     from agent.errors import UserError
     from agent.grading.stacked import Stacker

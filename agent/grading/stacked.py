@@ -7,9 +7,10 @@ better in cross-validation) and joins what they found (:func:`features`: their s
 calls covered, their misconception and adversarial flags, their raw signals, the answer's length; for a bank
 question, what the project's graded answers to the same question say of it, see :mod:`agent.grading.anchors`) with
 gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on interview answers the project
-wrote and graded for that purpose (data/graded_answers/, split by topic: chosen by cross-validation over the train
-and dev topics, reported on test; see ``scripts/entail/fit_stacker.py``). The model ships as ``stacked.json``, with
-a second model fitted without the anchors for questions that have none; the verdicts, evidence and misconception
+wrote and graded for that purpose (data/graded_answers/, split by topic: chosen over the train and dev topics by
+leaving one round of writers out at a time, reported on test; see ``scripts/entail/fit_stacker.py``). The model ships as ``stacked.json``, with
+a second model fitted without the anchors for questions that have none and a third for rubrics derived from a
+reference answer (``viva score --reference``, ``viva eval``); the verdicts, evidence and misconception
 hits shown are the cross-encoder grader's (the first grader's when the fit leaves that one out), made to agree with
 the fitted score, and the score is the fitted one.
 """
@@ -141,11 +142,17 @@ class Stacker:
         if not self.parts or not self.names or not ok:
             raise UserError(f"{path.name}: no graders, no features, or a model that does not match its features; "
                             "reinstall viva")
-        # the model fitted without the graded-answer anchors, for a question that has none (one of the user's own)
-        plain = data.get("no_anchors")
-        self.fallback: Stacker | None = None if not plain else Stacker(path, dict(
-            plain, parts=plain.get("parts", data["parts"]), caps_from=plain.get("caps_from", [])))
+        # the model fitted without the graded-answer anchors, for a question that has none (one of the user's own),
+        # and the one for a rubric derived from a reference answer (fitted on both kinds of rubric)
+        self.fallback: Stacker | None = self._inner(path, data, "no_anchors")
+        self.reference: Stacker | None = self._inner(path, data, "reference")
         self.uses_anchors = any(n.startswith("anc_") for n in self.names)
+
+    @staticmethod
+    def _inner(path: Path, data: dict, key: str) -> Stacker | None:
+        inner = data.get(key)
+        return None if not inner else Stacker(path, dict(
+            inner, parts=inner.get("parts", data["parts"]), caps_from=inner.get("caps_from", [])))
 
     def raw(self, f: dict[str, float]) -> float:
         """The model's output, calibrated (or stretched), before caps and clipping (a feature the answer lacks
@@ -160,10 +167,13 @@ class Stacker:
             return _interp(z, self.calib_x, self.calib_y)
         return self.center + (z - self.center) * self.factor
 
-    def predict(self, f: dict[str, float]) -> float:
+    def predict(self, f: dict[str, float], from_reference: bool = False) -> float:
         """The fitted grade, 0-5, with the caps of the graders named in ``caps_from``: an answer one of them
-        flags as adversarial is held at 1, one it finds a misconception in at 2. Features without the anchors'
-        (a question with no graded answers) go to the model fitted without them."""
+        flags as adversarial is held at 1, one it finds a misconception in at 2. Features graded against a rubric
+        derived from a reference answer (``from_reference``) go to the model fitted for those, features without the
+        anchors' (a question with no graded answers) to the model fitted without them."""
+        if from_reference and self.reference is not None:
+            return self.reference.predict(f)
         if self.uses_anchors and self.fallback is not None and "anc_top1_sim" not in f:
             return self.fallback.predict(f)
         z = self.raw(f)
@@ -193,7 +203,7 @@ def _factory() -> StackedScorer:
 
 class StackedScorer(Scorer):
     name = "stacked"
-    version = "2.1.0"
+    version = "2.2.0"
 
     def __init__(self, stacker: Stacker | None = None):
         self._stacker = stacker
@@ -214,6 +224,7 @@ class StackedScorer(Scorer):
         return self.score_many([(question, rubric, answer)])[0]
 
     def score_many(self, items: list[tuple[Question, Rubric, str]]) -> list[Grade]:
+        from agent.grading.adhoc import is_adhoc
         from agent.grading.base import get_scorer
         from agent.models import half_point
 
@@ -222,13 +233,14 @@ class StackedScorer(Scorer):
         anchored = _anchor_features(items) if stacker.uses_anchors else {}
         shown = "entail" if "entail" in per else stacker.parts[0]  # whose verdicts and evidence are shown
         out = []
-        for i, (_q, _r, answer) in enumerate(items):
+        for i, (question, _r, answer) in enumerate(items):
             grades = {n: per[n][i] for n in stacker.parts}
             base = grades[shown]
             if "empty" in base.flags:
                 out.append(base.model_copy(update={"grader": self.name, "grader_version": self.version}))
                 continue
-            score = round(stacker.predict({**features(grades, answer), **anchored.get(i, {})}), 4)
+            score = round(stacker.predict({**features(grades, answer), **anchored.get(i, {})},
+                                          from_reference=is_adhoc(question)), 4)
             extra = dict(base.extra, parts={n: round(g.score, 4) for n, g in grades.items()})
             out.append(base.model_copy(update={
                 "score": score, "display": half_point(score), "grader": self.name, "grader_version": self.version,

@@ -1,21 +1,25 @@
 """Fit the stacked grader (agent/grading/stacked.py) on the project's graded interview answers.
 
     python scripts/entail/fit_stacker.py            # -> agent/grading/entail_model/stacked.json
-    python scripts/entail/fit_stacker.py --report   # only print the shipped model's figures
+    python scripts/entail/fit_stacker.py --report   # only print the shipped model's figures (or --report FILE)
     python scripts/entail/fit_stacker.py --grades-cache /tmp/grades.pkl   # a second fit skips the grading
     python scripts/entail/fit_stacker.py --grades-cache /tmp/grades.pkl --hold-out-round answers_round4.jsonl
 
 Data: every ``*.jsonl`` in data/graded_answers/ (written and graded for this purpose; see its README), split by
-the bank question's topic (``split_of``). The model is chosen by Spearman in 5-fold cross-validation grouped by
-topic over the train and dev topics (scikit-learn): ridge regressions and gradient-boosted trees
-(HistGradientBoostingRegressor) of a few sizes; a richer model must beat a simpler one clearly. The choice is
-refitted on the train and dev topics and graded once on the test topics, printed beside each grader alone and
-the answer length alone, per round of writing. Least squares draws the grades toward the mean; a
-calibration fitted on the out-of-fold predictions (their percentiles mapped onto the grades') gives back the
-grades' scale. Two stackers are fitted: one that also reads the graded answers to the same question as anchors
-(agent/grading/anchors.py; each answer's anchors are the other rounds' answers, never its own round's), shipped
-with anchors.npz, and one without them, for the user's own questions. ``--hold-out-round`` leaves one round out
-of the fit and of the anchors and reports that round: how the stacker grades writers it has not seen.
+the bank question's topic (``split_of``); each round of it was written by other writers. The model is chosen over
+the train and dev topics by leaving one round out at a time: fitted on the other rounds (scikit-learn), how well
+does it rank the left-out round's answers (mean Spearman over rounds)? Candidates: ridge regressions and
+gradient-boosted trees (HistGradientBoostingRegressor) of a few sizes, free or monotone in the graders' scores;
+a richer model must beat a simpler one clearly. The choice is refitted on the train and dev topics and graded
+once on the test topics, printed beside each grader alone and the answer length alone, per round of writing.
+Least squares draws the grades toward the mean; a calibration fitted on the left-out rounds' predictions (their
+percentiles mapped onto the grades') gives back the grades' scale. Three stackers are fitted: one that also reads
+the graded answers to the same question as anchors (agent/grading/anchors.py; each answer's anchors are the
+other rounds' answers, never its own round's), shipped with anchors.npz; one without them, for the user's own
+questions; and one for a rubric derived from a reference answer (agent/grading/adhoc.py), fitted on every answer
+graded against both its bank rubric and the rubric derived from its question's reference answer.
+``--hold-out-round`` leaves one round out of the fit and of the anchors and reports that round: how the stacker
+grades writers it has not seen.
 Deterministic: fixed seeds, no sampling.
 """
 
@@ -37,26 +41,26 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "data" / "graded_answers"
 OUT = ROOT / "agent" / "grading" / "entail_model" / "stacked.json"
+# the graders the stacker joins. All three: the embedding grader alone, and with the contrastive one, ranked the
+# graded answers' train and dev topics as well in cross-validation (0.861 and 0.858 against 0.856) and the test
+# topics nearly as well, but the interview answers the project only checks against fell from 0.66 to 0.58 without
+# the cross-encoder, a gap this data did not show.
 PARTS = ("embedding", "contrastive", "entail")
-# which graders the stacker may join, fewest (and fastest) first: a set with more graders must beat a smaller one
-# clearly, as a richer model must beat a simpler one. Only all three for now: the embedding grader alone, and with
-# the contrastive one, ranked the graded answers' train and dev topics as well in cross-validation (0.861 and
-# 0.858 against 0.856) and the test topics nearly as well (0.866, 0.874 against 0.872), but the interview
-# answers the project only checks against fell from 0.66 to 0.58 without the cross-encoder, a gap this data
-# does not show; the choice stays with all three until the data can tell them apart.
-PART_SETS = [PARTS]
-# candidates, simplest first: (name, kind, parameters)
+# candidates, simplest first (a monotone model before a free one of the same size): (name, kind, parameters).
+# "monotone": the grade may only rise with a grader's score, covered share and credit and with the anchors'
+# grades, and only fall with a misconception or adversarial flag (scikit-learn's monotonic_cst)
 CANDIDATES = [("ridge alpha 1", "ridge", {"alpha": 1.0}), ("ridge alpha 10", "ridge", {"alpha": 10.0})] + [
-    (f"trees {n}x depth {d}, leaf {leaf}", "trees",
-     {"max_iter": n, "max_depth": d, "min_samples_leaf": leaf, "learning_rate": 0.05})
-    for n in (100, 200, 400, 800) for d in (2, 3, 4) for leaf in (10, 30)]
+    (f"trees {n}x depth {d}, leaf {leaf}{', monotone' if mono else ''}", "trees",
+     {"max_iter": n, "max_depth": d, "min_samples_leaf": leaf, "learning_rate": 0.05, "monotone": mono})
+    for n in (200, 400) for d in (2, 3, 4) for leaf in (10, 30) for mono in (True, False)]
 
 
 ANSWER_FEATURES = ("log_words", "function_words", "rejects_max")  # features of the answer itself, read beside the graders'
 # the kinds of graded answer that state an error (graded at most 2) and that game the grader (at most 1)
 MISCONCEPTION_KINDS = ("misconception", "misconception_rubric", "misconception_other", "misconception_plain",
-                       "error_unlisted", "misconception_subtle", "mechanism_confused", "spoken_misconception")
-GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question")
+                       "error_unlisted", "misconception_subtle", "mechanism_confused", "spoken_misconception",
+                       "misconception_core")
+GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question", "buzz_sentences")
 CALIBRATION_KNOTS = 101  # percentiles 0, 1, ..., 100 of the out-of-fold predictions and of the grades
 
 
@@ -116,22 +120,35 @@ def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS,
     from agent.grading.base import get_scorer
 
     bank = default_bank()
-    rubric_json = {i: bank.rubrics[i].model_dump_json() for i in {r["id"] for r in rows}}
+    pairs = {(r["id"], r.get("rubric", "bank")): question_and_rubric(bank, r) for r in rows}
+    rubric_json = {k: rubric.model_dump_json() for k, (_q, rubric) in pairs.items()}
     out = {}
     for name in parts:
         scorer = get_scorer(name)
         have = {} if cache is None else cache.setdefault(_grader_key(scorer), {})
-        keys = [_answer_key(r, rubric_json[r["id"]]) for r in rows]
+        keys = [_answer_key(r, rubric_json[r["id"], r.get("rubric", "bank")]) for r in rows]
         todo = list(dict.fromkeys(k for k in keys if k not in have))
         if todo:
             t0 = time.perf_counter()
             by_key = dict(zip(keys, rows, strict=True))
-            items = [(bank.question(by_key[k]["id"]), bank.rubrics[by_key[k]["id"]], by_key[k]["answer"]) for k in todo]
+            items = [(*pairs[by_key[k]["id"], by_key[k].get("rubric", "bank")], by_key[k]["answer"]) for k in todo]
             graded = [g for i in range(0, len(items), 64) for g in scorer.score_many(items[i : i + 64])]
             have.update(zip(todo, graded, strict=True))
             print(f"  graded {len(items)} answers with {name} in {time.perf_counter() - t0:.0f} s", flush=True)
         out[name] = [have[k] for k in keys]
     return out
+
+
+def question_and_rubric(bank, row: dict):
+    """The question and rubric a row is graded against: its bank question's rubric, or (``"rubric": "reference"``)
+    the rubric ``viva score --reference`` derives from the question's reference answer, as for a question of the
+    user's own (agent/grading/adhoc.py)."""
+    from agent.grading.adhoc import adhoc_rubric
+
+    q = bank.question(row["id"])
+    if row.get("rubric", "bank") == "reference":
+        return adhoc_rubric(q.prompt, q.model_answer)
+    return q, bank.rubrics[row["id"]]
 
 
 def _grader_key(scorer) -> str:
@@ -176,21 +193,44 @@ def report(rows: list[dict], pred: list[float]) -> dict:
             "gaming_le_1": round(sum(p <= 1 for p in gaming) / max(1, len(gaming)), 3)}
 
 
-def fit(kind: str, params: dict, x, y, names: list[str], parts: tuple[str, ...] = PARTS) -> dict:
-    """Fit one candidate; returns its weights in stacked.json's form (without parts and caps)."""
-    import numpy as np
+def monotone(name: str) -> int:
+    """The direction a feature may move the grade in a monotone model: +1, -1, or 0 (free)."""
+    if name.endswith(("_score", "_covered", "_credit")) or name in ("anc_top1_grade", "anc_knn5", "anc_soft"):
+        return 1
+    return -1 if name.endswith(("_misconception", "_adversarial")) else 0
 
+
+def fit_model(kind: str, params: dict, x, y, names: list[str]):
+    """One candidate fitted with scikit-learn: a ridge regression on standardised features (with its mean and
+    scale) or HistGradientBoostingRegressor (monotone in the features :func:`monotone` names, if asked)."""
     if kind == "ridge":
         from sklearn.linear_model import Ridge
 
         mean, scale = x.mean(0), x.std(0) + 1e-9
-        m = Ridge(alpha=params["alpha"]).fit((x - mean) / scale, y)
+        return Ridge(alpha=params["alpha"]).fit((x - mean) / scale, y), mean, scale
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    p = {k: v for k, v in params.items() if k != "monotone"}
+    if params.get("monotone"):
+        p["monotonic_cst"] = [monotone(n) for n in names]
+    return HistGradientBoostingRegressor(random_state=0, early_stopping=False, **p).fit(x, y), None, None
+
+
+def predict_model(fitted, x):
+    """What :func:`fit_model`'s model predicts for the rows of ``x`` (before calibration and caps)."""
+    m, mean, scale = fitted
+    return m.predict(x if mean is None else (x - mean) / scale)
+
+
+def fit(kind: str, params: dict, x, y, names: list[str], parts: tuple[str, ...] = PARTS) -> dict:
+    """Fit one candidate; returns its weights in stacked.json's form (without parts and caps)."""
+    import numpy as np
+
+    m, mean, scale = fit_model(kind, params, x, y, names)
+    if kind == "ridge":
         return {"model": "ridge", "features": names, "mean": [round(float(v), 6) for v in mean],
                 "scale": [round(float(v), 6) for v in scale], "coef": [round(float(v), 6) for v in m.coef_],
                 "intercept": round(float(m.intercept_), 6), "alpha": params["alpha"]}
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    m = HistGradientBoostingRegressor(random_state=0, early_stopping=False, **params).fit(x, y)
     trees = []
     for (pred,) in m._predictors:  # one tree per boosting round (single-output regression)
         nodes = pred.nodes
@@ -214,7 +254,8 @@ def fit(kind: str, params: dict, x, y, names: list[str], parts: tuple[str, ...] 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--report", action="store_true")
+    ap.add_argument("--report", nargs="?", const=str(OUT), metavar="STACKED_JSON",
+                    help="only print the test topics' figures of the shipped model (or of another stacked.json)")
     ap.add_argument("--grades-cache", metavar="PATH", help="keep the graders' grades in PATH (pickle) and reuse "
                     "them when it exists and matches the data: a second fit skips the grading")
     ap.add_argument("--hold-out-round", metavar="FILE", help="fit without one round of graded answers (e.g. "
@@ -224,134 +265,178 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     from scipy.stats import spearmanr
-    from sklearn.model_selection import GroupKFold
 
     from agent.grading import anchors
+    from agent.grading.embedding import ADVERSARIAL_CAP, MISCONCEPTION_CAP
     from agent.grading.stacked import Stacker, features
 
     t_start = time.perf_counter()
     real = load()
-    rows = real + term_lists(real)
+    held = args.hold_out_round
+    if held and held not in {r["file"] for r in real}:
+        sys.exit(f"--hold-out-round: no graded answers in {held!r}")
+    rows = real + term_lists([r for r in real if r["file"] != held])
+    n_bank = len(rows)  # rows graded against their bank question's rubric; then the same against the reference's
+    rows += [dict(r, rubric="reference") for r in rows[:n_bank]]
     split = {s: [i for i, r in enumerate(rows) if r["split"] == s] for s in ("train", "dev", "test")}
-    print("answers per split:", {s: sum(1 for i in v if not rows[i].get("generated")) for s, v in split.items()},
+    print("answers per split:", {s: sum(1 for i in v if i < len(real)) for s, v in split.items()},
           "topics:", {s: len({rows[i]["topic"] for i in v}) for s, v in split.items()},
-          "generated term lists (train and dev):", len(rows) - len(real))
+          "generated term lists (train and dev):", n_bank - len(real),
+          "; each also graded against its question's reference answer")
     grades = cached_grades(rows, args.grades_cache)
+    fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]
     # the graded answers as anchors (agent/grading/anchors.py): each answer's features read from the other rounds'
-    # answers to its question only, so the stacker learns what anchors written by someone else say
+    # answers to its question only, so the stacker learns what anchors written by someone else say. A rubric
+    # derived from a reference answer stands for a question of the user's own: no anchors
     t0 = time.perf_counter()
-    vectors = anchors.embed([r["answer"] for r in rows])
-    print(f"  embedded {len(rows)} answers in {time.perf_counter() - t0:.0f} s", flush=True)
+    vectors = anchors.embed([r["answer"] for r in rows[:n_bank]])
+    print(f"  embedded {n_bank} answers in {time.perf_counter() - t0:.0f} s", flush=True)
     anchor_data = {"vectors": vectors[: len(real)].astype(np.float16),
                    "grades": np.array([r["grade"] for r in real], np.float32),
                    "questions": np.array([r["id"] for r in real]), "rounds": np.array([r["file"] for r in real])}
-    held = args.hold_out_round
-    if held and held not in {r["file"] for r in rows}:
-        sys.exit(f"--hold-out-round: no graded answers in {held!r}")
-    keep = np.array([r["file"] != held for r in real])
-    own = anchors.Anchors(data={k: v[keep] for k, v in anchor_data.items()})
-    fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]
-    for i, r in enumerate(rows):
-        fs[i].update(own.features(r["id"], vectors[i], exclude_round=r["file"]))
-    all_names = sorted({k for f in fs for k in f})
+    rounds = sorted({r["file"] for r in real} - {held})
+
+    def anchor_features(without: set[str]) -> list[dict[str, float]]:
+        """Each bank row's anchor features, read from the graded answers of the rounds not in ``without`` nor the
+        row's own."""
+        keep = np.array([r["file"] not in without for r in real])
+        own = anchors.Anchors(data={k: v[keep] for k, v in anchor_data.items()})
+        return [own.features(r["id"], vectors[i], exclude_round=r["file"]) for i, r in enumerate(rows[:n_bank])]
+
+    anc_final = anchor_features({held})
+    # leave one round out: the model that grades round h's answers never saw h's answers, nor read them as anchors
+    anc_without = {h: anchor_features({held, h}) for h in rounds}
+    all_names = sorted({k for f in fs for k in f} | {k for f in anc_final for k in f})
     y = np.array([r["grade"] for r in rows], dtype=float)
-    te = split["test"]  # real answers only: term lists are generated from train and dev answers
+
+    def matrix(names: list[str], anc: list[dict[str, float]]) -> np.ndarray:
+        merged = ({**f, **anc[i]} if i < n_bank else f for i, f in enumerate(fs))
+        return np.array([[m.get(n, 0.0) for n in names] for m in merged])
+
+    def full(i: int) -> dict[str, float]:
+        """Row ``i``'s features as the shipped grader reads them."""
+        return {**fs[i], **(anc_final[i] if i < n_bank else {})}
+
+    # real answers only (term lists are generated from train and dev answers)
+    te = [i for i in split["test"] if i < len(real)]
+    te_ref = [i for i in split["test"] if i >= n_bank and not rows[i].get("generated")]
     test = [rows[i] for i in te]
 
-    def test_figures(st: Stacker, plain: Stacker | None) -> dict:
-        figs = {"stacked": report(test, [st.predict(fs[i]) for i in te])}
-        if plain is not None:
-            figs["stacked, no anchors (a question of the user's own)"] = report(test, [plain.predict(fs[i]) for i in te])
+    def test_figures(st: Stacker) -> dict:
+        figs = {"stacked": report(test, [st.predict(full(i)) for i in te])}
+        if st.fallback is not None:
+            figs["stacked, no anchors (a question of the user's own)"] = report(
+                test, [st.fallback.predict(fs[i]) for i in te])
+        figs["stacked, rubric from the reference answer"] = report(
+            [rows[i] for i in te_ref], [st.predict(fs[i], from_reference=True) for i in te_ref])
         for name in PARTS:
             figs[name] = report(test, [grades[name][i].score for i in te])
         figs["length alone (Spearman only)"] = {"spearman": round(float(spearmanr(
             [math.log1p(len(r["answer"].split())) for r in test], [r["grade"] for r in test]).statistic), 4)}
         for f in sorted({r["file"] for r in test}):
             idx = [i for i in te if rows[i]["file"] == f]
-            figs[f"stacked, {f} only"] = report([rows[i] for i in idx], [st.predict(fs[i]) for i in idx])
+            figs[f"stacked, {f} only"] = report([rows[i] for i in idx], [st.predict(full(i)) for i in idx])
         return figs
 
     if args.report:
-        st = Stacker()
-        for k, v in test_figures(st, st.fallback).items():
+        for k, v in test_figures(Stacker(Path(args.report))).items():
             print(f"test topics, {k}: {json.dumps(v)}")
         return 0
-    fit_idx = np.array([i for i in split["train"] + split["dev"] if rows[i]["file"] != held])
-    groups = np.array([rows[i]["topic"] for i in fit_idx])
-    folds = list(GroupKFold(5).split(fit_idx, groups=groups))
-    # the choice and the calibration look at the real answers' out-of-fold predictions only
-    is_real = np.array([not rows[i].get("generated") for i in fit_idx])
 
-    def fit_variant(variant: str, use: Callable[[str], bool]) -> dict:
-        """Choose, fit and calibrate one stacker on the features ``use`` keeps."""
-        names_of = {parts: [n for n in all_names if use(n) and (
-            n in ANSWER_FEATURES or n.startswith("anc_") or any(n.startswith(p + "_") for p in parts))]
-            for parts in PART_SETS}
-        x_of = {parts: np.array([[f.get(n, 0.0) for n in names] for f in fs]) for parts, names in names_of.items()}
+    def fit_variant(variant: str, use: Callable[[str], bool], rows_ok: Callable[[int], bool],
+                    judged: Callable[[int], bool]) -> dict:
+        """Choose, fit and calibrate one stacker on the features ``use`` keeps, over the train and dev rows
+        ``rows_ok`` keeps. The choice leaves one round of writers out at a time: fitted on the other rounds, how
+        well does a candidate rank the left-out round's real answers that ``judged`` keeps (Spearman, the mean
+        over rounds)? Writers the model has not seen are what it will grade."""
+        fit_idx = np.array([i for i in split["train"] + split["dev"] if rows[i]["file"] != held and rows_ok(i)])
+        names = [n for n in all_names if use(n)]
+        x_final = matrix(names, anc_final)
+        x_out = {h: matrix(names, anc_without[h]) for h in rounds} if any(n.startswith("anc_") for n in names) \
+            else dict.fromkeys(rounds, x_final)
+        file_of = np.array([rows[i]["file"] for i in fit_idx])
+        scored = np.array([judged(i) and not rows[i].get("generated") for i in fit_idx])
         done: dict[str, np.ndarray] = {}
 
-        def cv_predictions(parts: tuple[str, ...], kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
-            """Out-of-fold predictions over the train and dev topics (each candidate and caps computed once)."""
-            key = json.dumps([parts, kind, params, caps_from], sort_keys=True)
+        def out_of_round(kind: str, params: dict, caps_from: list[str]) -> np.ndarray:
+            """Each kept row's prediction by the candidate fitted without its round (scikit-learn's predict, which
+            :func:`fit` checks the exported model against; the caps of :meth:`Stacker.predict`)."""
+            key = json.dumps([kind, params, caps_from], sort_keys=True)
             if key not in done:
                 out = np.zeros(len(fit_idx))
-                x, names = x_of[parts], names_of[parts]
-                for a, b in folds:
-                    w = fit(kind, params, x[fit_idx[a]], y[fit_idx[a]], names, parts)
-                    st = Stacker(OUT, dict(w, parts=list(parts), caps_from=caps_from))
-                    out[b] = [st.predict(fs[i]) for i in fit_idx[b]]
-                done[key] = out
+                for h in rounds:
+                    a, b = fit_idx[file_of != h], fit_idx[(file_of == h) & scored]
+                    if len(b):
+                        out[(file_of == h) & scored] = predict_model(
+                            fit_model(kind, params, x_out[h][a], y[a], names), x_out[h][b])
+                for p in caps_from:
+                    adv = np.array([bool(fs[i].get(f"{p}_adversarial")) for i in fit_idx])
+                    mis = np.array([bool(fs[i].get(f"{p}_misconception")) for i in fit_idx])
+                    out = np.where(adv, np.minimum(out, ADVERSARIAL_CAP), out)
+                    out = np.where(mis, np.minimum(out, MISCONCEPTION_CAP), out)
+                done[key] = np.clip(out, 0.0, 5.0)
             return done[key]
 
         def rho_of(pred: np.ndarray) -> float:
-            return float(spearmanr(pred[is_real], y[fit_idx][is_real]).statistic)
+            """The mean over rounds of the Spearman of each left-out round's predictions."""
+            return float(np.mean([spearmanr(pred[(file_of == h) & scored], y[fit_idx][(file_of == h) & scored])
+                                  .statistic for h in rounds if ((file_of == h) & scored).any()]))
 
         best = None
-        for parts in PART_SETS:
-            for label, kind, params in CANDIDATES:
-                rho = rho_of(cv_predictions(parts, kind, params, []))
-                print(f"  {variant}: {' + '.join(parts)}, {label}: cross-validated Spearman {rho:.3f}", flush=True)
-                if best is None or rho > best[0] + 2e-3:  # a richer model (or more graders) must beat a simpler one
-                    best = (rho, parts, label, kind, params)
-        rho, parts, label, kind, params = best
-        print(f"{variant}: chosen {' + '.join(parts)}, {label} (cross-validated Spearman {rho:.3f})")
+        for label, kind, params in CANDIDATES:
+            rho = rho_of(out_of_round(kind, params, []))
+            print(f"  {variant}: {label}: Spearman {rho:.3f} on the round left out", flush=True)
+            if best is None or rho > best[0] + 2e-3:  # a richer model must beat a simpler one clearly
+                best = (rho, label, kind, params)
+        rho, label, kind, params = best
+        print(f"{variant}: chosen {label} (Spearman {rho:.3f} on the round left out)")
         # whose caps (adversarial at 1, misconception at 2) hold the fitted grade: chosen the same way
         best_caps = (rho, [])
-        for caps_from in [[p] for p in parts] + ([list(parts)] if len(parts) > 1 else []):
-            rho_c = rho_of(cv_predictions(parts, kind, params, caps_from))
-            print(f"  {variant}: caps of {caps_from}: cross-validated Spearman {rho_c:.3f}")
+        for caps_from in [[p] for p in PARTS] + [list(PARTS)]:
+            rho_c = rho_of(out_of_round(kind, params, caps_from))
+            print(f"  {variant}: caps of {caps_from}: Spearman {rho_c:.3f} on the round left out")
             if rho_c > best_caps[0] + 2e-3:
                 best_caps = (rho_c, caps_from)
         print(f"{variant}: chosen caps {best_caps[1] or 'none'}")
-        weights = {"parts": list(parts), **fit(kind, params, x_of[parts][fit_idx], y[fit_idx], names_of[parts], parts),
-                   "caps_from": best_caps[1], "chosen": label, "cross_validated_spearman": round(rho, 4),
-                   "fitted_on": "data/graded_answers, train and dev topics; chosen by 5-fold cross-validation "
-                                "grouped by topic"}
-        # the calibration that gives the out-of-fold predictions the grades' scale (least squares draws them
-        # toward the mean): the predictions' percentiles mapped onto the grades' percentiles, a monotone map, so
-        # the ranking stays the model's
-        oof = cv_predictions(parts, kind, params, [])[is_real]
+        weights = {"parts": list(PARTS), **fit(kind, params, x_final[fit_idx], y[fit_idx], names),
+                   "caps_from": best_caps[1], "chosen": label, "round_left_out_spearman": round(rho, 4),
+                   "fitted_on": "data/graded_answers, train and dev topics; chosen by the mean Spearman on a round of "
+                                "writers left out of the fit (and of the anchors), each round in turn"}
+        # the calibration that gives the predictions the grades' scale (least squares draws them toward the mean):
+        # the percentiles of the predictions for left-out rounds mapped onto the grades' percentiles, a monotone
+        # map, so the ranking stays the model's
+        oof = out_of_round(kind, params, [])[scored]
         qs = np.linspace(0.0, 1.0, CALIBRATION_KNOTS)
         # grades come in half points: each is read as spread evenly over its half-point step, so that the map has
         # no flat runs (a flat run would give every answer in it the same grade)
-        spread = np.clip((y[fit_idx][is_real][:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
+        spread = np.clip((y[fit_idx][scored][:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
         weights["calibration"] = {"x": [round(float(v), 5) for v in np.quantile(oof, qs)],
                                   "y": [round(float(v), 5) for v in np.quantile(spread, qs)],
-                                  "fitted_on": "out-of-fold predictions of the train and dev topics"}
+                                  "fitted_on": "predictions for the rounds left out, train and dev topics"}
         return weights
 
-    weights = fit_variant("with anchors", lambda n: True)
-    plain = fit_variant("no anchors", lambda n: not n.startswith("anc_"))
+    def bank(i: int) -> bool:
+        return i < n_bank
+
+    # the anchored model grades bank questions; the second one a question of the user's own with a rubric of its
+    # own; the third one a rubric derived from a reference answer (viva score --reference, viva eval), fitted on
+    # both kinds of rubric and chosen by how it grades with the derived one
+    weights = fit_variant("with anchors", lambda n: True, bank, bank)
+    plain = fit_variant("no anchors", lambda n: not n.startswith("anc_"), bank, bank)
+    ref = fit_variant("reference rubric", lambda n: not n.startswith("anc_"), lambda i: True, lambda i: not bank(i))
     weights["no_anchors"] = {k: v for k, v in plain.items() if k != "parts"}
+    weights["reference"] = {k: v for k, v in ref.items() if k != "parts"}
     st = Stacker(OUT, weights)
     if held:
-        out = [i for i, r in enumerate(rows) if r["file"] == held and not r.get("generated")]
+        out = [i for i, r in enumerate(rows[:n_bank]) if r["file"] == held and not r.get("generated")]
         for label, idx in (("all topics", out), ("test topics", [i for i in out if rows[i]["split"] == "test"])):
-            for name, model in (("stacked", st), ("stacked, no anchors", st.fallback)):
+            for name, pred in (("stacked", lambda i: st.predict(full(i))),
+                               ("stacked, no anchors", lambda i: st.fallback.predict(fs[i])),
+                               ("stacked, rubric from the reference", lambda i: st.predict(fs[i + n_bank], True))):
                 print(f"{held}, held out, {label}, {name}: "
-                      f"{json.dumps(report([rows[i] for i in idx], [model.predict(fs[i]) for i in idx]))}")
+                      f"{json.dumps(report([rows[i] for i in idx], [pred(i) for i in idx]))}")
         return 0
-    figs = test_figures(st, st.fallback)
+    figs = test_figures(st)
     for k, v in figs.items():
         print(f"test topics, {k}: {json.dumps(v)}")
     weights["test"] = figs
@@ -361,7 +446,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{anchors.ANCHORS.relative_to(ROOT)} ({anchors.ANCHORS.stat().st_size / 1024:.0f} KB) "
           f"in {time.perf_counter() - t_start:.0f} s")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
