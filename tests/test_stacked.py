@@ -46,8 +46,11 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
              "interview_full", "one_liner", "plain_partial", "jargon_thin", "hedged_correct", "misconception_subtle",
              "mechanism_confused", "spoken_complete", "spoken_misconception", "off_question",  # round 4
              "terse_correct", "shorthand_complete", "points_complete", "nonnative_plain", "missing_two",
-             "near_miss_correct", "misconception_core", "spoken_plain", "spoken_partial", "buzz_sentences"}  # round 5
-    assert len(rows) >= 4000 and {r["kind"] for r in rows} == kinds
+             "near_miss_correct", "misconception_core", "spoken_plain", "spoken_partial", "buzz_sentences",  # round 5
+             "casual_complete", "example_led", "partial_precise", "missing_key", "misconception_reasoned",
+             "misconception_hedged", "wrong_detail", "misconception_then_right", "self_corrected",
+             "spoken_error"}  # round 6
+    assert len(rows) >= 5000 and {r["kind"] for r in rows} == kinds
     assert all(0 <= r["grade"] <= 5 and r["answer"].strip() and (2 * r["grade"]) % 1 == 0 for r in rows)
     assert all(r["grade"] <= 2 for r in rows if r["kind"] in MISCONCEPTION_KINDS or r["kind"].startswith("misconc"))
     assert all(r["grade"] <= 1 for r in rows if r["kind"] in GAMING_KINDS)
