@@ -59,7 +59,8 @@ ANSWER_FEATURES = ("log_words", "function_words", "rejects_max")  # features of 
 # the kinds of graded answer that state an error (graded at most 2) and that game the grader (at most 1)
 MISCONCEPTION_KINDS = ("misconception", "misconception_rubric", "misconception_other", "misconception_plain",
                        "error_unlisted", "misconception_subtle", "mechanism_confused", "spoken_misconception",
-                       "misconception_core")
+                       "misconception_core", "misconception_reasoned", "misconception_hedged", "wrong_detail",
+                       "misconception_then_right", "spoken_error")
 GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question", "buzz_sentences")
 CALIBRATION_KNOTS = 101  # percentiles 0, 1, ..., 100 of the out-of-fold predictions and of the grades
 
@@ -189,8 +190,8 @@ def report(rows: list[dict], pred: list[float]) -> dict:
     return {"answers": len(rows), "spearman": round(float(spearmanr(pred, true).statistic), 4),
             "mae": round(sum(abs(p - t) for p, t in zip(pred, true, strict=True)) / len(rows), 3),
             "bias_by_kind": {k: round(sum(v) / len(v), 2) for k, v in sorted(by_kind.items())},
-            "misconception_le_2": round(sum(p <= 2 for p in mis) / max(1, len(mis)), 3),
-            "gaming_le_1": round(sum(p <= 1 for p in gaming) / max(1, len(gaming)), 3)}
+            "misconception_le_2": round(sum(p <= 2 for p in mis) / len(mis), 3) if mis else None,
+            "gaming_le_1": round(sum(p <= 1 for p in gaming) / len(gaming), 3) if gaming else None}
 
 
 def monotone(name: str) -> int:
