@@ -55,7 +55,6 @@ CANDIDATES = [("ridge alpha 1", "ridge", {"alpha": 1.0}), ("ridge alpha 10", "ri
     for n in (200, 400) for d in (2, 3, 4) for leaf in (10, 30) for mono in (True, False)]
 
 
-ANSWER_FEATURES = ("log_words", "function_words", "rejects_max")  # features of the answer itself, read beside the graders'
 # the kinds of graded answer that state an error (graded at most 2) and that game the grader (at most 1)
 MISCONCEPTION_KINDS = ("misconception", "misconception_rubric", "misconception_other", "misconception_plain",
                        "error_unlisted", "misconception_subtle", "mechanism_confused", "spoken_misconception",
