@@ -1,8 +1,8 @@
 """Graded answers as anchors: how the project's graded answers to the same bank question were graded.
 
 A human grader who has marked many answers to a question grades a new one partly by which of those it
-resembles. For the bank's questions the project has such answers (``data/graded_answers/``: four rounds by
-different writers, 37 a question, graded against the rubric). ``anchors.npz`` keeps each one's embedding (the
+resembles. For the bank's questions the project has such answers (``data/graded_answers/``: rounds by
+different writers, graded against the rubric). ``anchors.npz`` keeps each one's embedding (the
 bundled MiniLM, the same model and pooling as the embedding grader's ``encode``), its grade, question and round.
 :meth:`Anchors.features` reads, for an answer's embedding, the grades of the closest graded answers to the same
 question: the nearest one's grade and similarity, a similarity-weighted grade of the five nearest and of all, and

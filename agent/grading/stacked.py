@@ -2,17 +2,17 @@
 
 Each of ``embedding``, ``contrastive`` and ``entail`` sees something the others miss (term evidence, a tuned
 similarity, the cross-encoder's states / contradicts), and each is biased on some kinds of answer. The ``stacked``
-scorer grades an answer with those of them the fit chose (``parts``: fewer graders win unless more rank clearly
-better in cross-validation) and joins what they found (:func:`features`: their scores, the share of concepts each
-calls covered, their misconception and adversarial flags, their raw signals, the answer's length; for a bank
-question, what the project's graded answers to the same question say of it, see :mod:`agent.grading.anchors`) with
-gradient-boosted trees (or a ridge regression, whichever the fit chose) fitted on interview answers the project
-wrote and graded for that purpose (data/graded_answers/, split by topic: chosen over the train and dev topics by
-leaving one round of writers out at a time, reported on test; see ``scripts/entail/fit_stacker.py``). The model ships as ``stacked.json``, with
-a second model fitted without the anchors for questions that have none and a third for rubrics derived from a
-reference answer (``viva score --reference``, ``viva eval``); the verdicts, evidence and misconception
-hits shown are the cross-encoder grader's (the first grader's when the fit leaves that one out), made to agree with
-the fitted score, and the score is the fitted one.
+scorer grades an answer with the graders named in ``parts`` (all three) and joins what they found
+(:func:`features`: their scores, the share of concepts each calls covered, their misconception and adversarial
+flags, their raw signals, the answer's length; for a bank question, what the project's graded answers to the same
+question say of it, see :mod:`agent.grading.anchors`) with gradient-boosted trees (or a ridge regression, whichever
+the fit chose) fitted on interview answers the project wrote and graded for that purpose (data/graded_answers/,
+split by topic: chosen over the train and dev topics by leaving one round of writers out at a time, reported on
+test; see ``scripts/entail/fit_stacker.py``). The model ships as ``stacked.json``, with a second model fitted
+without the anchors for questions that have none and a third for rubrics derived from a reference answer (``viva
+score --reference``, ``viva eval``); the verdicts, evidence and misconception hits shown are the cross-encoder
+grader's (the first grader's when the fit leaves that one out), made to agree with the fitted score, and the score
+is the fitted one.
 """
 
 from __future__ import annotations
