@@ -28,6 +28,37 @@ def test_features_read_the_nearest_graded_answers_of_the_same_question() -> None
     assert g["anc_top1_grade"] == 1.0 and g["anc_knn5"] == pytest.approx(1.0)
 
 
+def test_a_sentence_nearer_other_writers_errors_than_any_correct_answer_reads_as_one() -> None:
+    a = _toy()
+    # the sentences of answer 0 (correct, round r1) and answer 1 (states an error, round r2), as int8 vectors
+    sent = np.array([[127, 0, 0, 0], [0, 0, 127, 0], [0, 127, 0, 0]], np.int8)
+    b = Anchors(data={"vectors": a.vectors, "grades": a.grades, "questions": a.questions, "rounds": a.rounds,
+                      "sent_vectors": sent, "sent_answer": np.array([0, 1, 1]), "sent_label": np.array([0, 1, 1])})
+    v = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
+    # one sentence says what the correct answer said, one what only the wrong answer said
+    f = b.features("q", v, sentences=np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], np.float32))
+    assert f["anc_sent_err_gap"] == pytest.approx(1.0) and f["anc_sent_err_gap_mean"] == pytest.approx(0.0)
+    clean = b.features("q", v, sentences=np.array([[1.0, 0.0, 0.0, 0.0]], np.float32))
+    assert clean["anc_sent_err_gap"] == pytest.approx(-1.0)
+    # without the wrong answer's round there is nothing to compare against; without sentences, no such features
+    assert "anc_sent_err_gap" not in b.features("q", v, exclude_round="r2", sentences=np.eye(4, dtype=np.float32))
+    assert "anc_sent_err_gap" not in b.features("q", v)
+    with pytest.raises(Exception, match="name no answer"):
+        Anchors(data={"vectors": a.vectors, "grades": a.grades, "questions": a.questions, "rounds": a.rounds,
+                      "sent_vectors": sent, "sent_answer": np.array([0, 1, 9]), "sent_label": np.array([0, 1, 1])})
+
+
+def test_the_sentences_compared_are_the_answers_own_and_a_pasted_essay_is_cut() -> None:
+    from agent.grading.anchors import MAX_SENTENCES, sentence_texts
+
+    assert sentence_texts("Yes. The loss is cross-entropy on the next token. Okay.") == [
+        "The loss is cross-entropy on the next token."]
+    assert sentence_texts("cross-entropy NLL shifted") == ["cross-entropy NLL shifted"]  # a run of terms: itself
+    assert sentence_texts("  ") == []
+    essay = " ".join(f"Sentence number {i} says a thing." for i in range(500))
+    assert len(sentence_texts(essay)) == MAX_SENTENCES
+
+
 def test_shipped_anchors_are_the_graded_answers() -> None:
     import sys
     from pathlib import Path
@@ -41,6 +72,9 @@ def test_shipped_anchors_are_the_graded_answers() -> None:
     assert sorted(zip(a.questions, a.grades.tolist(), strict=True)) == sorted((r["id"], r["grade"]) for r in rows)
     assert np.allclose(np.linalg.norm(a.vectors, axis=1), 1.0, atol=1e-2)
     assert set(a.rounds) == {r["file"] for r in rows}
+    # the sentence anchors: sentences of answers that state an error (1) or are correct (0), of these very answers
+    assert set(a.sent_label.tolist()) == {0, 1} and len(a.sent_vectors) == len(a.sent_answer) > len(rows)
+    assert a.sent_vectors.dtype == np.int8 and a.sent_vectors.shape[1] == 384
 
 
 def test_stacked_grader_reads_anchors_for_a_bank_question_and_grades_without_them_otherwise() -> None:

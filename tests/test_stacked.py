@@ -49,8 +49,14 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
              "near_miss_correct", "misconception_core", "spoken_plain", "spoken_partial", "buzz_sentences",  # round 5
              "casual_complete", "example_led", "partial_precise", "missing_key", "misconception_reasoned",
              "misconception_hedged", "wrong_detail", "misconception_then_right", "self_corrected",
-             "spoken_error"}  # round 6
-    assert len(rows) >= 5000 and {r["kind"] for r in rows} == kinds
+             "spoken_error",  # round 6
+             "short_definition", "acronym_led", "says_what_it_is_not", "plain_learner", "hedged_complete",
+             "spoken_complete_messy", "long_one_concept", "error_number_or_name", "error_reversed",
+             "spoken_misconception_passing", "keyword_string",  # round 7
+             "textbook_complete", "complete_with_tangent", "names_myth_to_reject", "most_but_one_plain", "spoken_half",
+             "core_mechanism_wrong", "wrong_quantity", "short_misconception", "right_then_wrong_conclusion",
+             "rambling_one_point"}  # round 8
+    assert len(rows) >= 6000 and {r["kind"] for r in rows} == kinds
     assert all(0 <= r["grade"] <= 5 and r["answer"].strip() and (2 * r["grade"]) % 1 == 0 for r in rows)
     assert all(r["grade"] <= 2 for r in rows if r["kind"] in MISCONCEPTION_KINDS or r["kind"].startswith("misconc"))
     assert all(r["grade"] <= 1 for r in rows if r["kind"] in GAMING_KINDS)

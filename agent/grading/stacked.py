@@ -203,7 +203,7 @@ def _factory() -> StackedScorer:
 
 class StackedScorer(Scorer):
     name = "stacked"
-    version = "2.3.0"
+    version = "2.4.0"
 
     def __init__(self, stacker: Stacker | None = None):
         self._stacker = stacker
@@ -251,7 +251,7 @@ class StackedScorer(Scorer):
 
 def _anchor_features(items: list[tuple[Question, Rubric, str]]) -> dict[int, dict[str, float]]:
     """Per item whose question has graded answers: what they say of its answer (:mod:`agent.grading.anchors`)."""
-    from agent.grading.anchors import embed, get_anchors
+    from agent.grading.anchors import embed, embed_sentences, get_anchors
 
     anchors = get_anchors()
     if anchors is None:
@@ -260,7 +260,8 @@ def _anchor_features(items: list[tuple[Question, Rubric, str]]) -> dict[int, dic
     if not todo:
         return {}
     vecs = embed([items[i][2] for i in todo])
-    return {i: anchors.features(items[i][0].id, v) for i, v in zip(todo, vecs, strict=True)}
+    sents = embed_sentences([items[i][2] for i in todo])
+    return {i: anchors.features(items[i][0].id, v, sentences=s) for i, v, s in zip(todo, vecs, sents, strict=True)}
 
 
 SOFT_FLAGS = ("dont_know", "buzzwords", "off_topic", "restatement")  # what the fitted score may overrule

@@ -12,12 +12,13 @@ does it rank the left-out round's answers (mean Spearman over rounds)? Candidate
 gradient-boosted trees (HistGradientBoostingRegressor) of a few sizes, free or monotone in the graders' scores;
 a richer model must beat a simpler one clearly. The choice is refitted on the train and dev topics and graded
 once on the test topics, printed beside each grader alone and the answer length alone, per round of writing.
-Least squares draws the grades toward the mean; a calibration fitted on the left-out rounds' predictions (their
-percentiles mapped onto the grades') gives back the grades' scale. Three stackers are fitted: one that also reads
-the graded answers to the same question as anchors (agent/grading/anchors.py; each answer's anchors are the
-other rounds' answers, never its own round's), shipped with anchors.npz; one without them, for the user's own
-questions; and one for a rubric derived from a reference answer (agent/grading/adhoc.py), fitted on every answer
-graded against both its bank rubric and the rubric derived from its question's reference answer.
+Least squares draws the grades toward the mean; a monotone calibration fitted on the left-out rounds' predictions
+gives back the grades' scale (their percentiles mapped onto the grades', or the mean grade of answers predicted
+alike: whichever errs less on each round left out, its map fitted on the other rounds). Three stackers are
+fitted: one that also reads the graded answers to the same question as anchors (agent/grading/anchors.py; each
+answer's anchors are the other rounds' answers, never its own round's), shipped with anchors.npz; one without them,
+for the user's own questions; and one for a rubric derived from a reference answer (agent/grading/adhoc.py), fitted
+on every answer graded against both its bank rubric and the rubric derived from its question's reference answer.
 ``--hold-out-round`` leaves one round out of the fit and of the anchors and reports that round: how the stacker
 grades writers it has not seen.
 Deterministic: fixed seeds, no sampling.
@@ -48,7 +49,8 @@ OUT = ROOT / "agent" / "grading" / "entail_model" / "stacked.json"
 PARTS = ("embedding", "contrastive", "entail")
 # candidates, simplest first (a monotone model before a free one of the same size): (name, kind, parameters).
 # "monotone": the grade may only rise with a grader's score, covered share and credit and with the anchors'
-# grades, and only fall with a misconception or adversarial flag (scikit-learn's monotonic_cst)
+# grades, and only fall with a misconception or adversarial flag and with how much closer a sentence comes to other
+# writers' wrong claims than to their correct ones (scikit-learn's monotonic_cst)
 CANDIDATES = [("ridge alpha 1", "ridge", {"alpha": 1.0}), ("ridge alpha 10", "ridge", {"alpha": 10.0})] + [
     (f"trees {n}x depth {d}, leaf {leaf}{', monotone' if mono else ''}", "trees",
      {"max_iter": n, "max_depth": d, "min_samples_leaf": leaf, "learning_rate": 0.05, "monotone": mono})
@@ -59,9 +61,42 @@ CANDIDATES = [("ridge alpha 1", "ridge", {"alpha": 1.0}), ("ridge alpha 10", "ri
 MISCONCEPTION_KINDS = ("misconception", "misconception_rubric", "misconception_other", "misconception_plain",
                        "error_unlisted", "misconception_subtle", "mechanism_confused", "spoken_misconception",
                        "misconception_core", "misconception_reasoned", "misconception_hedged", "wrong_detail",
-                       "misconception_then_right", "spoken_error")
-GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question", "buzz_sentences")
+                       "misconception_then_right", "spoken_error", "error_number_or_name", "error_reversed",
+                       "spoken_misconception_passing", "core_mechanism_wrong", "wrong_quantity", "short_misconception",
+                       "right_then_wrong_conclusion")
+GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question", "buzz_sentences", "keyword_string")
 CALIBRATION_KNOTS = 101  # percentiles 0, 1, ..., 100 of the out-of-fold predictions and of the grades
+
+
+CALIBRATIONS = ("isotonic", "quantile")  # the first one wins a tie
+
+
+def calibration(method: str, pred, truth):
+    """A monotone map from predictions to grades, as knots (x, y) read by linear interpolation (held at the ends):
+    ``"isotonic"``, the mean grade of answers predicted alike (scikit-learn's IsotonicRegression, read at the
+    predictions' percentiles and given a slight rise so that no two predictions tie); ``"quantile"``, the
+    predictions' percentiles mapped onto the grades' (the grades' spread, not their mean given the prediction)."""
+    import numpy as np
+
+    qs = np.linspace(0.0, 1.0, CALIBRATION_KNOTS)
+    x = np.quantile(pred, qs)
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=0.0, y_max=5.0, out_of_bounds="clip").fit(pred, truth)
+        return x, iso.predict(x) + np.linspace(0.0, 0.02, len(x))
+    # grades come in half points: each is read as spread evenly over its half-point step, so that the map has
+    # no flat runs (a flat run would give every answer in it the same grade)
+    spread = np.clip((np.asarray(truth)[:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
+    return x, np.quantile(spread, qs)
+
+
+def rho_of_cal(pred, truth, rounds) -> float:
+    """The mean over rounds of the Spearman of each round's predictions."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    return float(np.mean([spearmanr(pred[rounds == h], truth[rounds == h]).statistic for h in sorted(set(rounds))]))
 
 
 def split_of(topic: str) -> str:
@@ -197,7 +232,7 @@ def monotone(name: str) -> int:
     """The direction a feature may move the grade in a monotone model: +1, -1, or 0 (free)."""
     if name.endswith(("_score", "_covered", "_credit")) or name in ("anc_top1_grade", "anc_knn5", "anc_soft"):
         return 1
-    return -1 if name.endswith(("_misconception", "_adversarial")) else 0
+    return -1 if name.endswith(("_misconception", "_adversarial")) or name.startswith("anc_sent_err") else 0
 
 
 def fit_model(kind: str, params: dict, x, y, names: list[str]):
@@ -294,14 +329,44 @@ def main(argv: list[str] | None = None) -> int:
     anchor_data = {"vectors": vectors[: len(real)].astype(np.float16),
                    "grades": np.array([r["grade"] for r in real], np.float32),
                    "questions": np.array([r["id"] for r in real]), "rounds": np.array([r["file"] for r in real])}
+    # the sentence anchors: every sentence of the correct answers (label 0: graded 3.5 or more, not gaming) and, of
+    # each answer that states an error (label 1), the one sentence least like any correct answer's to the same
+    # question: most of an error answer's sentences are correct, and only its wrong claim should count as one
+    t0 = time.perf_counter()
+    sentences = anchors.embed_sentences([r["answer"] for r in rows[:n_bank]])
+    print(f"  embedded {sum(map(len, sentences))} sentences in {time.perf_counter() - t0:.0f} s", flush=True)
+    label = [1 if r["kind"] in MISCONCEPTION_KINDS else 0 if r["kind"] not in GAMING_KINDS and r["grade"] >= 3.5
+             else -1 for r in real]
+    correct_of: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(real):
+        if label[i] == 0:
+            correct_of[r["id"]].append(i)
+    picked = {}  # answer row -> the rows of its sentences kept
+    for i, r in enumerate(real):
+        if label[i] == 0:
+            picked[i] = np.arange(len(sentences[i]))
+        elif label[i] == 1 and correct_of[r["id"]] and len(sentences[i]):
+            ok = np.concatenate([sentences[j] for j in correct_of[r["id"]]])
+            picked[i] = np.array([int(np.argmin((sentences[i] @ ok.T).max(axis=1)))])
+    keep_rows = sorted(picked)
+    anchor_data["sent_vectors"] = np.concatenate([
+        np.round(sentences[i][picked[i]] * anchors.SENTENCE_SCALE).astype(np.int8) for i in keep_rows])
+    anchor_data["sent_answer"] = np.concatenate([np.full(len(picked[i]), i, np.int32) for i in keep_rows])
+    anchor_data["sent_label"] = np.concatenate([np.full(len(picked[i]), label[i], np.int8) for i in keep_rows])
     rounds = sorted({r["file"] for r in real} - {held})
 
     def anchor_features(without: set[str]) -> list[dict[str, float]]:
         """Each bank row's anchor features, read from the graded answers of the rounds not in ``without`` nor the
         row's own."""
         keep = np.array([r["file"] not in without for r in real])
-        own = anchors.Anchors(data={k: v[keep] for k, v in anchor_data.items()})
-        return [own.features(r["id"], vectors[i], exclude_round=r["file"]) for i, r in enumerate(rows[:n_bank])]
+        rows_kept = np.cumsum(keep) - 1  # an answer's row among those kept
+        sent_keep = keep[anchor_data["sent_answer"]]
+        own = anchors.Anchors(data={
+            **{k: v[keep] for k, v in anchor_data.items() if not k.startswith("sent_")},
+            "sent_vectors": anchor_data["sent_vectors"][sent_keep], "sent_label": anchor_data["sent_label"][sent_keep],
+            "sent_answer": rows_kept[anchor_data["sent_answer"][sent_keep]]})
+        return [own.features(r["id"], vectors[i], exclude_round=r["file"], sentences=sentences[i])
+                for i, r in enumerate(rows[:n_bank])]
 
     anc_final = anchor_features({held})
     # leave one round out: the model that grades round h's answers never saw h's answers, nor read them as anchors
@@ -402,16 +467,29 @@ def main(argv: list[str] | None = None) -> int:
                    "caps_from": best_caps[1], "chosen": label, "round_left_out_spearman": round(rho, 4),
                    "fitted_on": "data/graded_answers, train and dev topics; chosen by the mean Spearman on a round of "
                                 "writers left out of the fit (and of the anchors), each round in turn"}
-        # the calibration that gives the predictions the grades' scale (least squares draws them toward the mean):
-        # the percentiles of the predictions for left-out rounds mapped onto the grades' percentiles, a monotone
-        # map, so the ranking stays the model's
+        # the calibration: a monotone map from the model's output to a grade (so the ranking stays the model's),
+        # fitted on the predictions for the left-out rounds. Least squares draws the grades toward the mean on
+        # writers the model has not seen; which map corrects that best is chosen the same way, by the mean
+        # absolute error on each round left out, its map fitted on the other rounds' predictions
         oof = out_of_round(kind, params, [])[scored]
-        qs = np.linspace(0.0, 1.0, CALIBRATION_KNOTS)
-        # grades come in half points: each is read as spread evenly over its half-point step, so that the map has
-        # no flat runs (a flat run would give every answer in it the same grade)
-        spread = np.clip((y[fit_idx][scored][:, None] + np.linspace(-0.25, 0.25, 11)[None, :]).ravel(), 0.0, 5.0)
-        weights["calibration"] = {"x": [round(float(v), 5) for v in np.quantile(oof, qs)],
-                                  "y": [round(float(v), 5) for v in np.quantile(spread, qs)],
+        truth, oof_round = y[fit_idx][scored], file_of[scored]
+        kinds = np.array([rows[i]["kind"] for i in fit_idx])[scored]
+        cross = {}
+        for method in CALIBRATIONS:
+            got = np.zeros(len(oof))
+            for h in rounds:
+                at = oof_round == h
+                if at.any():
+                    got[at] = np.clip(np.interp(oof[at], *calibration(method, oof[~at], truth[~at])), 0.0, 5.0)
+            bias = [abs(float(np.mean(got[kinds == k] - truth[kinds == k]))) for k in sorted(set(kinds))]
+            cross[method] = float(np.mean(np.abs(got - truth)))
+            print(f"  {variant}: calibration {method}: MAE {cross[method]:.3f}, mean |bias| per kind "
+                  f"{np.mean(bias):.3f}, Spearman {rho_of_cal(got, truth, oof_round):.3f} on the round left out")
+        method = min(CALIBRATIONS, key=lambda m: cross[m] - (1e-3 if m == CALIBRATIONS[0] else 0.0))
+        print(f"{variant}: chosen calibration {method}")
+        cx, cy = calibration(method, oof, truth)
+        weights["calibration"] = {"x": [round(float(v), 5) for v in cx], "y": [round(float(v), 5) for v in cy],
+                                  "method": method, "round_left_out_mae": round(cross[method], 4),
                                   "fitted_on": "predictions for the rounds left out, train and dev topics"}
         return weights
 
