@@ -43,7 +43,9 @@ def test_a_sentence_nearer_other_writers_errors_than_any_correct_answer_reads_as
     # without the wrong answer's round there is nothing to compare against; without sentences, no such features
     assert "anc_sent_err_gap" not in b.features("q", v, exclude_round="r2", sentences=np.eye(4, dtype=np.float32))
     assert "anc_sent_err_gap" not in b.features("q", v)
-    with pytest.raises(Exception, match="name no answer"):
+    from agent.errors import UserError
+
+    with pytest.raises(UserError, match="name no answer"):
         Anchors(data={"vectors": a.vectors, "grades": a.grades, "questions": a.questions, "rounds": a.rounds,
                       "sent_vectors": sent, "sent_answer": np.array([0, 1, 9]), "sent_label": np.array([0, 1, 1])})
 
