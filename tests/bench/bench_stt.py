@@ -175,10 +175,9 @@ def bench_recall(device: str) -> dict:
 
 
 UNSEEN = ROOT / "tests" / "bench" / "data" / "unseen_sentences.yaml"
-# a second held-out set, written for 24 questions no speech sentence had used, by a writer who never saw the
-# transcriber run; measured once the code was done
-UNSEEN_2 = ROOT / "tests" / "bench" / "data" / "unseen_sentences_2.yaml"
+UNSEEN_2 = ROOT / "tests" / "bench" / "data" / "unseen_sentences_2.yaml"  # the second held-out set (docstring)
 DEV = ROOT / "tests" / "bench" / "data" / "stt_dev_sentences.yaml"  # the repair's tuning set
+SENTENCE_SETS = {"dev": DEV, "unseen": UNSEEN, "unseen2": UNSEEN_2}  # --only part -> sentences (bench_unseen)
 UNSEEN_LIMIT = 0  # --limit: the first N sentences only (to compare a slow model on the same subset)
 
 
@@ -448,12 +447,9 @@ def main() -> int:
         print("recall", {k: v for k, v in result["recall"].items() if not k.startswith("missed")}, flush=True)
     if "memory" in parts:
         result["memory"] = bench_memory(args.device)
-    if "unseen" in parts:
-        result["unseen"] = bench_unseen(args.device)
-    if "unseen2" in parts:
-        result["unseen2"] = bench_unseen(args.device, UNSEEN_2)
-    if "dev" in parts:
-        result["dev"] = bench_unseen(args.device, DEV)
+    for part, sentences in SENTENCE_SETS.items():
+        if part in parts:
+            result[part] = bench_unseen(args.device, sentences)
     if "invented" in parts:
         result["invented"] = bench_invented(args.device)
     if "dropped" in parts:
@@ -485,7 +481,7 @@ def main() -> int:
     if "memory" in result:
         m = result["memory"]
         rows += [("peak RSS, Piper + Whisper loaded (MB)", m["peak_piper_and_whisper_mb"], "")]
-    for part in ("dev", "unseen", "unseen2"):
+    for part in SENTENCE_SETS:
         if part not in result:
             continue
         u = result[part]
