@@ -43,6 +43,9 @@ class Settings(BaseSettings):
                         "'embedding' (sentence similarity, the default), 'entail' (learned entailment), "
                         "'contrastive' (the tuned encoder) or 'stacked' (the three joined)")
     embedding_model: str = Field(default="bundled", description="'bundled' or any sentence-transformers name/path")
+    grader_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="the entailment cross-encoder's arithmetic: 'auto' (bfloat16 on a CPU with "
+        "bfloat16 matrix units, where it takes about half the time; else float32), 'float32' or 'bfloat16'")
     max_answer_chars: int = Field(default=20_000, description="longer answers are cut here (and the cut is said)")
 
     # speech

@@ -78,22 +78,50 @@ def test_fast_path_equals_sentence_transformers_cross_encoder():
              ("BERT masks 15% of tokens.", "um so bert hides like half the tokens"),
              ("Dropout is disabled at inference.", "At test time every unit is kept and nothing is dropped, " * 3)]
     ref = ce.predict(pairs, activation_fn=torch.nn.Identity(), convert_to_numpy=True)
-    ours = PairClassifier().logits(pairs)
+    ours = PairClassifier(precision="float32").logits(pairs)
     assert np.abs(ref - ours).max() < 2e-3, (ref, ours)
 
 
 @pytest.mark.slow
 def test_batches_by_padded_tokens_give_the_same_logits():
     """Pairs of many lengths, run in token-bounded batches (several here), score as each pair alone does."""
-    from agent.grading.entail import BATCH_TOKENS, get_pair_classifier
+    from agent.grading.entail import BATCH_TOKENS, PairClassifier
 
-    clf = get_pair_classifier()
+    clf = PairClassifier(precision="float32")
     pairs = [(f"Concept {i}: the loss is cross-entropy on the next token.", "the model predicts " + "the next word " * i)
              for i in range(1, 60, 2)]
     assert sum(len(e.ids) for e in clf.tok.encode_batch(pairs)) > 2 * BATCH_TOKENS  # more than one batch
     alone = np.concatenate([clf.logits([p]) for p in pairs])
     assert np.abs(clf.logits(pairs) - alone).max() < 1e-4
     assert np.abs(clf.logits(pairs, batch_tokens=64) - alone).max() < 1e-4  # one pair a batch when it must
+
+
+@pytest.mark.slow
+def test_bfloat16_path_gives_the_float32_probabilities_within_two_hundredths():
+    """The faster bfloat16 pass ("auto" on a CPU with bfloat16 matrix units) reads real rubric pairs as the
+    float32 pass does: every probability within 0.02 (0.014 at most when written), alone or batched, and the same
+    most likely label."""
+    from agent.bank import load_bank
+    from agent.grading.entail import PairClassifier
+
+    bank = load_bank()
+    pairs = []
+    for qid in ("clm-loss", "mlm", "perplexity", "nsp"):
+        r = bank.rubric(qid)
+        for c in r.concepts:
+            pairs += [(c.description, e) for e in c.exemplars[:2]]
+        for m in r.misconceptions:
+            pairs += [(m.claim, m.correction), (m.correction, m.claim)]
+        pairs += [(c.description, s.answer) for c, s in zip(r.concepts, r.samples, strict=False)]
+    f32, bf16 = PairClassifier(precision="float32"), PairClassifier(precision="bfloat16")
+    ref = f32.probs(pairs)
+    batched = bf16.probs(pairs)
+    alone = np.concatenate([bf16.probs([p]) for p in pairs[:12]])
+    assert len(pairs) > 40
+    assert np.abs(batched - ref).max() < 0.02
+    assert np.abs(alone - ref[:12]).max() < 0.02
+    clear = ref.max(1) > 0.55  # a near tie may go either way
+    assert (batched.argmax(1) == ref.argmax(1))[clear].all()
 
 
 def test_tuned_encoder_is_small_and_reported_on_held_out_topics():

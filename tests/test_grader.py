@@ -3,6 +3,7 @@ near-miss transcriptions, misconceptions, empty and huge answers, determinism an
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -205,6 +206,26 @@ def test_disk_cache_second_instance_does_not_reencode(tmp_path, clm):
     assert 0 < second.encoded <= n_sentences
     assert second.encoded < n_exemplar_texts
     assert g1.model_dump() == g2.model_dump()
+
+
+def test_recent_answer_sentences_are_encoded_once(clm):
+    """The graders the stacked grader joins read the same answer sentences: the second reads them from memory,
+    and the vectors are those of a fresh encoding."""
+    from agent.grading.cache import Embedder, get_embedder
+
+    e = Embedder()
+    e._model = get_embedder()._load()
+    texts = ["Each position predicts the next token.", "The loss is the mean cross-entropy.",
+             "Each position predicts the next token."]
+    first = e.encode_tokens(texts)
+    assert e.encoded == 2  # the repeat within the call too
+    again = e.encode_tokens(texts[1:])
+    assert e.encoded == 2
+    assert again[0][0] is first[1][0] and again[1][0] is first[0][0]
+    fresh = Embedder()
+    fresh._model = e._model
+    for (a, oa), (b, ob) in zip(fresh.encode_tokens(texts), first, strict=True):
+        assert np.allclose(a, b, atol=1e-5) and (oa == ob).all()
 
 
 def test_corrupt_disk_cache_is_rebuilt(tmp_path, clm):

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ def tuned_name() -> str:
 
 
 CACHE_FORMAT = "pooled-v1"  # bump when what is stored per text changes
+RECENT_TEXTS = 512  # token vectors kept for the texts encoded last (about 30 KB each)
 PACK_TOKENS = 128  # texts are packed into rows of this many tokens (a longer text gets a row of its own)
 
 
@@ -69,6 +71,7 @@ class Embedder:
         self._disk_index: dict[str, int] | None = None
         self._disk_vectors: np.ndarray | None = None
         self._pending: dict[str, np.ndarray] = {}
+        self._recent: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.encoded = 0  # texts actually passed through the model (tests and benchmarks read this)
 
     # ------------------------------------------------------------------ model
@@ -125,15 +128,32 @@ class Embedder:
         (a block-diagonal attention mask) with positions restarting at 0, so no compute is spent on
         padding and the vectors equal those of encoding each text alone. Encoders that cannot take such
         a mask are given padded batches instead.
+
+        A text repeated in the call, or among the last ``RECENT_TEXTS`` encoded, is not encoded again (the
+        graders the stacked grader joins read the same answer sentences; a pasted answer repeats its own). The
+        arrays returned are shared: read them, never write to them.
         """
         if not texts:
             return []
         m = self._load()
-        ids, offs = m.tokenize(list(texts))
         with self._lock:
-            out = self._encode_packed(ids, offs) if m.packable else self._encode_padded(ids, offs)
-            self.encoded += len(texts)
-        return out
+            todo = [t for t in dict.fromkeys(texts) if t not in self._recent]
+            if todo:
+                ids, offs = m.tokenize(todo)
+                fresh = self._encode_packed(ids, offs) if m.packable else self._encode_padded(ids, offs)
+                self.encoded += len(todo)
+            else:
+                fresh = []
+            got = dict(zip(todo, fresh, strict=True))
+            for t in dict.fromkeys(texts):
+                if t in got:
+                    self._recent[t] = got[t]
+                else:
+                    got[t] = self._recent[t]
+                self._recent.move_to_end(t)
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+            return [got[t] for t in texts]
 
     def _encode_padded(self, ids: list[list[int]], offs: list) -> list[tuple[np.ndarray, np.ndarray]]:
         import torch
@@ -277,6 +297,14 @@ class Embedder:
 
 _EMBEDDERS: dict[tuple[str, str], Embedder] = {}
 _GLOBAL_LOCK = threading.Lock()
+
+
+def forget_recent_texts() -> None:
+    """Drop every embedder's recently encoded texts (benchmarks time answers as new ones)."""
+    with _GLOBAL_LOCK:
+        for emb in _EMBEDDERS.values():
+            with emb._lock:
+                emb._recent.clear()
 
 
 def get_embedder(model: str | None = None, cache_dir: Path | None = None) -> Embedder:

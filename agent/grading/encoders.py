@@ -94,10 +94,13 @@ class BertStack:
     """The BERT embeddings (less the word matrix) and transformer layers, from a state dict; one forward pass
     in plain torch, the same arithmetic as the reference implementation."""
 
-    def __init__(self, w: dict[str, Any], cfg: dict[str, Any]):
+    def __init__(self, w: dict[str, Any], cfg: dict[str, Any], dtype: str = "float32"):
+        """``dtype``: "float32", or "bfloat16" for the transformer layers (weights and the hidden states between
+        them; the embeddings and their layer norm stay float32, and the output is float32)."""
         import torch
 
         w = {k.removeprefix("bert."): v.float() for k, v in w.items()}
+        self.dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
         self.heads = int(cfg["num_attention_heads"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         self.dim = int(cfg["hidden_size"])
@@ -118,6 +121,7 @@ class BertStack:
                 g("output.dense.weight"), g("output.dense.bias"),
                 g("output.LayerNorm.weight"), g("output.LayerNorm.bias"),
             ))
+            self.layers[-1] = tuple(x.to(self.dtype) for x in self.layers[-1])
         self.pooler = ((w["pooler.dense.weight"], w["pooler.dense.bias"]) if "pooler.dense.weight" in w else None)
 
     def forward(self, word: Any, input_ids: Any, attention_mask: Any, position_ids: Any | None = None,
@@ -132,7 +136,7 @@ class BertStack:
                 position_ids = torch.arange(t).expand(b, t)
             types = self.types[0] if token_type_ids is None else self.types[token_type_ids]
             x = word[input_ids] + self.pos[position_ids] + types
-            x = F.layer_norm(x, (self.dim,), *self.emb_ln, eps=self.eps)
+            x = F.layer_norm(x, (self.dim,), *self.emb_ln, eps=self.eps).to(self.dtype)
             if attention_mask.dim() == 2:
                 mask = attention_mask.bool()[:, None, None, :]
             else:
@@ -146,7 +150,7 @@ class BertStack:
                 x = F.layer_norm(F.linear(a, ao_w, ao_b) + x, (self.dim,), ln1_w, ln1_b, eps=self.eps)
                 y = F.linear(F.gelu(F.linear(x, in_w, in_b)), out_w, out_b)
                 x = F.layer_norm(y + x, (self.dim,), ln2_w, ln2_b, eps=self.eps)
-            return x
+            return x.float()
 
 
 class SentenceTransformerEncoder:

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grades-cache", metavar="PATH", help="the graders' grades, as fit_stacker.py keeps them")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VIVA_GRADER_PRECISION", "float32")  # the same cross-encoder figures on any CPU
     import numpy as np
     from fit_stacker import OUT as STACKED
     from fit_stacker import PARTS, cached_grades, fit, load, report

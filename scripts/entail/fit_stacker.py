@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                     "stacker grades that round's answers (writers it has not seen); writes nothing")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VIVA_GRADER_PRECISION", "float32")  # the same cross-encoder figures on any CPU
     import numpy as np
     from scipy.stats import spearmanr
 
