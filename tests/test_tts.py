@@ -128,6 +128,16 @@ def test_missing_piper_voice_falls_back_to_espeak(tmp_path) -> None:
     assert len(messages) == 1 and "espeak" in messages[0] and "nope.onnx" in messages[0]
 
 
+def test_espeak_speaks_text_that_starts_with_a_dash() -> None:
+    """A line starting with "-" (a bullet, a minus sign) is text to speak, not an espeak-ng option."""
+    from agent.speech.tts import EspeakEngine
+
+    eng = EspeakEngine()
+    for text in ("- the loss is cross-entropy", "-3 is the log probability", "--stdout"):
+        audio = eng.synth(text)
+        assert audio.size / eng.sample_rate > 0.5, text  # spoken words, not an empty or failed run
+
+
 def test_engine_none_is_silent(tmp_path) -> None:
     player = ListPlayer()
     sp = Speaker(engine="none", cache_dir=tmp_path, player=player)

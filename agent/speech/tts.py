@@ -149,7 +149,8 @@ class EspeakEngine:
 
         import soundfile as sf
 
-        out = subprocess.run([self.exe, "-v", self.espeak_voice, "-s", str(self.rate), "--stdout", text],
+        # "--" ends the options: a text starting with "-" (a bullet, a minus sign) is spoken, not parsed
+        out = subprocess.run([self.exe, "-v", self.espeak_voice, "-s", str(self.rate), "--stdout", "--", text],
                              capture_output=True, timeout=60)
         if out.returncode != 0 or not out.stdout:
             raise UserError(f"espeak-ng failed: {out.stderr.decode(errors='replace').strip()}")
