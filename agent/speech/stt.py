@@ -115,7 +115,10 @@ COMPRESSION_RATIO_THRESHOLD = 2.4
 # dropped (Whisper's own skip needs 0.6 and -1.0; what it writes after the end of an answer sits just under)
 TRAILING_NO_SPEECH = 0.35
 TRAILING_LOG_PROB = -0.8
-# with word timestamps, skip a stretch of this much silence around a likely hallucination
+# with word timestamps, skip a stretch of this much silence around a likely hallucination: only where the
+# audio decoded may hold silence (VAD off). After the VAD only speech is decoded, and the check's silence tests
+# hold at the edges of every 30 s window, so it dropped real speech: a whole espeak-ng answer of 29 s whose
+# first words came fast, 3 of 140 of the project's graded answers spoken and transcribed (and parts of 2 more)
 HALLUCINATION_SILENCE_S = 2.0
 # longer than this (seconds of speech), successive 30 s windows are conditioned on the previous text
 LONG_ANSWER_S = 60.0
@@ -571,16 +574,17 @@ class Transcriber:
         if spans and not _stopped(stop):
             speech = np.concatenate([samples[s["start"]:s["end"]] for s in spans])
             if speech.size >= MIN_DECODE_SAMPLES:
-                tr.segments = self._decode(speech, spans, terms, prompt, offset_s, stop)
+                tr.segments = self._decode(speech, spans, terms, prompt, offset_s, stop, only_speech=vad_filter)
         if terms and repair:
             tr.repair(terms)
         tr.elapsed_s = round(time.perf_counter() - t0, 4)
         return tr
 
     def _decode(self, speech: np.ndarray, spans: list[dict[str, int]], terms: list[str], prompt: str | None,
-                offset_s: float, stop: StopSignal = None) -> list[Segment]:
+                offset_s: float, stop: StopSignal = None, only_speech: bool = True) -> list[Segment]:
         """Decode the concatenated speech of ``spans`` and map times back to the original audio (returning
-        early, between segments, once ``stop`` is set)."""
+        early, between segments, once ``stop`` is set). ``only_speech``: the VAD cut the silences out, so
+        faster-whisper's skip of hallucinations around silence is off (``HALLUCINATION_SILENCE_S``)."""
         from faster_whisper.vad import SpeechTimestampsMap
 
         speech_s = speech.size / SAMPLE_RATE
@@ -598,7 +602,7 @@ class Transcriber:
             no_speech_threshold=NO_SPEECH_THRESHOLD,
             log_prob_threshold=LOG_PROB_THRESHOLD,
             compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
-            hallucination_silence_threshold=HALLUCINATION_SILENCE_S,
+            hallucination_silence_threshold=None if only_speech else HALLUCINATION_SILENCE_S,
         )
         ts_map = SpeechTimestampsMap(spans, SAMPLE_RATE)
         out: list[Segment] = []
