@@ -120,6 +120,14 @@ TRAILING_LOG_PROB = -0.8
 # hold at the edges of every 30 s window, so it dropped real speech: a whole espeak-ng answer of 29 s whose
 # first words came fast, 3 of 140 of the project's graded answers spoken and transcribed (and parts of 2 more)
 HALLUCINATION_SILENCE_S = 2.0
+# biasing can make Whisper skip speech: with a question's hotwords and prompt, tiny.en once wrote only the first
+# sentence of a 36 s Piper answer for the whole first 30 s window and went on from there (39 words of 98). A
+# biased reading of at least RATE_CHECK_S of speech that gives under MIN_WORDS_PER_S words a second (people say
+# 2-3 once the VAD has cut the pauses) is read again without the biasing, and the unbiased text is kept when it
+# has UNBIASED_GAIN times the words (the repair pass still reads the rubric terms into it)
+RATE_CHECK_S = 10.0
+MIN_WORDS_PER_S = 1.5
+UNBIASED_GAIN = 1.5
 # longer than this (seconds of speech), successive 30 s windows are conditioned on the previous text
 LONG_ANSWER_S = 60.0
 # streaming: words are settled once two successive readings agree on them (the same word, starting within
@@ -456,6 +464,10 @@ def _stopped(stop: StopSignal) -> bool:
     return bool(stop())
 
 
+def _word_count(segments: list[Segment]) -> int:
+    return sum(len(s.text.split()) for s in segments)
+
+
 def _is_words(text: str) -> bool:
     """A segment made of nothing but punctuation (". . . ." over a short tail) is not speech."""
     return any(ch.isalnum() for ch in text)
@@ -575,6 +587,14 @@ class Transcriber:
             speech = np.concatenate([samples[s["start"]:s["end"]] for s in spans])
             if speech.size >= MIN_DECODE_SAMPLES:
                 tr.segments = self._decode(speech, spans, terms, prompt, offset_s, stop, only_speech=vad_filter)
+                speech_s = speech.size / SAMPLE_RATE
+                n = _word_count(tr.segments)
+                if terms and speech_s >= RATE_CHECK_S and n < MIN_WORDS_PER_S * speech_s and not _stopped(stop):
+                    plain = self._decode(speech, spans, [], prompt, offset_s, stop, only_speech=vad_filter)
+                    if _word_count(plain) >= UNBIASED_GAIN * max(n, 1):
+                        log.info("the biased reading gave %d words for %.1f s of speech, the unbiased one %d: "
+                                 "the unbiased one is kept", n, speech_s, _word_count(plain))
+                        tr.segments = plain
         if terms and repair:
             tr.repair(terms)
         tr.elapsed_s = round(time.perf_counter() - t0, 4)
