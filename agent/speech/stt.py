@@ -30,8 +30,10 @@ API (all blocking; run them in a worker thread from the UI):
       asked for when what is left holds no stretch of speech of ``TAIL_SPEECH_MS``, the end of the last word).
     - faster-whisper's guards are on: ``no_speech_threshold``, ``log_prob_threshold``,
       ``compression_ratio_threshold`` (a segment still over it after every temperature is dropped),
-      ``hallucination_silence_threshold``, and ``condition_on_previous_text`` only for answers of more than
-      ``LONG_ANSWER_S`` of speech. A segment of punctuation only is dropped, so is a last segment that
+      ``hallucination_silence_threshold`` where the VAD is off (after it there is no silence left to skip,
+      and the check dropped real speech), and ``condition_on_previous_text`` only for answers of more than
+      ``LONG_ANSWER_S`` of speech. A biased reading that gives too few words for its speech
+      (``MIN_WORDS_PER_S``) is read again without the biasing. A segment of punctuation only is dropped, so is a last segment that
       Whisper doubts on both counts (``TRAILING_NO_SPEECH``, ``TRAILING_LOG_PROB``), and so is a sentence whose
       words are on average anomalous by Whisper's own word score (unlikely words squeezed into no time: text
       written after the speech ended, such as an echo of the hotwords).
