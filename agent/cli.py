@@ -60,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bad_settings() -> int | None:
+    """Read the settings once before any command: a bad value is said in one line, not as a traceback from
+    wherever it is first read (the app included)."""
+    from agent.config import get_settings
+    from agent.errors import UserError
+
+    try:
+        get_settings()
+    except UserError as e:
+        print(f"viva: {e}", file=sys.stderr)
+        return e.exit_code
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     if not (sys.argv[1:] if argv is None else argv):
         # `viva` alone opens the app at once: no subcommand parsers to build, and no cyclic garbage collection
@@ -68,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
         gc.disable()
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        bad = _bad_settings()
+        if bad is not None:
+            return bad
         from tui.app import run_app
 
         return run_app() or EXIT_OK
@@ -75,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    bad = _bad_settings()
+    if bad is not None:
+        return bad
     if args.command is None:
         from tui.app import run_app
 

@@ -91,11 +91,33 @@ class Settings(BaseSettings):
         return self.data_dir / "history.sqlite3"
 
 
-@functools.lru_cache(maxsize=1)
 def get_settings(**overrides: Any) -> Settings:
+    """The settings in force (read once). A bad value raises a ``UserError`` that names the setting, where it
+    came from and what it may be."""
+    from pydantic import ValidationError
+
+    try:
+        return _load_settings(**overrides)
+    except ValidationError as e:
+        from agent.errors import UserError
+
+        problems = []
+        for err in e.errors():
+            name = ".".join(str(x) for x in err["loc"]) or "settings"
+            env = f"{APP.upper()}_{name.upper()}"
+            where = f"the environment variable {env}" if env in os.environ else f"{config_path()}"
+            value = err.get("input")
+            shown = f" = {value!r}" if not isinstance(value, dict) else ""
+            problems.append(f"{name}{shown} (from {where}): {err['msg']}")
+        raise UserError("bad setting: " + "; ".join(problems) + ". Fix it there, or remove it to use the "
+                        "default") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
 def reset_settings() -> None:
     """Forget the cached settings (tests change the environment)."""
-    get_settings.cache_clear()
+    _load_settings.cache_clear()
