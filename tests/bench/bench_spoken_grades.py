@@ -1,6 +1,6 @@
 """Spoken answers graded as typed ones: prints a table and writes tests/bench/results/spoken_grades.json.
 
-    python tests/bench/bench_spoken_grades.py [--answers 140] [--split test] [--grader stacked]
+    python tests/bench/bench_spoken_grades.py [--answers 140] [--split test] [--grader stacked] [--reuse]
 
 The project's graded interview answers (data/graded_answers) on the held-out topics of ``--split``, the first
 ``--answers`` of them in a fixed shuffle (8 words or more; adversarial, gaming and keyword answers left out, as
@@ -11,7 +11,9 @@ rubric hotwords and the repair pass. Both the typed answer and the transcript ar
 bench_grader_validity.py). A grade is of what was meant, so the transcript should earn what the typed answer
 earns. Reported: the share of words that came back, answers that came back with under half of their words,
 the mean grade typed / heard / human, and Spearman with the human grade, typed and heard, overall and per voice.
-Takes about 4 s an answer on a 2-core CPU (speech) plus the grading.
+Takes about 3-4 s an answer on a 2-core CPU (speech) plus the grading. ``--reuse`` grades the transcripts of the
+last run again (the same answers; Piper speaks a little differently every time), to compare graders on the same
+transcripts in a minute or two.
 """
 
 from __future__ import annotations
@@ -105,10 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--answers", type=int, default=140)
     ap.add_argument("--split", default="test", choices=("train", "dev", "test"))
     ap.add_argument("--grader", default="stacked")
+    ap.add_argument("--reuse", action="store_true", help="grade the last run's transcripts again")
     args = ap.parse_args(argv)
 
     rows = pick(args.split, args.answers)
-    heard = hear(rows)
+    out = HERE / "results" / "spoken_grades.json"
+    if args.reuse:
+        last = json.loads(out.read_text("utf-8")) if out.is_file() else {}
+        saved = last.get("transcripts", [])
+        if last.get("split") != args.split or [t["id"] for t in saved] != [r["id"] for r in rows]:
+            raise SystemExit(f"{out.relative_to(REPO)} does not hold this run's answers: run once without --reuse")
+        heard = [t["heard"] for t in saved]
+    else:
+        heard = hear(rows)
     typed_g = grade(rows, args.grader)
     heard_g = grade([{**r, "answer": x} for r, x in zip(rows, heard, strict=True)], args.grader)
     res = {"grader": args.grader, "split": args.split, "all": summary(rows, heard, typed_g, heard_g)}
@@ -130,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"{s['mean_typed']} / {s['mean_heard']} / {s['mean_human']}", str(s["drop"]),
                       f"{s['spearman_typed']} / {s['spearman_heard']}")
     Console().print(table)
-    out = HERE / "results" / "spoken_grades.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({**res, "transcripts": [{"id": r["id"], "kind": r.get("kind"), "heard": x}
                                                        for r, x in zip(rows, heard, strict=True)]}, indent=1))
