@@ -19,7 +19,6 @@ transcripts in a minute or two.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -33,6 +32,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts" / "entail"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from speak_graded_answers import voice_of  # noqa: E402 - the voice each answer is spoken in, as in the fit data
+
 LEFT_OUT_KINDS = {"adversarial", "gaming", "keyword_string", "hollow"}
 
 
@@ -43,10 +44,6 @@ def pick(split: str, n: int) -> list[dict]:
             and len(r["answer"].split()) >= 8 and r.get("kind") not in LEFT_OUT_KINDS]
     random.Random(7).shuffle(rows)
     return rows[:n]
-
-
-def voice_of(text: str) -> str:
-    return "piper" if int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 2 else "espeak"
 
 
 def hear(rows: list[dict]) -> list[str]:

@@ -1,0 +1,79 @@
+"""Speak the project's graded answers (train and dev topics) and transcribe them as the app does, for fitting the
+stacked grader on what it will really read from a spoken answer.
+
+    python scripts/entail/speak_graded_answers.py [--minutes 40] [--limit N]
+
+Each answer of 8 words or more on a train or dev topic (data/graded_answers/*.jsonl), in a fixed shuffle, is
+spoken by the bundled Piper voice or by espeak-ng (chosen by a hash of the answer, as in
+tests/bench/bench_spoken_grades.py) and transcribed by the bundled Whisper on the CPU with the question's rubric
+hotwords and the repair pass: the app's own path. What was heard goes to
+data/graded_answers/heard/heard.jsonl beside the answer's file, line and grade (the grade stays: it is of what
+was meant). Answers already there are skipped, so it runs in instalments (``--minutes``). The test topics are
+never spoken here: bench_spoken_grades.py measures them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fit_stacker import DATA, load  # noqa: E402
+
+OUT = DATA / "heard" / "heard.jsonl"
+
+
+def voice_of(text: str) -> str:
+    return "piper" if int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 2 else "espeak"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=40.0, help="stop starting new answers after this long")
+    ap.add_argument("--limit", type=int, default=0, help="at most this many new answers (0: no limit)")
+    args = ap.parse_args(argv)
+
+    from agent.speech.audio import resample
+    from agent.speech.stt import Transcriber, rubric_terms
+    from agent.speech.tts import EspeakEngine, PiperEngine
+
+    rows = [r for r in load() if r["split"] in ("train", "dev") and len(r["answer"].split()) >= 8]
+    random.Random(11).shuffle(rows)
+    done = set()
+    if OUT.is_file():
+        done = {(r["file"], r["line"]) for r in map(json.loads, OUT.read_text("utf-8").splitlines()) if r}
+    todo = [r for r in rows if (r["file"], r["line"]) not in done]
+    if args.limit:
+        todo = todo[: args.limit]
+    print(f"{len(done)} answers heard before, {len(todo)} to go", flush=True)
+    voices = {"piper": PiperEngine("bundled"), "espeak": EspeakEngine()}
+    stt = Transcriber(model="bundled", device="cpu")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    t0, n = time.perf_counter(), 0
+    with open(OUT, "a", encoding="utf-8") as f:
+        for r in todo:
+            if time.perf_counter() - t0 > args.minutes * 60:
+                break
+            voice = voice_of(r["answer"])
+            eng = voices[voice]
+            audio = eng.synth(r["answer"])
+            if eng.sample_rate != 16000:
+                audio = resample(audio, eng.sample_rate)
+            heard = stt.transcribe(audio, hotwords=rubric_terms(r["id"])).text.strip()
+            f.write(json.dumps({"file": r["file"], "line": r["line"], "id": r["id"], "kind": r.get("kind"),
+                                "grade": r["grade"], "voice": voice, "heard": heard}, ensure_ascii=False) + "\n")
+            f.flush()
+            n += 1
+            if n % 50 == 0:
+                print(f"  {n} in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"done: {n} answers in {time.perf_counter() - t0:.0f} s ({len(done) + n} in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
