@@ -68,6 +68,24 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
     assert not topics_by_split["test"] & (topics_by_split["train"] | topics_by_split["dev"])
 
 
+def test_heard_answers_point_at_their_graded_answers_and_never_at_a_test_topic() -> None:
+    """data/graded_answers/heard: each line names a graded answer (file, line) of a train or dev topic, keeps its
+    question, kind and grade, and holds a transcript in one of the two voices."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from fit_stacker import load
+
+    heard_path = REPO / "data" / "graded_answers" / "heard" / "heard.jsonl"
+    heard = [json.loads(line) for line in heard_path.read_text("utf-8").splitlines() if line.strip()]
+    source = {(r["file"], r["line"]): r for r in load()}
+    assert heard and len({(h["file"], h["line"]) for h in heard}) == len(heard)
+    for h in heard:
+        r = source[h["file"], h["line"]]
+        assert (h["id"], h["kind"], h["grade"]) == (r["id"], r["kind"], r["grade"])
+        assert r["split"] in ("train", "dev") and h["voice"] in ("piper", "espeak") and isinstance(h["heard"], str)
+
+
 def test_calibration_is_the_fitted_monotone_map() -> None:
     import itertools
 
