@@ -87,7 +87,6 @@ class PairClassifier:
         w = load_file(str(model_dir / "weights.safetensors"))
         base_w = load_file(str(base / "model.safetensors"))
         self.word = base_w["embeddings.word_embeddings.weight"].float()
-        self.precision = precision
         self.stack = BertStack(w, self.config, dtype=precision)
         self.head = (w["classifier.weight"].float(), w["classifier.bias"].float())
         self.max_len = int(self.config.get("max_length", 128))

@@ -174,6 +174,25 @@ def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS,
     return out
 
 
+def shipped_grades(rows: list[dict], grader: str = "stacked") -> list[float]:
+    """``grader``'s grades of graded rows (their answers, to their bank questions). The shipped stacked grader
+    reads the graded answers as anchors: each answer's come from the other rounds only (as in the fit), or it
+    would find itself among them."""
+    if grader != "stacked":
+        return [g.score for g in grade_rows(rows, (grader,))[grader]]
+    from agent.grading.anchors import embed, embed_sentences, get_anchors
+    from agent.grading.stacked import Stacker, features
+
+    st, anchors = Stacker(), get_anchors()
+    grades = grade_rows(rows, tuple(st.parts))
+    answers = [r["answer"] for r in rows]
+    vecs, sents = embed(answers), embed_sentences(answers)
+    return [st.predict({**features({p: grades[p][i] for p in st.parts}, r["answer"]),
+                        **(anchors.features(r["id"], vecs[i], exclude_round=r["file"], sentences=sents[i])
+                           if anchors else {})})
+            for i, r in enumerate(rows)]
+
+
 def question_and_rubric(bank, row: dict):
     """The question and rubric a row is graded against: its bank question's rubric, or (``"rubric": "reference"``)
     the rubric ``viva score --reference`` derives from the question's reference answer, as for a question of the

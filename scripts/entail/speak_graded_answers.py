@@ -32,15 +32,29 @@ def voice_of(text: str) -> str:
     return "piper" if int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 2 else "espeak"
 
 
+def speak_and_hear(rows: list[dict]):
+    """Per row, in order: its voice and what the app's transcription heard of its answer spoken in that voice
+    (the question's rubric hotwords, the repair pass)."""
+    from agent.speech.audio import resample
+    from agent.speech.stt import Transcriber, rubric_terms
+    from agent.speech.tts import EspeakEngine, PiperEngine
+
+    voices = {"piper": PiperEngine("bundled"), "espeak": EspeakEngine()}
+    stt = Transcriber(model="bundled", device="cpu")
+    for r in rows:
+        voice = voice_of(r["answer"])
+        eng = voices[voice]
+        audio = eng.synth(r["answer"])
+        if eng.sample_rate != 16000:
+            audio = resample(audio, eng.sample_rate)
+        yield voice, stt.transcribe(audio, hotwords=rubric_terms(r["id"])).text.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=40.0, help="stop starting new answers after this long")
     ap.add_argument("--limit", type=int, default=0, help="at most this many new answers (0: no limit)")
     args = ap.parse_args(argv)
-
-    from agent.speech.audio import resample
-    from agent.speech.stt import Transcriber, rubric_terms
-    from agent.speech.tts import EspeakEngine, PiperEngine
 
     rows = [r for r in load() if r["split"] in ("train", "dev") and len(r["answer"].split()) >= 8]
     random.Random(11).shuffle(rows)
@@ -51,20 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         todo = todo[: args.limit]
     print(f"{len(done)} answers heard before, {len(todo)} to go", flush=True)
-    voices = {"piper": PiperEngine("bundled"), "espeak": EspeakEngine()}
-    stt = Transcriber(model="bundled", device="cpu")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     t0, n = time.perf_counter(), 0
     with open(OUT, "a", encoding="utf-8") as f:
+        heard_one = speak_and_hear(todo)
         for r in todo:
             if time.perf_counter() - t0 > args.minutes * 60:
                 break
-            voice = voice_of(r["answer"])
-            eng = voices[voice]
-            audio = eng.synth(r["answer"])
-            if eng.sample_rate != 16000:
-                audio = resample(audio, eng.sample_rate)
-            heard = stt.transcribe(audio, hotwords=rubric_terms(r["id"])).text.strip()
+            voice, heard = next(heard_one)
             f.write(json.dumps({"file": r["file"], "line": r["line"], "id": r["id"], "kind": r.get("kind"),
                                 "grade": r["grade"], "voice": voice, "heard": heard}, ensure_ascii=False) + "\n")
             f.flush()

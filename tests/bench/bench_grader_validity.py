@@ -162,26 +162,11 @@ def graded_test(grader: str) -> dict:
     """The project's graded interview answers (data/graded_answers), test topics: what the stacked grader
     is reported on (it is fitted on the train and dev topics)."""
     try:
-        from fit_stacker import grade_rows, load, report
+        from fit_stacker import load, report, shipped_grades
     except FileNotFoundError:
         return {}
     rows = [r for r in load() if r["split"] == "test"]
-    if grader != "stacked":
-        return report(rows, [g.score for g in grade_rows(rows, (grader,))[grader]])
-    # the stacked grader reads the graded answers as anchors: each answer's come from the other rounds only (as in
-    # the fit), or it would find itself among them
-    from agent.grading.anchors import embed, embed_sentences, get_anchors
-    from agent.grading.stacked import Stacker, features
-
-    st, anchors = Stacker(), get_anchors()
-    grades = grade_rows(rows, tuple(st.parts))
-    vecs = embed([r["answer"] for r in rows])
-    sents = embed_sentences([r["answer"] for r in rows])
-    pred = [st.predict({**features({p: grades[p][i] for p in st.parts}, r["answer"]),
-                        **(anchors.features(r["id"], vecs[i], exclude_round=r["file"], sentences=sents[i])
-                           if anchors else {})})
-            for i, r in enumerate(rows)]
-    return report(rows, pred)
+    return report(rows, shipped_grades(rows, grader))
 
 
 def main(argv: list[str] | None = None) -> int:

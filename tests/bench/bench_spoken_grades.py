@@ -32,14 +32,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts" / "entail"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from speak_graded_answers import voice_of  # noqa: E402 - the voice each answer is spoken in, as in the fit data
+from fit_stacker import load, shipped_grades  # noqa: E402
+from speak_graded_answers import speak_and_hear, voice_of  # noqa: E402 - as the fit data is spoken
 
 LEFT_OUT_KINDS = {"adversarial", "gaming", "keyword_string", "hollow"}
 
 
 def pick(split: str, n: int) -> list[dict]:
-    from fit_stacker import load
-
     rows = [r for r in load() if r["split"] == split and r.get("rubric", "bank") == "bank"
             and len(r["answer"].split()) >= 8 and r.get("kind") not in LEFT_OUT_KINDS]
     random.Random(7).shuffle(rows)
@@ -48,40 +47,12 @@ def pick(split: str, n: int) -> list[dict]:
 
 def hear(rows: list[dict]) -> list[str]:
     """Each answer spoken in its voice and transcribed as the app does (hotwords, repair)."""
-    from agent.speech.audio import resample
-    from agent.speech.stt import Transcriber, rubric_terms
-    from agent.speech.tts import EspeakEngine, PiperEngine
-
-    voices = {"piper": PiperEngine("bundled"), "espeak": EspeakEngine()}
-    stt = Transcriber(model="bundled", device="cpu")
     out, t0 = [], time.perf_counter()
-    for i, r in enumerate(rows, 1):
-        eng = voices[voice_of(r["answer"])]
-        audio = eng.synth(r["answer"])
-        if eng.sample_rate != 16000:
-            audio = resample(audio, eng.sample_rate)
-        out.append(stt.transcribe(audio, hotwords=rubric_terms(r["id"])).text.strip())
+    for i, (_voice, heard) in enumerate(speak_and_hear(rows), 1):
+        out.append(heard)
         if i % 20 == 0:
             print(f"  spoken and transcribed {i}/{len(rows)} in {time.perf_counter() - t0:.0f} s", flush=True)
     return out
-
-
-def grade(rows: list[dict], grader: str) -> list[float]:
-    from fit_stacker import grade_rows
-
-    if grader != "stacked":
-        return [g.score for g in grade_rows(rows, (grader,))[grader]]
-    from agent.grading.anchors import embed, embed_sentences, get_anchors
-    from agent.grading.stacked import Stacker, features
-
-    st, anchors = Stacker(), get_anchors()
-    grades = grade_rows(rows, tuple(st.parts))
-    answers = [r["answer"] for r in rows]
-    vecs, sents = embed(answers), embed_sentences(answers)
-    return [st.predict({**features({p: grades[p][i] for p in st.parts}, r["answer"]),
-                        **(anchors.features(r["id"], vecs[i], exclude_round=r["file"], sentences=sents[i])
-                           if anchors else {})})
-            for i, r in enumerate(rows)]
 
 
 def summary(rows: list[dict], heard: list[str], typed_g: list[float], heard_g: list[float]) -> dict:
@@ -117,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         heard = [t["heard"] for t in saved]
     else:
         heard = hear(rows)
-    typed_g = grade(rows, args.grader)
-    heard_g = grade([{**r, "answer": x} for r, x in zip(rows, heard, strict=True)], args.grader)
+    typed_g = shipped_grades(rows, args.grader)
+    heard_g = shipped_grades([{**r, "answer": x} for r, x in zip(rows, heard, strict=True)], args.grader)
     res = {"grader": args.grader, "split": args.split, "all": summary(rows, heard, typed_g, heard_g)}
     for v in ("piper", "espeak"):
         idx = [i for i, r in enumerate(rows) if voice_of(r["answer"]) == v]
