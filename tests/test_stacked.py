@@ -68,22 +68,35 @@ def test_graded_answers_are_well_formed_and_split_by_topic() -> None:
     assert not topics_by_split["test"] & (topics_by_split["train"] | topics_by_split["dev"])
 
 
-def test_heard_answers_point_at_their_graded_answers_and_never_at_a_test_topic() -> None:
+def test_heard_answers_point_at_their_graded_answers_and_never_at_a_test_topic(tmp_path, monkeypatch) -> None:
     """data/graded_answers/heard: each line names a graded answer (file, line) of a train or dev topic, keeps its
-    question, kind and grade, and holds a transcript in one of the two voices."""
+    question, kind and grade, and holds a transcript in one of the two voices. The fit reads each as a copy of its
+    graded answer with the transcript as the answer; a line whose answer changed since it was spoken stops the fit
+    and says what to do."""
     import sys
 
     sys.path.insert(0, str(REPO / "scripts" / "entail"))
-    from fit_stacker import load
+    import fit_stacker
 
     heard_path = REPO / "data" / "graded_answers" / "heard" / "heard.jsonl"
     heard = [json.loads(line) for line in heard_path.read_text("utf-8").splitlines() if line.strip()]
-    source = {(r["file"], r["line"]): r for r in load()}
+    rows = fit_stacker.load()
+    source = {(r["file"], r["line"]): r for r in rows}
     assert heard and len({(h["file"], h["line"]) for h in heard}) == len(heard)
     for h in heard:
         r = source[h["file"], h["line"]]
         assert (h["id"], h["kind"], h["grade"]) == (r["id"], r["kind"], r["grade"])
         assert r["split"] in ("train", "dev") and h["voice"] in ("piper", "espeak") and isinstance(h["heard"], str)
+    copies = fit_stacker.load_heard(rows)
+    assert [(c["file"], c["line"], c["answer"], c["grade"]) for c in copies] == [
+        (h["file"], h["line"], h["heard"], h["grade"]) for h in heard]
+    assert all(c["heard"] and c["topic"] == source[c["file"], c["line"]]["topic"] for c in copies)
+    changed = tmp_path / "heard.jsonl"
+    changed.write_text(json.dumps(dict(heard[0], grade=5.5 - heard[0]["grade"] % 5)) + "\n", "utf-8")
+    monkeypatch.setattr(fit_stacker, "HEARD", changed)
+    monkeypatch.setattr(fit_stacker, "ROOT", tmp_path)
+    with pytest.raises(SystemExit, match=r"heard.jsonl line 1: .* the graded answers changed since it was spoken"):
+        fit_stacker.load_heard(rows)
 
 
 def test_calibration_is_the_fitted_monotone_map() -> None:

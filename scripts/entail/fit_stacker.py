@@ -6,7 +6,9 @@
     python scripts/entail/fit_stacker.py --grades-cache /tmp/grades.pkl --hold-out-round answers_round4.jsonl
 
 Data: every ``*.jsonl`` in data/graded_answers/ (written and graded for this purpose; see its README), split by
-the bank question's topic (``split_of``); each round of it was written by other writers. The model is chosen over
+the bank question's topic (``split_of``); each round of it was written by other writers. The train and dev answers
+that speak_graded_answers.py spoke and transcribed (data/graded_answers/heard/) are fitted on too, graded as their
+typed answers, so that a spoken answer is graded as what was meant (``load_heard``). The model is chosen over
 the train and dev topics by leaving one round out at a time: fitted on the other rounds (scikit-learn), how well
 does it rank the left-out round's answers (mean Spearman over rounds)? Candidates: ridge regressions and
 gradient-boosted trees (HistGradientBoostingRegressor) of a few sizes, free or monotone in the graders' scores;
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "data" / "graded_answers"
 OUT = ROOT / "agent" / "grading" / "entail_model" / "stacked.json"
+HEARD = DATA / "heard" / "heard.jsonl"  # graded answers spoken and transcribed (speak_graded_answers.py)
 # the graders the stacker joins. All three: the embedding grader alone, and with the contrastive one, ranked the
 # graded answers' train and dev topics as well in cross-validation (0.861 and 0.858 against 0.856) and the test
 # topics nearly as well, but the interview answers the project only checks against fell from 0.66 to 0.58 without
@@ -119,6 +122,29 @@ def load() -> list[dict]:
                 r["split"] = split_of(r["topic"])
                 rows.append(r)
     return rows
+
+
+def load_heard(real: list[dict]) -> list[dict]:
+    """The graded answers that speak_graded_answers.py spoke and transcribed as the app does: each a copy of its
+    typed answer's row with what was heard as the answer and the same grade (the grade is of what was meant), so
+    that the stacker learns to read a transcript's lost and misheard words as the answer's writer meant them.
+    Fitted on and scored in the choice of model, never anchors (an anchor is what a writer wrote); a copy stays in
+    its typed answer's round when a round is left out. Train and dev topics only."""
+    if not HEARD.is_file():
+        return []
+    by_line = {(r["file"], r["line"]): r for r in real}
+    out = []
+    for n, line in enumerate(HEARD.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        h = json.loads(line)
+        src = by_line.get((h["file"], h["line"]))
+        if src is None or src["id"] != h["id"] or src["grade"] != h["grade"] or src["split"] == "test":
+            raise SystemExit(f"{HEARD.relative_to(ROOT)} line {n}: {h['file']} line {h['line']} is not a train or dev "
+                             f"answer to {h['id']!r} graded {h['grade']}: the graded answers changed since it was "
+                             "spoken; remove the line and run scripts/entail/speak_graded_answers.py again")
+        out.append(dict(src, answer=h["heard"], heard=True, voice=h["voice"]))
+    return out
 
 
 def term_lists(rows: list[dict]) -> list[dict]:
@@ -315,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold-out-round", metavar="FILE", help="fit without one round of graded answers (e.g. "
                     "answers_round4.jsonl), its answers neither fitted on nor used as anchors, and report how the "
                     "stacker grades that round's answers (writers it has not seen); writes nothing")
+    ap.add_argument("--without-heard", action="store_true", help="fit on the typed answers only, not on their "
+                    "spoken and transcribed copies (data/graded_answers/heard/): the fit before them, to compare")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VIVA_GRADER_PRECISION", "float32")  # the same cross-encoder figures on any CPU
@@ -330,13 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     held = args.hold_out_round
     if held and held not in {r["file"] for r in real}:
         sys.exit(f"--hold-out-round: no graded answers in {held!r}")
-    rows = real + term_lists([r for r in real if r["file"] != held])
+    heard = [] if args.without_heard else [r for r in load_heard(real) if r["file"] != held]
+    rows = real + heard + term_lists([r for r in real if r["file"] != held])
     n_bank = len(rows)  # rows graded against their bank question's rubric; then the same against the reference's
     rows += [dict(r, rubric="reference") for r in rows[:n_bank]]
     split = {s: [i for i, r in enumerate(rows) if r["split"] == s] for s in ("train", "dev", "test")}
     print("answers per split:", {s: sum(1 for i in v if i < len(real)) for s, v in split.items()},
           "topics:", {s: len({rows[i]["topic"] for i in v}) for s, v in split.items()},
-          "generated term lists (train and dev):", n_bank - len(real),
+          "spoken and transcribed copies (train and dev):", len(heard),
+          "generated term lists (train and dev):", n_bank - len(real) - len(heard),
           "; each also graded against its question's reference answer")
     grades = cached_grades(rows, args.grades_cache)
     fs = [features({p: grades[p][i] for p in PARTS}, r["answer"]) for i, r in enumerate(rows)]
