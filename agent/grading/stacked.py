@@ -203,7 +203,7 @@ def _factory() -> StackedScorer:
 
 class StackedScorer(Scorer):
     name = "stacked"
-    version = "2.4.0"
+    version = "2.5.0"
 
     def __init__(self, stacker: Stacker | None = None):
         self._stacker = stacker
