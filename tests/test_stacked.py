@@ -78,8 +78,7 @@ def test_heard_answers_point_at_their_graded_answers_and_never_at_a_test_topic(t
     sys.path.insert(0, str(REPO / "scripts" / "entail"))
     import fit_stacker
 
-    heard_path = REPO / "data" / "graded_answers" / "heard" / "heard.jsonl"
-    heard = [json.loads(line) for line in heard_path.read_text("utf-8").splitlines() if line.strip()]
+    heard = [json.loads(line) for line in fit_stacker.HEARD.read_text("utf-8").splitlines() if line.strip()]
     rows = fit_stacker.load()
     source = {(r["file"], r["line"]): r for r in rows}
     assert heard and len({(h["file"], h["line"]) for h in heard}) == len(heard)

@@ -33,8 +33,8 @@ API (all blocking; run them in a worker thread from the UI):
       ``hallucination_silence_threshold`` where the VAD is off (after it there is no silence left to skip,
       and the check dropped real speech), and ``condition_on_previous_text`` only for answers of more than
       ``LONG_ANSWER_S`` of speech. A biased reading that gives too few words for its speech
-      (``MIN_WORDS_PER_S``) is read again without the biasing. A segment of punctuation only is dropped, so is a last segment that
-      Whisper doubts on both counts (``TRAILING_NO_SPEECH``, ``TRAILING_LOG_PROB``), and so is a sentence whose
+      (``MIN_WORDS_PER_S``) is read again without the biasing. A segment of punctuation only is dropped, so is
+      a last segment that Whisper doubts on both counts (``TRAILING_NO_SPEECH``, ``TRAILING_LOG_PROB``), and so is a sentence whose
       words are on average anomalous by Whisper's own word score (unlikely words squeezed into no time: text
       written after the speech ended, such as an echo of the hotwords).
 
@@ -593,9 +593,10 @@ class Transcriber:
                 n = _word_count(tr.segments)
                 if terms and speech_s >= RATE_CHECK_S and n < MIN_WORDS_PER_S * speech_s and not _stopped(stop):
                     plain = self._decode(speech, spans, [], prompt, offset_s, stop, only_speech=vad_filter)
-                    if _word_count(plain) >= UNBIASED_GAIN * max(n, 1):
+                    n_plain = _word_count(plain)
+                    if n_plain >= UNBIASED_GAIN * max(n, 1):
                         log.info("the biased reading gave %d words for %.1f s of speech, the unbiased one %d: "
-                                 "the unbiased one is kept", n, speech_s, _word_count(plain))
+                                 "the unbiased one is kept", n, speech_s, n_plain)
                         tr.segments = plain
         if terms and repair:
             tr.repair(terms)

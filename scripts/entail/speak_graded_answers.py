@@ -23,9 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_stacker import DATA, load  # noqa: E402
-
-OUT = DATA / "heard" / "heard.jsonl"
+from fit_stacker import HEARD, load  # noqa: E402
 
 
 def voice_of(text: str) -> str:
@@ -35,7 +33,7 @@ def voice_of(text: str) -> str:
 def speak_and_hear(rows: list[dict]):
     """Per row, in order: its voice and what the app's transcription heard of its answer spoken in that voice
     (the question's rubric hotwords, the repair pass)."""
-    from agent.speech.audio import resample
+    from agent.speech.audio import SAMPLE_RATE, resample
     from agent.speech.stt import Transcriber, rubric_terms
     from agent.speech.tts import EspeakEngine, PiperEngine
 
@@ -45,7 +43,7 @@ def speak_and_hear(rows: list[dict]):
         voice = voice_of(r["answer"])
         eng = voices[voice]
         audio = eng.synth(r["answer"])
-        if eng.sample_rate != 16000:
+        if eng.sample_rate != SAMPLE_RATE:
             audio = resample(audio, eng.sample_rate)
         yield voice, stt.transcribe(audio, hotwords=rubric_terms(r["id"])).text.strip()
 
@@ -59,15 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in load() if r["split"] in ("train", "dev") and len(r["answer"].split()) >= 8]
     random.Random(11).shuffle(rows)
     done = set()
-    if OUT.is_file():
-        done = {(r["file"], r["line"]) for r in map(json.loads, OUT.read_text("utf-8").splitlines()) if r}
+    if HEARD.is_file():
+        done = {(r["file"], r["line"]) for r in map(json.loads, HEARD.read_text("utf-8").splitlines()) if r}
     todo = [r for r in rows if (r["file"], r["line"]) not in done]
     if args.limit:
         todo = todo[: args.limit]
     print(f"{len(done)} answers heard before, {len(todo)} to go", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    HEARD.parent.mkdir(parents=True, exist_ok=True)
     t0, n = time.perf_counter(), 0
-    with open(OUT, "a", encoding="utf-8") as f:
+    with open(HEARD, "a", encoding="utf-8") as f:
         heard_one = speak_and_hear(todo)
         for r in todo:
             if time.perf_counter() - t0 > args.minutes * 60:
