@@ -120,6 +120,27 @@ def test_calibration_is_the_fitted_monotone_map() -> None:
         Stacker(WEIGHTS, dict(w, calibration={"x": [1.0, 0.0], "y": [0.0, 5.0]}))
 
 
+def test_a_refit_leaves_the_anchors_file_alone_when_its_arrays_are_the_same(tmp_path: Path) -> None:
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from fit_stacker import same_arrays
+
+    from agent.grading.anchors import ANCHORS
+
+    with np.load(ANCHORS) as f:
+        shipped = {k: f[k] for k in f.files}
+    assert same_arrays(ANCHORS, shipped)
+    changed = dict(shipped, grades=shipped["grades"].copy())
+    changed["grades"][0] += 0.5
+    assert not same_arrays(ANCHORS, changed)
+    assert not same_arrays(ANCHORS, {k: v for k, v in shipped.items() if k != "rounds"})
+    assert not same_arrays(ANCHORS, dict(shipped, grades=shipped["grades"].astype(np.float64)))
+    assert not same_arrays(tmp_path / "none.npz", shipped)
+
+
 def test_exported_trees_predict_what_scikit_learn_does() -> None:
     import sys
 

@@ -257,6 +257,17 @@ def cached_grades(rows: list[dict], cache: str | None) -> dict[str, list]:
     return grades
 
 
+def same_arrays(path: Path, arrays: dict) -> bool:
+    """Whether the .npz at ``path`` holds exactly ``arrays`` (a rewritten file differs in its zip dates alone)."""
+    import numpy as np
+
+    if not path.is_file():
+        return False
+    with np.load(path) as old:
+        return set(old.files) == set(arrays) and all(
+            old[k].dtype == np.asarray(v).dtype and np.array_equal(old[k], v) for k, v in arrays.items())
+
+
 def report(rows: list[dict], pred: list[float]) -> dict:
     from scipy.stats import spearmanr
 
@@ -373,8 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     # the graded answers as anchors (agent/grading/anchors.py): each answer's features read from the other rounds'
     # answers to its question only, so the stacker learns what anchors written by someone else say. A rubric
     # derived from a reference answer stands for a question of the user's own: no anchors
+    # the real answers are embedded apart from their copies and the term lists: a batch pads its texts alike, so
+    # their vectors (all that anchors.npz keeps) stay the same while they do
     t0 = time.perf_counter()
-    vectors = anchors.embed([r["answer"] for r in rows[:n_bank]])
+    texts = [[r["answer"] for r in rows[: len(real)]], [r["answer"] for r in rows[len(real) : n_bank]]]
+    vectors = np.concatenate([anchors.embed(t) for t in texts if t])
     print(f"  embedded {n_bank} answers in {time.perf_counter() - t0:.0f} s", flush=True)
     anchor_data = {"vectors": vectors[: len(real)].astype(np.float16),
                    "grades": np.array([r["grade"] for r in real], np.float32),
@@ -383,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     # each answer that states an error (label 1), the one sentence least like any correct answer's to the same
     # question: most of an error answer's sentences are correct, and only its wrong claim should count as one
     t0 = time.perf_counter()
-    sentences = anchors.embed_sentences([r["answer"] for r in rows[:n_bank]])
+    sentences = [v for t in texts if t for v in anchors.embed_sentences(t)]
     print(f"  embedded {sum(map(len, sentences))} sentences in {time.perf_counter() - t0:.0f} s", flush=True)
     label = [1 if r["kind"] in MISCONCEPTION_KINDS else 0 if r["kind"] not in GAMING_KINDS and r["grade"] >= 3.5
              else -1 for r in real]
@@ -569,10 +583,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"test topics, {k}: {json.dumps(v)}")
     weights["test"] = figs
     OUT.write_text(json.dumps(weights, separators=(",", ":")) + "\n", "utf-8")
-    np.savez_compressed(anchors.ANCHORS, **anchor_data)
-    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1024:.0f} KB) and "
-          f"{anchors.ANCHORS.relative_to(ROOT)} ({anchors.ANCHORS.stat().st_size / 1024:.0f} KB) "
-          f"in {time.perf_counter() - t_start:.0f} s")
+    if same_arrays(anchors.ANCHORS, anchor_data):
+        print(f"{anchors.ANCHORS.relative_to(ROOT)}: the same anchors, left as it is")
+    else:
+        np.savez_compressed(anchors.ANCHORS, **anchor_data)
+        print(f"wrote {anchors.ANCHORS.relative_to(ROOT)} ({anchors.ANCHORS.stat().st_size / 1024:.0f} KB)")
+    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - t_start:.0f} s")
     return 0
 
 if __name__ == "__main__":
