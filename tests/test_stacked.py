@@ -141,6 +141,23 @@ def test_a_refit_leaves_the_anchors_file_alone_when_its_arrays_are_the_same(tmp_
     assert not same_arrays(tmp_path / "none.npz", shipped)
 
 
+def test_grading_for_the_fit_keeps_its_progress_as_it_goes() -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from fit_stacker import grade_rows, load
+
+    rows = [r for r in load() if r["split"] == "train"][:130]
+    cache: dict = {}
+    kept: list[int] = []
+    first = grade_rows(rows, ("embedding",), cache=cache, save=lambda: kept.append(sum(map(len, cache.values()))),
+                       save_every_s=0.0)
+    assert kept == [64, 128]  # after each batch of 64 but the last, whatever had been graded by then
+    assert len(first["embedding"]) == 130 and sum(map(len, cache.values())) == len({r["answer"] for r in rows})
+    again = grade_rows(rows, ("embedding",), cache=cache, save=lambda: kept.append(-1), save_every_s=0.0)
+    assert kept == [64, 128] and [g.score for g in again["embedding"]] == [g.score for g in first["embedding"]]
+
+
 def test_exported_trees_predict_what_scikit_learn_does() -> None:
     import sys
 

@@ -173,10 +173,12 @@ def term_lists(rows: list[dict]) -> list[dict]:
     return out
 
 
-def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS,
-               cache: dict[str, dict[str, object]] | None = None) -> dict[str, list]:
+def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS, cache: dict[str, dict[str, object]] | None = None,
+               save: Callable[[], None] | None = None, save_every_s: float = 600.0) -> dict[str, list]:
     """Each of ``parts`` grades every row's answer to its bank question. With ``cache`` (grader key -> answer key
-    -> Grade, see :func:`cached_grades`) only the answers it lacks are graded, and they are added to it."""
+    -> Grade, see :func:`cached_grades`) only the answers it lacks are graded, and they are added to it as they
+    come; ``save`` (when given) is called after each ``save_every_s`` seconds of grading, so a run that is stopped
+    keeps what it graded."""
     from agent.bank import default_bank
     from agent.grading.base import get_scorer
 
@@ -193,8 +195,13 @@ def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS,
             t0 = time.perf_counter()
             by_key = dict(zip(keys, rows, strict=True))
             items = [(*pairs[by_key[k]["id"], by_key[k].get("rubric", "bank")], by_key[k]["answer"]) for k in todo]
-            graded = [g for i in range(0, len(items), 64) for g in scorer.score_many(items[i : i + 64])]
-            have.update(zip(todo, graded, strict=True))
+            saved_at = t0
+            for i in range(0, len(items), 64):
+                have.update(zip(todo[i : i + 64], scorer.score_many(items[i : i + 64]), strict=True))
+                if save is not None and time.perf_counter() - saved_at > save_every_s and i + 64 < len(items):
+                    save()
+                    saved_at = time.perf_counter()
+                    print(f"  {name}: {i + 64} of {len(items)} answers graded, kept", flush=True)
             print(f"  graded {len(items)} answers with {name} in {time.perf_counter() - t0:.0f} s", flush=True)
         out[name] = [have[k] for k in keys]
     return out
@@ -242,16 +249,24 @@ def _answer_key(row: dict, rubric_json: str) -> str:
 
 def cached_grades(rows: list[dict], cache: str | None) -> dict[str, list]:
     """:func:`grade_rows` of ``rows``, with the grades kept in the pickle ``cache`` (when given) per grader (its name,
-    version and model) and answer: a second fit grades only the answers (or graders) that are new."""
+    version and model) and answer: a second fit grades only the answers (or graders) that are new, and a fit stopped
+    while grading keeps what it graded (written every ten minutes of grading)."""
     path = Path(cache) if cache else None
     saved: dict = {}
     if path is not None and path.exists():
         loaded = pickle.loads(path.read_bytes())  # a file this function wrote
         saved = loaded.get("per_grader", {}) if isinstance(loaded, dict) else {}
     before = {k: len(v) for k, v in saved.items()}
-    grades = grade_rows(rows, cache=saved)
+
+    def save() -> None:
+        assert path is not None
+        part = path.with_name(path.name + ".part")
+        part.write_bytes(pickle.dumps({"per_grader": saved}))
+        part.replace(path)  # a run stopped while writing leaves the last whole file
+
+    grades = grade_rows(rows, cache=saved, save=save if path is not None else None)
     if path is not None and {k: len(v) for k, v in saved.items()} != before:
-        path.write_bytes(pickle.dumps({"per_grader": saved}))
+        save()
     elif path is not None:
         print(f"  grades from {path}")
     return grades
