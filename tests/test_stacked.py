@@ -263,3 +263,27 @@ def test_flags_and_notes_agree_with_the_fitted_score() -> None:
     assert mid["flags"] == ["misconception"] and "a list of terms with no explanation (weighed by the stacker, " \
         "not capped)" in mid["notes"]
 
+
+
+def test_a_misconception_another_grader_found_is_shown_when_the_fitted_score_holds_the_cap() -> None:
+    from pathlib import Path
+
+    from agent.bank import load_bank
+    from agent.grading import get_scorer
+
+    bank = load_bank([Path(__file__).parent / "data" / "interview_bank"], packaged=False)
+    q, r = bank.question("softmax"), bank.rubric("softmax")
+    wrong = "Softmax applies a sigmoid to each logit separately, so each output only depends on its own logit."
+    embedding, entail, stacked = (get_scorer(n).score(q, r, wrong) for n in ("embedding", "entail", "stacked"))
+    assert [h.misconception_id for h in embedding.misconceptions] == ["softmax-independent"]
+    assert not entail.misconceptions  # the shown grader missed it ...
+    assert stacked.score <= 2  # ... the fitted score holds the cap, so the claim the embedding grader matched shows
+    assert [(h.misconception_id, h.evidence) for h in stacked.misconceptions] == [
+        ("softmax-independent", embedding.misconceptions[0].evidence)]
+    assert "misconception" in stacked.flags
+    assert [f for f in stacked.feedback if f.startswith("Misconception: ")] == [
+        f for f in embedding.feedback if f.startswith("Misconception: ")]
+    right = ("Softmax exponentiates every logit and divides by the sum of all the exponentials, so each output depends "
+             "on all the logits and the outputs are positive and sum to one.")
+    good = get_scorer("stacked").score(q, r, right)
+    assert not good.misconceptions and "misconception" not in good.flags  # none found by any grader, none shown

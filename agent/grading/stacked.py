@@ -12,7 +12,8 @@ test; see ``scripts/entail/fit_stacker.py``). The model ships as ``stacked.json`
 without the anchors for questions that have none and a third for rubrics derived from a reference answer (``viva
 score --reference``, ``viva eval``); the verdicts, evidence and misconception hits shown are the cross-encoder
 grader's (the first grader's when the fit leaves that one out), made to agree with the fitted score, and the score
-is the fitted one.
+is the fitted one; where the fitted score holds an answer at the misconception cap, a stated misconception that
+another grader matched and the shown one did not is shown too. It is the default grader (the ``grader`` setting).
 """
 
 from __future__ import annotations
@@ -242,6 +243,8 @@ class StackedScorer(Scorer):
             score = round(stacker.predict({**features(grades, answer), **anchored.get(i, {})},
                                           from_reference=is_adhoc(question)), 4)
             extra = dict(base.extra, parts={n: round(g.score, 4) for n, g in grades.items()})
+            if score <= MISCONCEPTION_CAP + 1e-9:
+                base = _with_misconceptions_found_elsewhere(base, [grades[n] for n in stacker.parts if n != shown])
             out.append(base.model_copy(update={
                 "score": score, "display": half_point(score), "grader": self.name, "grader_version": self.version,
                 "model": self.model_name, "extra": extra,
@@ -265,6 +268,27 @@ def _anchor_features(items: list[tuple[Question, Rubric, str]]) -> dict[int, dic
 
 
 SOFT_FLAGS = ("dont_know", "buzzwords", "off_topic", "restatement")  # what the fitted score may overrule
+
+
+def _with_misconceptions_found_elsewhere(base: Grade, others: list[Grade]) -> Grade:
+    """``base`` (the shown grader's grade) with the stated misconceptions that the other graders found and it did not,
+    when the fitted score holds at the misconception cap: the score agrees the answer is wrong, and the claim another
+    grader matched says what is wrong (and lets the interview ask for the correction). Each is added once, with that
+    grader's evidence and its "Misconception: ..." feedback line."""
+    have = {h.misconception_id for h in base.misconceptions}
+    hits, lines = [], []
+    for g in others:
+        for h in g.misconceptions:
+            if not h.corrected and h.misconception_id not in have:
+                have.add(h.misconception_id)
+                hits.append(h)
+                lines += [f for f in g.feedback if f.startswith(f"Misconception: {h.claim}")]
+    if not hits:
+        return base
+    return base.model_copy(update={
+        "misconceptions": [*base.misconceptions, *hits],
+        "flags": base.flags if "misconception" in base.flags else [*base.flags, "misconception"],
+        "feedback": [*base.feedback, *dict.fromkeys(lines)]})
 
 
 def _reconcile(base: Grade, score: float, note: str) -> dict:
