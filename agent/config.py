@@ -39,9 +39,13 @@ class Settings(BaseSettings):
     bank_dirs: list[Path] = Field(default_factory=list, description="extra folders with questions/ and rubrics/")
 
     # grading
-    grader: str = Field(default="embedding", description="the scorer that grades answers, by registry name: "
-                        "'embedding' (sentence similarity, the default), 'entail' (learned entailment), "
-                        "'contrastive' (the tuned encoder) or 'stacked' (the three joined)")
+    grader: str = Field(default="stacked", description="the scorer that grades answers, by registry name: "
+                        "'stacked' (the three below joined by a model fitted on graded answers, the default), "
+                        "'embedding' (sentence similarity), 'entail' (learned entailment) or 'contrastive' (the "
+                        "tuned encoder)")
+    regression_grader: str = Field(default="embedding", description="the scorer `viva grade` checks the sample "
+                                   "answers' bands with (--grader overrides it): 'embedding', the rubric-driven "
+                                   "grader whose exemplars and terms the bands and explanations are written for")
     embedding_model: str = Field(default="bundled", description="'bundled' or any sentence-transformers name/path")
     grader_precision: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="the entailment cross-encoder's arithmetic: 'auto' (bfloat16 on a CPU with "

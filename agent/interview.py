@@ -436,8 +436,8 @@ class Interview:
             self.config.judge = False
             return turn
         except Exception as e:  # the judge module reports endpoint failures itself; this is anything else
-            log.warning("LLM judge failed (%s); keeping the embedding grade", e)
-            self.notice = f"LLM judge failed ({type(e).__name__}); keeping the embedding grade"
+            log.warning("LLM judge failed (%s); keeping the offline grade", e)
+            self.notice = f"LLM judge failed ({type(e).__name__}); keeping the offline grade"
             return turn
         return self.apply_judge(turn.index, result)
 

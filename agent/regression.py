@@ -83,6 +83,7 @@ class SuiteResult:
             "max_misconception_grade": max(mis) if mis else None,
             "max_adversarial_grade": max(adv) if adv else None,
             "seconds": round(self.seconds, 2),
+            "grader": self.results[0].grade.grader if self.results else "",
             "model": self.model,
             "grader_version": self.grader_version,
         }

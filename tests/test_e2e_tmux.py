@@ -1,6 +1,6 @@
 """End to end: the installed `viva` in a real terminal (tmux), driven by keys, read from the pane.
 
-One session: a typed answer graded by the real embedding grader, then (after the follow-up screen) a
+One session: a typed answer graded by the real default (stacked) grader, then (after the follow-up screen) a
 spoken answer synthesised with Piper, fed from a file through the recorder and transcribed by the real
 Whisper model. Uses a private tmux server so the test's environment (isolated data/config) applies.
 """
@@ -95,7 +95,7 @@ def test_viva_typed_then_spoken_answer_in_tmux(tmp_path: Path, bank) -> None:
     t.start(VIVA, env)
     try:
         t.wait(r"\^s Start", 30)  # the footer binding: visible whatever the pane height
-        t.wait(r"grader ● ready", 240)  # the real embedding model, loaded in a worker
+        t.wait(r"grader ● ready", 240)  # the real grader models, loaded in a worker
         t.keys("C-s")
         pane = t.wait(r"Topic 1/\d", 30)
         q = _question_on_screen(pane, bank)

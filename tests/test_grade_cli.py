@@ -80,3 +80,23 @@ def test_grade_unknown_question_suggests(capsys) -> None:
 def test_grade_missing_path_is_bad_input(tmp_path: Path, capsys) -> None:
     assert main(["grade", str(tmp_path / "nope.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_grade_checks_the_bands_with_the_regression_grader(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The bands are written for the rubric-driven embedding grader: `viva grade` uses it (the regression_grader
+    setting) while answers are graded by the default stacked grader; --grader overrides it, and a bad setting
+    is named."""
+    from agent.config import get_settings, reset_settings
+
+    assert (get_settings().grader, get_settings().regression_grader) == ("stacked", "embedding")
+    bank_dir = _copy_item(tmp_path / "bank", "clm-loss")
+    out_json = tmp_path / "r.json"
+    main(["grade", str(bank_dir), "--json", str(out_json)])
+    assert json.loads(out_json.read_text())["summary"]["grader"] == "embedding"
+    assert "embedding grader:" in capsys.readouterr().out
+    main(["grade", str(bank_dir), "--json", str(out_json), "--grader", "stacked"])
+    assert json.loads(out_json.read_text())["summary"]["grader"] == "stacked"
+    monkeypatch.setenv("VIVA_REGRESSION_GRADER", "nonesuch")
+    reset_settings()  # the fixture resets them again after the test
+    assert main(["grade", str(bank_dir)]) == 2
+    assert "unknown regression_grader 'nonesuch'" in capsys.readouterr().err

@@ -158,7 +158,7 @@ def test_any_text_gives_a_valid_grade(scorer, clm, text):
 def test_grade_answer_convenience(clm):
     q, r = clm
     g = grade_answer(q, r, STRONG)
-    assert g.grader == "embedding" and g.score >= 4.0
+    assert g.grader == "stacked" and g.score >= 4.0  # the default grader
 
 
 def test_adhoc_rubric_from_reference():

@@ -369,13 +369,13 @@ def test_resume_after_a_recorded_answer_keeps_the_grade(bank, store: Store) -> N
 
 @pytest.mark.slow
 def test_real_grader_session(bank, store: Store) -> None:
-    """The embedding grader drives the policy: a misconception is corrected, a strong answer goes deeper."""
+    """The default grader (stacked) drives the policy: a misconception is corrected, a strong answer goes deeper."""
     iv = Interview(bank, SessionConfig(n_questions=2, section="A", seed=0), store)
     iv.start()
     iv.current = bank.questions["softmax"]
     iv.state.roots, iv.state.asked = ["softmax"], ["softmax"]
     t = iv.answer(Answer.typed("Softmax applies a sigmoid to each logit separately, so each output only depends on its own logit."))
-    assert t.grade.grader == "embedding"
+    assert t.grade.grader == "stacked"
     assert [m.misconception_id for m in t.grade.misconceptions if not m.corrected] == ["softmax-independent"]
     pick = iv.next_choices()[0]
     assert pick.kind == "corrective" and pick.question_id == "softmax-fix-softmax-independent"

@@ -504,7 +504,7 @@ def test_failure_keeps_the_embedding_grade_with_one_note(clm, make_judge) -> Non
     g = embedding_grade(r, 3.5, {"next-token-cross-entropy": "covered"})
     out = blend(g, res, r)
     assert out.score == 3.5 and out.verdicts == g.verdicts and out.flags == g.flags
-    assert len(out.notes) == 1 and "embedding grade stands" in out.notes[0] and "refused" in out.notes[0]
+    assert len(out.notes) == 1 and "offline grade stands" in out.notes[0] and "refused" in out.notes[0]
     assert out.extra["judge"]["failure_kind"] == "connection"
 
 

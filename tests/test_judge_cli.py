@@ -72,7 +72,7 @@ def test_apply_judge_blends_and_reports_partial_failures(bank, judge_env) -> Non
         assert out[1].score == 3.0 and len(out[1].notes) == 1 and "(500)" in out[1].notes[0]
         assert summary is not None and (summary.ok, summary.failed) == (2, 1)
         assert summary.kinds == {"server_error": 1} and summary.tokens == 2 * 160
-        assert "kept the embedding grade" in summary.lines()[0]
+        assert "kept the offline grade" in summary.lines()[0]
         n_before = len(srv.requests)
         # the re-run is served from the cache (only the failed item is asked again) ...
         out2, s2 = apply_judge(args, items, grades)

@@ -144,8 +144,8 @@ def test_viva_score_judge_unreachable_keeps_the_grade(clm, embedding, judge_env,
     rc = main(["score", "clm-loss", clm[2]["strong"].answer, "--judge", "--judge-base-url", closed_port_url()])
     out = capsys.readouterr()
     assert rc == 0
-    assert "embedding grade stands" in out.out and "refused" in out.out
-    assert "0 of 1 answers judged" in out.err and "1 kept the embedding grade" in out.err
+    assert "offline grade stands" in out.out and "refused" in out.out
+    assert "0 of 1 answers judged" in out.err and "1 kept the offline grade" in out.err
 
 
 def test_viva_eval_judge_with_partial_failure(embedding, judge_env, capsys) -> None:

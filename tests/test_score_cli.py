@@ -99,7 +99,7 @@ def _said(capsys) -> str:
 
 
 def test_judge_failure_reason_is_printed_once(monkeypatch, capsys):
-    """With the judge unreachable the embedding grade stands and the reason is said once, not twice."""
+    """With the judge unreachable the offline grade stands and the reason is said once, not twice."""
     from agent.config import reset_settings
     from tests.judge_server import closed_port_url
 
@@ -108,7 +108,7 @@ def test_judge_failure_reason_is_printed_once(monkeypatch, capsys):
     assert main(["score", "clm-loss", "the loss is cross-entropy", "--judge", "--no-cache",
                  "--judge-base-url", closed_port_url()]) == 0
     said = _said(capsys)
-    assert "grade" in said and "LLM judge not used, the embedding grade stands" in said
+    assert "grade" in said and "LLM judge not used, the offline grade stands" in said
     assert said.count("could not reach the judge") == 1, said
 
 
@@ -123,4 +123,4 @@ def test_judge_success_summary_is_printed(monkeypatch, capsys):
         assert main(["score", "clm-loss", STRONG, "--judge", "--no-cache", "--judge-base-url", srv.base_url]) == 0
     said = _said(capsys)
     assert said.count("LLM judge: 1 of 1 answers judged") == 1, said
-    assert "not used" not in said and "kept the embedding grade" not in said
+    assert "not used" not in said and "kept the offline grade" not in said

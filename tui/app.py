@@ -225,7 +225,7 @@ class VivaApp(App):
         result = msg.result
         if not result.ok:
             self.say_once("judge-failed", f"The LLM judge could not be used ({result.failure}); "
-                                          "showing the embedding grade.")
+                                          "showing the offline grade.")
         try:
             turn = iv.apply_judge(index, result)
         except Exception as e:  # the verdict is still shown; the history write failure is said

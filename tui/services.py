@@ -153,7 +153,7 @@ class Services:
         import importlib.util
 
         if importlib.util.find_spec("openai") is None:
-            return "the LLM judge needs the 'judge' extra (pip install 'viva[judge]'); showing the embedding grade"
+            return "the LLM judge needs the 'judge' extra (pip install 'viva[judge]'); showing the offline grade"
         return None
 
     def judge(self, question: Question, rubric: Rubric, answer: str) -> JudgeResult:

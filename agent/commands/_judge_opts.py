@@ -3,7 +3,7 @@
 ``judged_command(sub, name, func, ...)`` builds such a command's parser: the command adds its own arguments
 inside the ``with`` block, then the judge options follow. ``add_judge_args(parser)`` adds
 ``--judge/--no-judge``, ``--no-cache``, ``--concurrency N``, ``--judge-model`` and ``--judge-base-url``.
-``apply_judge(args, items, grades)`` refines embedding grades with the judge and returns the new grades and
+``apply_judge(args, items, grades)`` refines offline grades with the judge and returns the new grades and
 a :class:`agent.grading.judge.FailureSummary`; it prints nothing (the command prints ``summary.lines()``).
 Only the standard library is imported at module level.
 """
@@ -32,11 +32,11 @@ def _positive(text: str) -> int:
 
 
 def add_judge_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("LLM judge", "refine the embedding grade with any OpenAI-compatible model "
+    g = parser.add_argument_group("LLM judge", "refine the offline grade with any OpenAI-compatible model "
                                   "(needs viva[judge]; key from VIVA_JUDGE_API_KEY or OPENAI_API_KEY)")
     g.add_argument("--judge", dest="judge", action="store_true", default=None,
                    help="ask the LLM judge too and blend its grade (default: the 'judge' setting)")
-    g.add_argument("--no-judge", dest="judge", action="store_false", help="embedding grade only")
+    g.add_argument("--no-judge", dest="judge", action="store_false", help="the offline grade only")
     g.add_argument("--no-cache", dest="judge_no_cache", action="store_true",
                    help="ask the judge again instead of reusing its cached verdicts")
     g.add_argument("--concurrency", dest="judge_concurrency", type=_positive, metavar="N", default=None,
@@ -53,10 +53,11 @@ def judged_command(sub: argparse._SubParsersAction, name: str, func: Callable[[a
     arguments, then adds the judge options after them and sets ``func`` as the command to run."""
     p = sub.add_parser(name, help=help, description=description)
     yield p
+    setting, default = ("regression_grader", "embedding") if name == "grade" else ("grader", "stacked")
     p.add_argument("--grader", action="append", metavar="NAME", default=None,
-                   help="the scorer to grade with, by registry name: 'embedding', 'entail', 'contrastive' or 'stacked' "
-                   "(default: the 'grader' setting, 'embedding' unless changed)" + ("; repeat it to compare scorers on the same file"
-                                                            if name == "eval" else ""))
+                   help="the scorer to grade with, by registry name: 'stacked', 'embedding', 'entail' or "
+                   f"'contrastive' (default: the '{setting}' setting, '{default}' unless changed)"
+                   + ("; repeat it to compare scorers on the same file" if name == "eval" else ""))
     add_judge_args(p)
     p.set_defaults(func=func)
 
@@ -98,7 +99,7 @@ def make_judge(args: argparse.Namespace) -> Judge:
 
 
 def judge_scorer(args: argparse.Namespace, base: Scorer | None = None) -> Scorer | None:
-    """The judging scorer (embedding grade + judge, blended) when the judge is on, else None."""
+    """The judging scorer (offline grade + judge, blended) when the judge is on, else None."""
     if not judge_enabled(args):
         return None
     from agent.grading.judge import JudgeScorer
@@ -110,7 +111,7 @@ def apply_judge(args: argparse.Namespace, items: list[tuple[Question, Rubric, st
                 grades: list[Grade]) -> tuple[list[Grade], FailureSummary | None]:
     """Blend the judge into ``grades`` (one per item). Without the judge: the grades unchanged and None.
 
-    Failed items keep their embedding grade (with one note); the summary counts them by reason.
+    Failed items keep their offline grade (with one note); the summary counts them by reason.
     """
     if not judge_enabled(args):
         return grades, None

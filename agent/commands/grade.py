@@ -56,8 +56,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from agent.config import get_settings
     from agent.errors import UserError
-    from agent.grading import get_scorer
+    from agent.grading import get_scorer, scorer_names
     from agent.regression import junit_xml, run_suite
 
     bank, only = _load(args.paths)
@@ -66,13 +67,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
         bank.question(qid)  # unknown id -> suggestions
     console = Console(stderr=args.json == "-")
     with console.status("loading the grader and grading samples ..."):
-        base = get_scorer(grader_names(args)[0])
+        name = grader_names(args)[0] or get_settings().regression_grader
+        if name not in scorer_names():
+            raise UserError(f"unknown regression_grader {name!r}; known: {', '.join(scorer_names())} (set "
+                            "regression_grader in the config file or VIVA_REGRESSION_GRADER)")
+        base = get_scorer(name)
         scorer = judge_scorer(args, base=base) or base
         suite = run_suite(bank, scorer, qids or None, args.section)
     if not suite.results:
         raise UserError("no sample answers matched (check --question/--section or the PATH)")
 
-    t = Table(title=f"viva grade: {len(suite.results)} samples", show_lines=False)
+    t = Table(title=f"viva grade: {len(suite.results)} samples, {base.name} grader", show_lines=False)
     for col in ("sample", "kind", "band", "grade", "status", "concepts that differ"):
         t.add_column(col, overflow="fold")
     shown = suite.results if args.all else [r for r in suite.results if r.status != "pass"]
@@ -94,7 +99,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     s = suite.summary()
     rho = s["spearman_band_midpoint_vs_grade"]
     console.print(
-        f"{s['passed']} passed, {s['failed']} failed, {s['xfail']} known misses, {s['xpass']} unexpectedly passing "
+        f"{base.name} grader: {s['passed']} passed, {s['failed']} failed, {s['xfail']} known misses, "
+        f"{s['xpass']} unexpectedly passing "
         f"over {s['questions']} questions in {s['seconds']:.1f}s | Spearman(band midpoint, grade) = "
         f"{rho if rho is None else f'{rho:.3f}'} | max misconception grade {s['max_misconception_grade']} | "
         f"max adversarial grade {s['max_adversarial_grade']}"

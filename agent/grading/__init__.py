@@ -1,5 +1,6 @@
-"""Grading: the entailment grader (default), the earlier embedding + lexical grader, the optional LLM judge,
-their blend. Scorers are picked by registry name (the ``grader`` setting)."""
+"""Grading: the stacked grader (the default: the three offline graders joined by a fitted model), the embedding +
+lexical grader (the rubric regression suite's), the entailment and contrastive graders, the optional LLM judge,
+their blend. Scorers are picked by registry name (the ``grader`` and ``regression_grader`` settings)."""
 
 from __future__ import annotations
 

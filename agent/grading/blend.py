@@ -1,4 +1,4 @@
-"""How the embedding grade and the LLM judge's grade combine.
+"""How the offline grade and the LLM judge's grade combine.
 
 The blend (documented in the README, section "LLM judge"):
 
@@ -6,16 +6,16 @@ The blend (documented in the README, section "LLM judge"):
   verified evidence (``JudgeResult.effective_grade``: at most 5 x the weighted credit of the concepts whose
   quotes were found in the answer, plus 0.5). The judge reads meaning the embeddings miss; the embedding
   grade anchors it.
-* **Disagreement.** When the embedding grade and the judge's grade differ by 2 or more, the grade is
+* **Disagreement.** When the offline grade and the judge's grade differ by 2 or more, the grade is
   flagged ``disagreement`` and a note shows both numbers (``Grade.extra`` keeps both as well).
 * **Concepts.** Per concept, credit ``0.4 x embedding + 0.6 x judge`` (covered 1, partial 0.5, missing 0):
   covered at 0.7 or more, partial at 0.3 or more, else missing. A judge verdict whose quote is not in the
   answer does not count: the embedding verdict stands for that concept. Verified judge quotes become the
   evidence.
-* **Injection.** When the answer addresses the grader (the embedding grader's ``injection`` flag or the
+* **Injection.** When the answer addresses the grader (the offline grader's ``injection`` flag or the
   judge module's own check), nothing can go up: the score is at most the embedding score and no concept
   verdict rises above the embedding verdict, whatever the judge returned.
-* **Failure.** When the judge could not be used the embedding grade stands unchanged, with one note that
+* **Failure.** When the judge could not be used the offline grade stands unchanged, with one note that
   says why.
 """
 
@@ -47,7 +47,7 @@ def blend(grade: Grade, result: JudgeResult, rubric: Rubric | None = None) -> Gr
     g = grade.model_copy(deep=True)
     g.extra["judge"] = result.model_dump(mode="json")
     if not result.ok or result.effective_grade is None:
-        g.notes.append(f"LLM judge not used, the embedding grade stands: {result.failure or 'no result'}")
+        g.notes.append(f"LLM judge not used, the offline grade stands: {result.failure or 'no result'}")
         return g
 
     injection = "injection" in grade.flags or bool(result.injection)
@@ -64,7 +64,7 @@ def blend(grade: Grade, result: JudgeResult, rubric: Rubric | None = None) -> Gr
     if abs(e - j) >= DISAGREEMENT:
         if "disagreement" not in g.flags:
             g.flags.append("disagreement")
-        g.notes.append(f"embedding grader {e:.1f} vs LLM judge {j:.1f} (they differ by 2 or more); "
+        g.notes.append(f"offline grader {e:.1f} vs LLM judge {j:.1f} (they differ by 2 or more); "
                        f"blended {score:.1f}")
     if result.grade is not None and j < result.grade:
         g.notes.append(f"the LLM judge's {result.grade:g} was capped at {j:g}: its quoted evidence supports no more")

@@ -1,4 +1,5 @@
-"""The default grader: sentence embeddings plus lexical evidence, per rubric concept.
+"""The rubric-driven grader: sentence embeddings plus lexical evidence, per rubric concept (the rubric regression
+suite's grader, and one of the three the default stacked grader joins).
 
 How one answer is graded
 ------------------------

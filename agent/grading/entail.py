@@ -1,4 +1,5 @@
-"""The default grader: bi-encoder retrieval, then a learned entailment cross-encoder decides.
+"""The entailment grader: bi-encoder retrieval, then a learned entailment cross-encoder decides (one of the three
+graders the default stacked grader joins).
 
 How one answer is graded
 ------------------------

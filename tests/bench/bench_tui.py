@@ -8,7 +8,7 @@ writes tests/bench/results/tui.json. ``VIVA_WHISPER_MODEL=base`` times the spoke
   pseudo-terminal (100x30) and the clock stops when the home screen's "Start" button has been written to the
   terminal. Target: <= 0.5 s. When the `viva` found on PATH is another program (a version manager's shim that
   runs the same script), it is timed too and reported on its own row.
-* typed answer: the app runs headless with the real back end (bank, embedding grader, interview, SQLite
+* typed answer: the app runs headless with the real back end (bank, the default grader, interview, SQLite
   history in a temporary folder); once the grader is warm and the question's rubric prepared, the clock runs
   from the ctrl+s key event to the first refresh of the result screen with the grade filled in. Target: <= 0.3 s.
   The key event is sent the way ``Pilot.press`` sends it, but without ``Pilot.press``'s wait for the whole

@@ -9,11 +9,11 @@ Nothing the judge says is taken on trust:
 * every quote is looked up in the answer (case- and whitespace-tolerant); a quote that is not there
   does not count, and the result lists it;
 * the judge's grade is capped by what its verified evidence supports (:func:`evidence_ceiling`);
-* answers that address the grader (:func:`detect_injection`, plus the embedding grader's "injection"
+* answers that address the grader (:func:`detect_injection`, plus the offline grader's "injection"
   flag) can never gain from the judge (see :mod:`agent.grading.blend`);
 * every failure (no key, connection refused, timeout, 429 past the bounded retries, 5xx, invalid JSON
   twice, a refusal) gives a :class:`JudgeResult` with ``ok=False`` and one sentence saying why, never an
-  exception, so the embedding grade always stands.
+  exception, so the offline grade always stands.
 
 Results are cached on disk under ``<cache_dir>/judge`` keyed by model, base URL, prompt version, rubric
 (version and content) and the answer's hash, so a re-grade is reproducible and costs nothing.

@@ -172,7 +172,7 @@ class Judge:
                 await client.close()
 
     def refine(self, grade: Grade, question: Question, rubric: Rubric, answer: str) -> Grade:
-        """``grade`` (from the embedding grader) blended with this judge's verdict (blocking)."""
+        """``grade`` (from the offline grader) blended with this judge's verdict (blocking)."""
         from agent.grading.blend import blend
 
         return blend(grade, self.judge(question, rubric, answer), rubric)
@@ -240,7 +240,7 @@ class FailureSummary:
                 f"{self.tokens} tokens)")
         if not self.failed:
             return [head]
-        out = [head + f"; {self.failed} kept the embedding grade:"]
+        out = [head + f"; {self.failed} kept the offline grade:"]
         for kind, n in self.kinds.most_common():
             out.append(f"  {n} x {kind}: {self.reasons[kind]}")
         return out

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @register("judge")
 class JudgeScorer(Scorer):
-    """The embedding grade refined by the LLM judge (blended; the embedding grade stands on any failure)."""
+    """The offline grade refined by the LLM judge (blended; the offline grade stands on any failure)."""
 
     name = "judge"
     version = JUDGE_VERSION
@@ -47,7 +47,7 @@ class JudgeScorer(Scorer):
         return blend(grade, self.judge.judge(question, rubric, answer), rubric)
 
     async def score_async(self, question: Question, rubric: Rubric, answer: str) -> Grade:
-        """The embedding grade (in a thread) then the judge, without blocking the event loop."""
+        """The offline grade (in a thread) then the judge, without blocking the event loop."""
         from agent.grading.blend import blend
 
         grade = await asyncio.to_thread(self.base.score, question, rubric, answer)
