@@ -2,19 +2,19 @@
 
 The blend (documented in the README, section "LLM judge"):
 
-* **Score.** ``blended = 0.4 x embedding + 0.6 x judge``, where *judge* is the judge's grade capped by its
+* **Score.** ``blended = 0.4 x offline + 0.6 x judge``, where *judge* is the judge's grade capped by its
   verified evidence (``JudgeResult.effective_grade``: at most 5 x the weighted credit of the concepts whose
-  quotes were found in the answer, plus 0.5). The judge reads meaning the embeddings miss; the embedding
+  quotes were found in the answer, plus 0.5). The judge reads meaning the offline grader misses; the offline
   grade anchors it.
 * **Disagreement.** When the offline grade and the judge's grade differ by 2 or more, the grade is
   flagged ``disagreement`` and a note shows both numbers (``Grade.extra`` keeps both as well).
-* **Concepts.** Per concept, credit ``0.4 x embedding + 0.6 x judge`` (covered 1, partial 0.5, missing 0):
+* **Concepts.** Per concept, credit ``0.4 x offline + 0.6 x judge`` (covered 1, partial 0.5, missing 0):
   covered at 0.7 or more, partial at 0.3 or more, else missing. A judge verdict whose quote is not in the
-  answer does not count: the embedding verdict stands for that concept. Verified judge quotes become the
+  answer does not count: the offline verdict stands for that concept. Verified judge quotes become the
   evidence.
 * **Injection.** When the answer addresses the grader (the offline grader's ``injection`` flag or the
-  judge module's own check), nothing can go up: the score is at most the embedding score and no concept
-  verdict rises above the embedding verdict, whatever the judge returned.
+  judge module's own check), nothing can go up: the score is at most the offline score and no concept
+  verdict rises above the offline verdict, whatever the judge returned.
 * **Failure.** When the judge could not be used the offline grade stands unchanged, with one note that
   says why.
 """
