@@ -287,3 +287,15 @@ def test_a_misconception_another_grader_found_is_shown_when_the_fitted_score_hol
              "on all the logits and the outputs are positive and sum to one.")
     good = get_scorer("stacked").score(q, r, right)
     assert not good.misconceptions and "misconception" not in good.flags  # none found by any grader, none shown
+
+
+def test_the_speaker_refuses_a_shard_it_cannot_take(capsys) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts" / "entail"))
+    from speak_graded_answers import main
+
+    for bad in ("2/2", "1", "a/b", "-1/2"):
+        with pytest.raises(SystemExit) as e:
+            main([f"--shard={bad}"])
+        assert e.value.code == 2 and "0 <= K < N" in capsys.readouterr().err
