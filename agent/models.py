@@ -218,6 +218,11 @@ class MisconceptionHit(_Strict):
     probability: float | None = Field(default=None, description="the entailment model's probability that the "
                                       "evidence states the claim")
 
+    @property
+    def feedback(self) -> str:
+        """The feedback line a grader gives for a stated misconception."""
+        return f"Misconception: {self.claim} Correction: {self.correction}"
+
 
 class Grade(_Strict):
     question_id: str | None

@@ -56,9 +56,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from agent.config import get_settings
     from agent.errors import UserError
-    from agent.grading import get_scorer, scorer_names
+    from agent.grading import get_scorer
     from agent.regression import junit_xml, run_suite
 
     bank, only = _load(args.paths)
@@ -67,11 +66,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         bank.question(qid)  # unknown id -> suggestions
     console = Console(stderr=args.json == "-")
     with console.status("loading the grader and grading samples ..."):
-        name = grader_names(args)[0] or get_settings().regression_grader
-        if name not in scorer_names():
-            raise UserError(f"unknown regression_grader {name!r}; known: {', '.join(scorer_names())} (set "
-                            "regression_grader in the config file or VIVA_REGRESSION_GRADER)")
-        base = get_scorer(name)
+        base = get_scorer(grader_names(args)[0], setting="regression_grader")
         scorer = judge_scorer(args, base=base) or base
         suite = run_suite(bank, scorer, qids or None, args.section)
     if not suite.results:

@@ -65,18 +65,19 @@ def register(name: str) -> Callable[[Callable[[], Scorer]], Callable[[], Scorer]
     return deco
 
 
-def get_scorer(name: str | None = None) -> Scorer:
-    """A process-wide scorer instance by registry name (models load once); None: the ``grader`` setting."""
+def get_scorer(name: str | None = None, setting: str = "grader") -> Scorer:
+    """A process-wide scorer instance by registry name (models load once); None: the ``setting`` setting's (the
+    ``grader`` one unless said), and an unknown name is refused naming that setting."""
     _load_builtin()
     if name is None:
         from agent.config import get_settings
 
-        name = get_settings().grader
+        name = getattr(get_settings(), setting)
     if name not in _REGISTRY:
         from agent.errors import UserError
 
-        raise UserError(f"unknown grader {name!r}; known: {', '.join(sorted(_REGISTRY))} "
-                        "(set `grader` in the config file or VIVA_GRADER)")
+        raise UserError(f"unknown {setting} {name!r}; known: {', '.join(sorted(_REGISTRY))} "
+                        f"(set `{setting}` in the config file or VIVA_{setting.upper()})")
     return _instance(name)
 
 

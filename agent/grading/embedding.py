@@ -574,7 +574,7 @@ class EmbeddingScorer(Scorer):
                 score = MISCONCEPTION_CAP
             for h in hits:
                 if not h.corrected:
-                    feedback.append(f"Misconception: {h.claim} Correction: {h.correction}")
+                    feedback.append(h.feedback)
 
         # adversarial classes
         all_words = tx.words(w.text)

@@ -439,7 +439,7 @@ class EntailScorer(EmbeddingScorer):
                 notes.append(f"capped at {MISCONCEPTION_CAP:g}: the answer states a misconception")
                 score = MISCONCEPTION_CAP
             for h in hits:
-                feedback.append(f"Misconception: {h.claim} Correction: {h.correction}")
+                feedback.append(h.feedback)
         if contradicted:
             notes.append("contradicts the rubric on: " + "; ".join(contradicted))
 

@@ -274,21 +274,20 @@ def _with_misconceptions_found_elsewhere(base: Grade, others: list[Grade]) -> Gr
     """``base`` (the shown grader's grade) with the stated misconceptions that the other graders found and it did not,
     when the fitted score holds at the misconception cap: the score agrees the answer is wrong, and the claim another
     grader matched says what is wrong (and lets the interview ask for the correction). Each is added once, with that
-    grader's evidence and its "Misconception: ..." feedback line."""
+    grader's evidence and its feedback line."""
     have = {h.misconception_id for h in base.misconceptions}
-    hits, lines = [], []
+    hits = []
     for g in others:
         for h in g.misconceptions:
             if not h.corrected and h.misconception_id not in have:
                 have.add(h.misconception_id)
                 hits.append(h)
-                lines += [f for f in g.feedback if f.startswith(f"Misconception: {h.claim}")]
     if not hits:
         return base
     return base.model_copy(update={
         "misconceptions": [*base.misconceptions, *hits],
         "flags": base.flags if "misconception" in base.flags else [*base.flags, "misconception"],
-        "feedback": [*base.feedback, *dict.fromkeys(lines)]})
+        "feedback": [*base.feedback, *(h.feedback for h in hits)]})
 
 
 def _reconcile(base: Grade, score: float, note: str) -> dict:

@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         k, n_shards = (int(v) for v in args.shard.split("/"))
-        assert 0 <= k < n_shards
-    except (ValueError, AssertionError):
+        if not 0 <= k < n_shards:
+            raise ValueError(args.shard)
+    except ValueError:
         ap.error(f"--shard {args.shard!r}: give K/N with 0 <= K < N, e.g. 0/2 and 1/2 for two runs side by side")
 
     rows = [r for r in load() if r["split"] in ("train", "dev") and len(r["answer"].split()) >= 8]
