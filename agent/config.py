@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     grader_precision: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="the entailment cross-encoder's arithmetic: 'auto' (bfloat16 on a CPU with "
         "bfloat16 matrix units, where it takes about half the time; else float32), 'float32' or 'bfloat16'")
+    grade_drafts: bool = Field(default=True, description="in the app, grade a typed answer in the background while "
+                               "it is written (each draft that stands for a moment), so that the grade shows sooner "
+                               "once it is submitted; the grade is the same either way")
     max_answer_chars: int = Field(default=20_000, description="longer answers are cut here (and the cut is said)")
 
     # speech

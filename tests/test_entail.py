@@ -97,6 +97,34 @@ def test_batches_by_padded_tokens_give_the_same_logits():
 
 
 @pytest.mark.slow
+def test_recent_pairs_are_not_read_again():
+    """A draft's pairs, asked for again with the answer's new ones, go through the model only once; the
+    probabilities are those of reading every pair afresh; forget_recent_texts drops them."""
+    from agent.grading.cache import forget_recent_texts
+    from agent.grading.entail import PairClassifier
+
+    clf = PairClassifier(precision="float32")
+    read: list[tuple[str, str]] = []
+    logits = clf.logits
+    clf.logits = lambda pairs, **kw: (read.extend(pairs), logits(pairs, **kw))[1]
+    draft = [("The loss is cross-entropy on the next token.", f"the model predicts the word after {w}")
+             for w in ("it", "the prefix", "each position")]
+    answer = draft[1:] + [("Perplexity is the exponential of the loss.", "perplexity is exp of the mean loss")]
+    clf.probs(draft)
+    assert len(read) == 3
+    read.clear()
+    got = clf.probs(answer)
+    assert read == answer[-1:]  # only the new pair is read
+    fresh = PairClassifier(precision="float32").probs(answer)
+    assert np.abs(got - fresh).max() < 1e-5
+    assert np.allclose(got.sum(1), 1.0)
+    read.clear()
+    forget_recent_texts()
+    clf.probs(answer)
+    assert read == answer
+
+
+@pytest.mark.slow
 def test_bfloat16_path_gives_the_float32_probabilities_within_two_hundredths():
     """The faster bfloat16 pass ("auto" on a CPU with bfloat16 matrix units) reads real rubric pairs as the
     float32 pass does: every probability within 0.02 (0.014 at most when written), alone or batched, and the same

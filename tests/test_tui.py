@@ -117,6 +117,76 @@ async def test_home_then_typed_answer_result_followup_next(bank, tmp_path: Path)
         assert picked.question.prompt in str(app.screen.query_one("#prompt").render())
 
 
+async def test_a_standing_draft_is_graded_ahead_and_nothing_of_it_recorded(bank, tmp_path: Path) -> None:
+    """A draft left standing is graded in the background (the models read its sentences before the answer
+    comes); a draft that changes sooner is not; the turn records the submitted answer and its own grade."""
+    from tui.screens.interview import DRAFT_IDLE_S
+
+    app, svc = make_app(bank, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.model_state["grader"][0] == "ready")
+        await start(pilot)
+        iv = svc.interviews[0]
+        scr = app.screen
+        await wait_for(pilot, lambda: scr.prepared)
+        ta = scr.query_one("#answer")
+        answer = answer_for(iv)
+        ta.text = "I would say"  # changed again before it has stood: never graded
+        await pilot.pause(DRAFT_IDLE_S / 3)
+        ta.text = answer.rsplit(" and also ", 1)[0] + "."
+        await wait_for(pilot, lambda: scr.drafts_graded == 1)
+        assert svc.grade_calls == 1
+        ta.text = answer
+        await wait_for(pilot, lambda: scr.drafts_graded == 2)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(iv.turns) == 1)
+        turn = iv.turns[0]
+        assert turn.answer == answer
+        assert turn.grade.model_dump() == iv.grade(answer).model_dump()  # as if no draft had been graded
+        assert [t.answer for t in svc.store().turns(iv.session_id)] == [answer]
+        assert svc.grade_calls == 4  # two drafts, the answer, and the check above
+        await pilot.pause(2 * DRAFT_IDLE_S)
+        assert scr.drafts_graded == 2  # nothing after the answer is in
+
+
+async def test_drafts_are_left_alone_when_the_setting_says_so(bank, tmp_path: Path, monkeypatch) -> None:
+    from agent.config import reset_settings
+    from tui.screens.interview import DRAFT_IDLE_S
+
+    monkeypatch.setenv("VIVA_GRADE_DRAFTS", "false")
+    reset_settings()
+    app, svc = make_app(bank, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        await wait_for(pilot, lambda: app.screen.prepared)
+        app.screen.query_one("#answer").text = answer_for(iv)
+        await pilot.pause(3 * DRAFT_IDLE_S)
+        assert app.screen.drafts_graded == 0 and svc.grade_calls == 0
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(iv.turns) == 1)
+        assert svc.grade_calls == 1
+
+
+async def test_the_transcript_is_not_graded_while_the_candidate_speaks(bank, tmp_path: Path) -> None:
+    """Whisper needs the CPU while the answer is spoken: the transcript shown so far is not graded as a draft."""
+    from tui.screens.interview import DRAFT_IDLE_S
+
+    app, svc = make_app(bank, tmp_path, options=SessionConfig(n_questions=3, voice=True))
+    svc.segment_pause = 2 * DRAFT_IDLE_S  # each part of the transcript stands long enough to be a draft
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(pilot)
+        iv = svc.interviews[0]
+        scr = app.screen
+        await wait_for(pilot, lambda: scr.prepared)
+        wav = tmp_path / "answer.wav"
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".txt").write_text("It is the next token. The loss is cross-entropy. It is shifted by one.")
+        await answer_from_file(pilot, wav)
+        assert len(iv.turns) == 1 and iv.turns[0].source == "voice"
+        assert scr.drafts_graded == 0 and svc.grade_calls == 1
+
+
 async def test_skip_moves_to_next_question(bank, tmp_path: Path) -> None:
     app, svc = make_app(bank, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:

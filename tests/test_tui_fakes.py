@@ -5,6 +5,7 @@ the evidence span, so results are deterministic and instant."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class FakeServices(Services):
         self.judge_gate = threading.Event()
         self.judge_gate.set()
         self.grade_calls = 0
+        self.segment_pause = 0.0  # seconds between the transcript's updates while 'speaking'
 
     def store(self):
         from agent.store import Store
@@ -132,6 +134,7 @@ class FakeServices(Services):
         sentences = text.split(". ")
         for i in range(len(sentences)):  # the whole transcript so far, as the real streamer reports it
             on_text(". ".join(sentences[: i + 1]))
+            time.sleep(self.segment_pause)
         insights = {
             "wpm": 142.0, "filler_count": 3, "fillers": [{"text": "um", "start": 1.0}] * 3,
             "pauses": [{"start": 2.0, "end": 4.5, "duration": 2.5}],

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -299,12 +300,25 @@ _EMBEDDERS: dict[tuple[str, str], Embedder] = {}
 _GLOBAL_LOCK = threading.Lock()
 
 
+_FORGETTERS: list[Callable[[], None]] = []
+
+
+def on_forget(forget: Callable[[], None]) -> None:
+    """Have :func:`forget_recent_texts` call ``forget`` too (a model that keeps its recent results elsewhere)."""
+    with _GLOBAL_LOCK:
+        _FORGETTERS.append(forget)
+
+
 def forget_recent_texts() -> None:
-    """Drop every embedder's recently encoded texts (benchmarks time answers as new ones)."""
+    """Drop every embedder's recently encoded texts, and every other model's recent results registered with
+    :func:`on_forget` (benchmarks time answers as new ones)."""
     with _GLOBAL_LOCK:
         for emb in _EMBEDDERS.values():
             with emb._lock:
                 emb._recent.clear()
+        forgetters = list(_FORGETTERS)
+    for forget in forgetters:
+        forget()
 
 
 def get_embedder(model: str | None = None, cache_dir: Path | None = None) -> Embedder:

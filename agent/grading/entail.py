@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ import numpy as np
 
 from agent.grading import text as tx
 from agent.grading.base import loaded_once, register
+from agent.grading.cache import on_forget
 from agent.grading.embedding import (
     MISCONCEPTION_CAP,
     OFF_TOPIC_REL,
@@ -59,6 +62,7 @@ LABELS = ("unrelated", "partly", "states", "contradicts")
 TOP_K = 3  # answer units read by the cross-encoder per concept or misconception
 COVERED, PARTIAL = 0.6, 0.3  # credit thresholds for the verdict (as the embedding grader's)
 BATCH_TOKENS = 1024  # padded tokens per cross-encoder batch (fastest on a 2-core CPU: 256-4096 measured)
+RECENT_PAIRS = 8192  # cross-encoder scores kept for the pairs read last (16 bytes each, plus the two texts)
 
 
 @register("entail")
@@ -95,6 +99,14 @@ class PairClassifier:
         self.tok.no_padding()
         self.tok.enable_truncation(max_length=self.max_len)
         self._torch = torch
+        self._recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        on_forget(self.forget)
+
+    def forget(self) -> None:
+        """Drop the recently read pairs (benchmarks time answers as new ones)."""
+        with self._lock:
+            self._recent.clear()
 
     def logits(self, pairs: list[tuple[str, str]], batch_size: int = 64,
                batch_tokens: int = BATCH_TOKENS) -> np.ndarray:
@@ -134,13 +146,24 @@ class PairClassifier:
         return out
 
     def probs(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Class probabilities per pair; a pair asked for twice is computed once."""
+        """Class probabilities per pair. A pair asked for twice is computed once, and a pair among the last
+        ``RECENT_PAIRS`` read is not read again: the app grades a draft while the candidate types or speaks, so
+        when the answer arrives only its new sentences go through the model."""
         index: dict[tuple[str, str], int] = {}
         for pr in pairs:
             index.setdefault(pr, len(index))
-        z = self.logits(list(index))
-        if not len(z):
-            return z
+        if not index:
+            return np.zeros((0, len(self.labels)), np.float32)
+        with self._lock:
+            todo = [pr for pr in index if pr not in self._recent]
+            new = self.logits(todo)
+            for pr, row in zip(todo, new, strict=True):
+                self._recent[pr] = row
+            z = np.stack([self._recent[pr] for pr in index])
+            for pr in index:
+                self._recent.move_to_end(pr)
+            while len(self._recent) > RECENT_PAIRS:
+                self._recent.popitem(last=False)
         e = np.exp(z - z.max(1, keepdims=True))
         p = e / e.sum(1, keepdims=True)
         return p[[index[pr] for pr in pairs]]

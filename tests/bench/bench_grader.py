@@ -5,6 +5,8 @@
 Measures, on this machine (CPU):
 - `viva --help` wall time (fresh process, median of 5)
 - model load + first grade (cold), warm grading of a ~150-word answer (p50/p90 over --repeats runs)
+- bank model answers graded afresh, and again after their draft (all but the last sentence) was graded, as the
+  app does while the candidate writes (p50 over --draft-questions answers; the grade must be the same)
 - a 100,000-character answer (cut at max_answer_chars; wall time)
 - `viva eval` throughput once warm (answers/s; second pass, rubric texts cached) on --eval-file, or on
   a file built from the bank's sample answers with ad-hoc rubrics from each question's model answer
@@ -124,11 +126,47 @@ def _fp32_floor(scorer, q, r) -> dict:
             "linear_layers_ms": round(flops / (gflops * 1e9) * 1000, 1), "threads": torch.get_num_threads()}
 
 
+def _after_draft(scorer, bank, n: int) -> dict:
+    """The app grades a draft that stands while the candidate writes (the ``grade_drafts`` setting): what does the
+    answer then cost? Per bank question (the first ``n`` whose model answer has three sentences or more), the
+    model answer graded afresh, and graded again after its draft (all but its last sentence) was graded."""
+    from agent.grading.cache import forget_recent_texts
+
+    fresh, after = [], []
+    for qid in sorted(bank.rubrics):
+        q = bank.questions.get(qid)
+        if q is None:
+            continue
+        sentences = [x for x in q.model_answer.replace("\n", " ").split(". ") if x.strip()]
+        if len(sentences) < 3:
+            continue
+        draft = ". ".join(sentences[:-1]) + "."
+        r = bank.rubric(qid)
+        forget_recent_texts()
+        t = time.perf_counter()
+        whole = scorer.score(q, r, q.model_answer)
+        fresh.append((time.perf_counter() - t) * 1000)
+        forget_recent_texts()
+        scorer.score(q, r, draft)
+        t = time.perf_counter()
+        again = scorer.score(q, r, q.model_answer)
+        after.append((time.perf_counter() - t) * 1000)
+        assert again.score == whole.score, (qid, again.score, whole.score)  # the same grade either way
+        if len(fresh) == n:
+            break
+    return {"answers": len(fresh), "fresh_p50_ms": round(statistics.median(fresh), 1),
+            "after_draft_p50_ms": round(statistics.median(after), 1),
+            "fresh_p90_ms": round(sorted(fresh)[int(0.9 * (len(fresh) - 1))], 1),
+            "after_draft_p90_ms": round(sorted(after)[int(0.9 * (len(after) - 1))], 1)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eval-file", help="JSONL for the eval throughput/RSS runs (default: built from the bank)")
     ap.add_argument("--eval-limit", type=int, default=None, help="only the first N lines of the eval file")
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--draft-questions", type=int, default=20,
+                    help="bank model answers graded afresh and after their draft (default 20)")
     ap.add_argument("--grader", default=None, help="scorer registry name (default: the grader setting)")
     args = ap.parse_args()
 
@@ -165,6 +203,7 @@ def main() -> int:
                             "p90_ms": round(lat[int(0.9 * (len(lat) - 1))], 1), "runs": len(lat)}
 
     results["warm_150w"]["floor"] = _fp32_floor(scorer, q, r)
+    results["after_draft"] = _after_draft(scorer, bank, args.draft_questions)
 
     huge = (ANSWER_150 + " ") * (100_000 // len(ANSWER_150) + 1)
     huge = huge[:100_000]
@@ -205,6 +244,9 @@ def main() -> int:
         ("viva --help", f"{results['help_s']:.3f} s", "<= 0.3 s", results["help_s"] <= 0.3),
         (f"warm grade, {n_words}-word answer p50", f"{results['warm_150w']['p50_ms']} ms", "<= 150 ms",
          results["warm_150w"]["p50_ms"] <= 150),
+        (f"  a bank model answer afresh / after its draft, p50 of {results['after_draft']['answers']}",
+         f"{results['after_draft']['fresh_p50_ms']} ms / {results['after_draft']['after_draft_p50_ms']} ms",
+         "(the app grades drafts)", None),
         ("  of which the sentence encoder's matrix products alone",
          f"{results['warm_150w']['floor']['linear_layers_ms']} ms "
          f"({results['warm_150w']['floor']['gflop']} GFLOP at {results['warm_150w']['floor']['gemm_gflops']} GFLOP/s)",

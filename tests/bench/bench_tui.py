@@ -1,7 +1,7 @@
 """TUI benchmark: time to the first screen after `viva` starts, submit-to-result for a typed answer, and end of
 speech to grade for a spoken one.
 
-Run: ``python tests/bench/bench_tui.py [--runs N] [--spoken N] [--spoken-seconds S]``. Prints a table and
+Run: ``python tests/bench/bench_tui.py [--runs N] [--long N] [--spoken N] [--spoken-seconds S]``. Prints a table and
 writes tests/bench/results/tui.json. ``VIVA_WHISPER_MODEL=base`` times the spoken answers with another model.
 
 * first screen: `viva` (the console script installed beside the running interpreter) is started in a
@@ -14,7 +14,14 @@ writes tests/bench/results/tui.json. ``VIVA_WHISPER_MODEL=base`` times the spoke
   The key event is sent the way ``Pilot.press`` sends it, but without ``Pilot.press``'s wait for the whole
   process to go idle (that wait ends only after a poll interval in which nothing ran, so it would stop the
   clock late); the same answers timed through ``Pilot.press`` are reported on their own row, for comparison
-  with the figures taken that way before.
+  with the figures taken that way before. While the grade is computed the benchmark waits for the app's word
+  (``bench_app``) instead of polling every millisecond: that polling took CPU from the grader and Whisper
+  while the clock ran, and the figures taken with it were late.
+* a long typed answer (about 150 words, five sentences), two ways: pasted whole and submitted at once, and
+  written sentence by sentence, SENTENCE_GAP_S apart (a fast typist), with ctrl+s pressed as soon as the last
+  sentence is in. While the candidate writes, the app grades each draft that stands for a moment, so the models
+  have read the earlier sentences when the answer arrives. Each answer goes to another question, so the two
+  rows differ by their rubrics too; bench_grader.py compares the two ways on the same answers.
 * spoken answer: a 60 s answer synthesised with Piper is fed to the app's recorder in real time, as a
   microphone would (ctrl+r, the app's own streaming Whisper, grader and result screen); the candidate presses
   ctrl+r again at the end of speech, and the clock runs from the end of speech to the first refresh of the
@@ -43,6 +50,7 @@ RESULTS = HERE / "results"
 TARGET_FIRST_PAINT_S = 0.5
 TARGET_SUBMIT_S = 0.3
 TARGET_SPOKEN_S = 2.0  # a 60 s spoken answer, from the end of speech
+SENTENCE_GAP_S = 3.0  # a long answer written sentence by sentence: seconds between sentences
 
 ANSWERS = [
     "The loss is the cross-entropy between the model's predicted distribution and the actual next token, "
@@ -134,71 +142,108 @@ async def until(cond, timeout: float = 300.0, step: float = 0.001) -> None:
         await asyncio.sleep(step)
 
 
-async def submit_latencies(n: int) -> tuple[dict[str, list[float]], list[float], float]:
-    """Submit-to-result seconds per way of pressing the key ('key': the key event alone, 'pilot': through
-    ``Pilot.press``), ``n`` answers each and alternating; the grade-only seconds of the 'key' answers; and the
-    grader's warm-up seconds."""
+def bench_app(*args, **kwargs):
+    """The app, telling the benchmark when a grade is ready: the benchmark waits for that without polling, so
+    that its own wake-ups take no CPU from the grader (or from Whisper) while the clock runs."""
+    from tui.app import VivaApp
+
+    class BenchApp(VivaApp):
+        def on_grade_ready(self, msg) -> None:  # called before the app's own handler (Textual calls both)
+            self.grade_ready.set()
+
+    app = BenchApp(*args, **kwargs)
+    app.grade_ready = asyncio.Event()
+    return app
+
+
+async def grade_shown(app, result_screen: type, t0: float) -> float:
+    """Seconds from ``t0`` to the first refresh of the result screen with the grade filled in."""
+    await asyncio.wait_for(app.grade_ready.wait(), 600)
+    await until(lambda: isinstance(app.screen, result_screen) and app.screen.is_mounted
+                and app.screen.grade is not None)
+    shown: list[float] = []
+    app.screen.call_after_refresh(lambda: shown.append(time.perf_counter()))
+    await until(lambda: bool(shown))  # the refresh that paints the grade
+    return shown[0] - t0
+
+
+async def submit_latencies(n: int, n_long: int = 0) -> tuple[dict[str, list[float]], dict[str, list[float]], float]:
+    """Submit-to-result seconds per way of answering ('key': a short answer, the key event alone; 'pilot': the
+    same through ``Pilot.press``; 'long_pasted': a 150-word answer pasted and submitted at once; 'long_typed':
+    the same written sentence by sentence), ``n`` answers each of the first two and ``n_long`` of the others,
+    in turn; the grade-only seconds of each (submit to grade ready, in the worker); and the grader's warm-up
+    seconds."""
     from textual import events
 
     from agent.session_config import SessionConfig
-    from tui.app import VivaApp
+    from tests.bench.bench_grader import ANSWER_150
     from tui.screens.followup import FollowUpScreen
     from tui.screens.interview import InterviewScreen
     from tui.screens.result import ResultScreen
     from tui.services import Services
 
-    app = VivaApp(Services(), load_settings=False, options=SessionConfig(n_questions=2 * n + 1, seed=0))
-    lat: dict[str, list[float]] = {"key": [], "pilot": []}
-    grade_only: list[float] = []
+    modes = [m for i in range(max(n, n_long))
+             for m in (["key", "pilot"] if i < n else []) + (["long_pasted", "long_typed"] if i < n_long else [])]
+    lat: dict[str, list[float]] = {m: [] for m in dict.fromkeys(modes)}
+    sentences = [x + "." for x in ANSWER_150.removesuffix(".").split(". ")]
+    grade_only: dict[str, list[float]] = {}
+    warm = float("nan")
+    done = 0
+    while done < len(modes):  # a session whose follow-ups leave the bank's rubrics ends; the next one goes on
+        app = bench_app(Services(), load_settings=False,
+                        options=SessionConfig(n_questions=len(modes) - done + 1, seed=done))
 
-    def send_key(key: str) -> None:
-        """The key event as Pilot.press sends it, without waiting for the process to go idle afterwards."""
-        event = events.Key(key, None)
-        event.set_sender(app)
-        assert app._driver is not None
-        app._driver.send_message(event)
+        def send_key(key: str, app=app) -> None:
+            """The key event as Pilot.press sends it, without waiting for the process to go idle afterwards."""
+            event = events.Key(key, None)
+            event.set_sender(app)
+            assert app._driver is not None
+            app._driver.send_message(event)
 
-    async with app.run_test(size=(100, 30)) as pilot:
-        t0 = time.perf_counter()
-        await until(lambda: app.model_state["grader"][0] in ("ready", "failed"), step=0.01)
-        warm = time.perf_counter() - t0
-        if app.model_state["grader"][0] != "ready":
-            raise RuntimeError(f"grader failed: {app.model_state['grader'][1]}")
-        await pilot.press("ctrl+s")
-        for i in range(2 * n):
-            how = "key" if i % 2 == 0 else "pilot"
-            await until(lambda: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted)
-            scr = app.screen
-            await until(lambda scr=scr: scr.prepared)
-            scr.query_one("#answer").text = ANSWERS[(i // 2) % len(ANSWERS)]
-            await pilot.pause()
-            t_submit = time.perf_counter()
-            if how == "key":
-                send_key("ctrl+s")
-            else:
-                await pilot.press("ctrl+s")
-            await until(lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted
-                        and app.screen.grade is not None)
-            shown: list[float] = []
-            app.screen.call_after_refresh(lambda shown=shown: shown.append(time.perf_counter()))
-            await until(lambda shown=shown: bool(shown))  # the refresh that paints the grade
-            lat[how].append(shown[0] - t_submit)
-            if how == "key":
-                grade_only.append(app.screen.seconds or 0.0)
-            if i == 2 * n - 1:
-                break
-            await pilot.pause()
-            await pilot.press("n")
-            await until(lambda: isinstance(app.screen, (FollowUpScreen, InterviewScreen)))
-            if isinstance(app.screen, FollowUpScreen):
-                # a bank question keeps every answer on a full rubric
-                choices = app.screen.choices
-                pick = next((c for c in choices if not c.ends and c.question is not None
-                             and c.question.id in app.services.bank().rubrics), None)
-                if pick is None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            t0 = time.perf_counter()
+            await until(lambda app=app: app.model_state["grader"][0] in ("ready", "failed"), step=0.01)
+            if warm != warm:
+                warm = time.perf_counter() - t0
+            if app.model_state["grader"][0] != "ready":
+                raise RuntimeError(f"grader failed: {app.model_state['grader'][1]}")
+            await pilot.press("ctrl+s")
+            while done < len(modes):
+                i, how = done, modes[done]
+                await until(lambda app=app: isinstance(app.screen, InterviewScreen) and app.screen.is_mounted)
+                scr = app.screen
+                await until(lambda scr=scr: scr.prepared)
+                box = scr.query_one("#answer")
+                if how == "long_typed":
+                    for k in range(1, len(sentences) + 1):
+                        box.text = " ".join(sentences[:k])
+                        await asyncio.sleep(SENTENCE_GAP_S if k < len(sentences) else 0.0)
+                else:
+                    box.text = ANSWER_150 if how == "long_pasted" else ANSWERS[(i // 2) % len(ANSWERS)]
+                await pilot.pause()
+                app.grade_ready.clear()
+                t_submit = time.perf_counter()
+                if how != "pilot":
+                    send_key("ctrl+s")
+                else:
+                    await pilot.press("ctrl+s")
+                lat[how].append(await grade_shown(app, ResultScreen, t_submit))
+                grade_only.setdefault(how, []).append(app.screen.seconds or 0.0)
+                done += 1
+                if done == len(modes):
                     break
-                app.interview.advance(pick)
-                app.show_question()
+                await pilot.pause()
+                await pilot.press("n")
+                await until(lambda app=app: isinstance(app.screen, (FollowUpScreen, InterviewScreen)))
+                if isinstance(app.screen, FollowUpScreen):
+                    # a bank question keeps every answer on a full rubric
+                    choices = app.screen.choices
+                    pick = next((c for c in choices if not c.ends and c.question is not None
+                                 and c.question.id in app.services.bank().rubrics), None)
+                    if pick is None:
+                        break
+                    app.interview.advance(pick)
+                    app.show_question()
     return lat, grade_only, warm
 
 
@@ -213,7 +258,6 @@ async def spoken_latencies(n: int, seconds: float) -> list[dict]:
     from agent.speech import capture, record
     from tests.bench.bench_stt import SR, build_answer
     from tests.speech_fixtures import silence
-    from tui.app import VivaApp
     from tui.screens.interview import InterviewScreen
     from tui.screens.result import ResultScreen
     from tui.services import Services
@@ -230,7 +274,7 @@ async def spoken_latencies(n: int, seconds: float) -> list[dict]:
         speech_s = speech.size / SR
         feed = np.concatenate([speech, silence(10.0)])  # room tone after the answer until ctrl+r
         capture._source = lambda audio_file: Microphone(feed, realtime=True)
-        app = VivaApp(Services(), load_settings=False, options=SessionConfig(n_questions=1, seed=i, voice=True))
+        app = bench_app(Services(), load_settings=False, options=SessionConfig(n_questions=1, seed=i, voice=True))
         async with app.run_test(size=(100, 30)) as pilot:
             await until(lambda: app.model_state.get("grader", ("",))[0] in ("ready", "failed"), step=0.05)
             await pilot.press("ctrl+s")  # start: Whisper is loaded once a spoken interview starts
@@ -245,13 +289,10 @@ async def spoken_latencies(n: int, seconds: float) -> list[dict]:
             await until(lambda: bool(started))
             t_end = started[0] + speech_s
             await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
+            app.grade_ready.clear()
             await pilot.press("ctrl+r")  # push-to-talk: stop at the end of speech
-            await until(lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted
-                        and app.screen.grade is not None)
-            shown: list[float] = []
-            app.screen.call_after_refresh(lambda: shown.append(time.perf_counter()))
-            await until(lambda: bool(shown))
-            res = {"speech_s": round(speech_s, 1), "end_of_speech_to_grade_s": round(shown[0] - t_end, 3),
+            took = await grade_shown(app, ResultScreen, t_end)
+            res = {"speech_s": round(speech_s, 1), "end_of_speech_to_grade_s": round(took, 3),
                    "grade_call_s": round(app.screen.seconds or 0.0, 3), "words": len(app.screen.answer.split()),
                    "whisper": whisper[1]}
             await pilot.press("ctrl+q")
@@ -272,6 +313,7 @@ async def spoken_latencies(n: int, seconds: float) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="start-ups and answers to time")
+    ap.add_argument("--long", type=int, default=3, help="150-word typed answers to time each way (0: none)")
     ap.add_argument("--spoken", type=int, default=3, help="spoken answers to time (0: none)")
     ap.add_argument("--spoken-seconds", type=float, default=60.0, help="length of each spoken answer")
     args = ap.parse_args()
@@ -287,12 +329,14 @@ def main() -> int:
     shim = path_viva()
     shim_paints = [first_paint_once(env, argv=shim) for _ in range(args.runs)] if shim else []
     base = python_startup_s()
-    lat, grade_only, warm = asyncio.run(submit_latencies(args.runs))
+    lat, grade_only, warm = asyncio.run(submit_latencies(args.runs, args.long))
     spoken = asyncio.run(spoken_latencies(args.spoken, args.spoken_seconds)) if args.spoken else []
     load_after = os.getloadavg()[0]
 
     def stats(xs: list[float]) -> dict[str, float]:
         xs = [x for x in xs if x == x]
+        if not xs:
+            return {"median_s": float("nan"), "min_s": float("nan"), "max_s": float("nan"), "n": 0}
         return {"median_s": round(statistics.median(xs), 4), "min_s": round(min(xs), 4),
                 "max_s": round(max(xs), 4), "n": len(xs)}
 
@@ -303,7 +347,12 @@ def main() -> int:
         "typed_submit_to_result": {**stats(lat["key"]), "target_s": TARGET_SUBMIT_S,
                                    "met": statistics.median(lat["key"]) <= TARGET_SUBMIT_S},
         "typed_submit_to_result_pilot_press": stats(lat["pilot"]),
-        "grade_call_only": stats(grade_only),
+        "grade_call_only": stats(grade_only.get("key", [])),
+        **({"long_typed_answer": {"pasted_submit_to_result": stats(lat["long_pasted"]),
+                                  "pasted_grade_call_only": stats(grade_only.get("long_pasted", [])),
+                                  "written_submit_to_result": stats(lat["long_typed"]),
+                                  "written_grade_call_only": stats(grade_only.get("long_typed", [])),
+                                  "sentence_gap_s": SENTENCE_GAP_S}} if args.long else {}),
         "grader_warmup_s": round(warm, 2),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_avg_1m": round(load_after, 2), "load_avg_1m_at_start": round(load_before, 2),
@@ -325,6 +374,13 @@ def main() -> int:
     rows += [("typed answer: submit -> result shown", out["typed_submit_to_result"], TARGET_SUBMIT_S),
              ("  same, key sent by Pilot.press", out["typed_submit_to_result_pilot_press"], None),
              ("  of which the grade call", out["grade_call_only"], None)]
+    if args.long:
+        rows += [("150-word answer pasted: submit -> result shown", out["long_typed_answer"]["pasted_submit_to_result"],
+                  None),
+                 ("  of which the grade call", out["long_typed_answer"]["pasted_grade_call_only"], None),
+                 (f"  same, written a sentence each {SENTENCE_GAP_S:g} s", out["long_typed_answer"]
+                  ["written_submit_to_result"], None),
+                 ("  of which the grade call", out["long_typed_answer"]["written_grade_call_only"], None)]
     if spoken:
         rows += [(f"spoken {args.spoken_seconds:.0f} s answer: end of speech -> grade shown",
                   out["spoken_end_of_speech_to_grade"], TARGET_SPOKEN_S),
