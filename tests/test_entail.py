@@ -96,6 +96,29 @@ def test_batches_by_padded_tokens_give_the_same_logits():
     assert np.abs(clf.logits(pairs, batch_tokens=64) - alone).max() < 1e-4  # one pair a batch when it must
 
 
+def test_forget_recent_texts_reaches_every_live_model_and_holds_none():
+    import gc
+    import weakref
+
+    from agent.grading import cache
+
+    class Model:
+        def __init__(self):
+            self.forgotten = 0
+            cache.on_forget(self.forget)
+
+        def forget(self):
+            self.forgotten += 1
+
+    kept, dropped = Model(), Model()
+    gone = weakref.ref(dropped)
+    del dropped
+    gc.collect()
+    assert gone() is None  # registering kept no model alive
+    cache.forget_recent_texts()
+    assert kept.forgotten == 1
+
+
 @pytest.mark.slow
 def test_recent_pairs_are_not_read_again():
     """A draft's pairs, asked for again with the answer's new ones, go through the model only once; the

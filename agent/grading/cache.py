@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -300,13 +301,15 @@ _EMBEDDERS: dict[tuple[str, str], Embedder] = {}
 _GLOBAL_LOCK = threading.Lock()
 
 
-_FORGETTERS: list[Callable[[], None]] = []
+_FORGETTERS: list[weakref.WeakMethod] = []
 
 
 def on_forget(forget: Callable[[], None]) -> None:
-    """Have :func:`forget_recent_texts` call ``forget`` too (a model that keeps its recent results elsewhere)."""
+    """Have :func:`forget_recent_texts` call the bound method ``forget`` too (a model that keeps its recent results
+    elsewhere). Only a weak reference is kept: a model no one holds any more is let go."""
     with _GLOBAL_LOCK:
-        _FORGETTERS.append(forget)
+        _FORGETTERS[:] = [f for f in _FORGETTERS if f() is not None]
+        _FORGETTERS.append(weakref.WeakMethod(forget))
 
 
 def forget_recent_texts() -> None:
@@ -316,9 +319,10 @@ def forget_recent_texts() -> None:
         for emb in _EMBEDDERS.values():
             with emb._lock:
                 emb._recent.clear()
-        forgetters = list(_FORGETTERS)
+        forgetters = [f() for f in _FORGETTERS]
     for forget in forgetters:
-        forget()
+        if forget is not None:
+            forget()
 
 
 def get_embedder(model: str | None = None, cache_dir: Path | None = None) -> Embedder:

@@ -147,8 +147,8 @@ class PairClassifier:
 
     def probs(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Class probabilities per pair. A pair asked for twice is computed once, and a pair among the last
-        ``RECENT_PAIRS`` read is not read again: the app grades a draft while the candidate types or speaks, so
-        when the answer arrives only its new sentences go through the model."""
+        ``RECENT_PAIRS`` read is not read again: the app grades a typed draft while the candidate writes, so when
+        the answer arrives only its new sentences go through the model."""
         index: dict[tuple[str, str], int] = {}
         for pr in pairs:
             index.setdefault(pr, len(index))

@@ -66,7 +66,7 @@ MISCONCEPTION_KINDS = ("misconception", "misconception_rubric", "misconception_o
                        "misconception_core", "misconception_reasoned", "misconception_hedged", "wrong_detail",
                        "misconception_then_right", "spoken_error", "error_number_or_name", "error_reversed",
                        "spoken_misconception_passing", "core_mechanism_wrong", "wrong_quantity", "short_misconception",
-                       "right_then_wrong_conclusion")
+                       "right_then_wrong_conclusion", "misconception_stated", "error_confident")
 GAMING_KINDS = ("gaming", "adversarial", "hollow", "off_question", "buzz_sentences", "keyword_string")
 CALIBRATION_KNOTS = 101  # percentiles 0, 1, ..., 100 of the out-of-fold predictions and of the grades
 
