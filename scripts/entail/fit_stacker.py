@@ -108,12 +108,14 @@ def split_of(topic: str) -> str:
     return "test" if h < 4 else "dev" if h < 7 else "train"
 
 
-def load() -> list[dict]:
+def load(paths: list[Path] | None = None) -> list[dict]:
+    """The graded answers of every ``*.jsonl`` in data/graded_answers/ (or of ``paths``), each with its file, line,
+    topic and split."""
     from agent.bank import default_bank
 
     bank = default_bank()
     rows = []
-    for path in sorted(DATA.glob("*.jsonl")):
+    for path in sorted(DATA.glob("*.jsonl")) if paths is None else paths:
         for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
             if line.strip():
                 r = json.loads(line)
