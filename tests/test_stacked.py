@@ -319,7 +319,7 @@ def test_a_new_round_is_graded_by_each_grader_against_its_writers(tmp_path, caps
     assert main([str(path), "--graders", "embedding", "--json", str(out)]) == 0
     figs = json.loads(out.read_text())
     emb = figs["all"]["embedding"]
-    assert emb["answers"] == 3 and set(emb["bias"]) == {"excellent", "partial", "gaming"}
+    assert emb["answers"] == 3 and set(emb["bias_by_kind"]) == {"excellent", "partial", "gaming"}
     assert -1 <= emb["spearman"] <= 1 and emb["gaming_le_1"] in (0.0, 1.0)
     assert "answer length" in figs["all"] and "embedding" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no such file"):

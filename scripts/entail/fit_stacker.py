@@ -209,17 +209,19 @@ def grade_rows(rows: list[dict], parts: tuple[str, ...] = PARTS, cache: dict[str
     return out
 
 
-def shipped_grades(rows: list[dict], grader: str = "stacked") -> list[float]:
+def shipped_grades(rows: list[dict], grader: str = "stacked",
+                   cache: dict[str, dict[str, object]] | None = None) -> list[float]:
     """``grader``'s grades of graded rows (their answers, to their bank questions). The shipped stacked grader
     reads the graded answers as anchors: each answer's come from the other rounds only (as in the fit), or it
-    would find itself among them."""
+    would find itself among them. ``cache`` is :func:`grade_rows`'s: a grader already run on these rows (alone or
+    as a part of the stacked grader) is not run again."""
     if grader != "stacked":
-        return [g.score for g in grade_rows(rows, (grader,))[grader]]
+        return [g.score for g in grade_rows(rows, (grader,), cache)[grader]]
     from agent.grading.anchors import embed, embed_sentences, get_anchors
     from agent.grading.stacked import Stacker, features
 
     st, anchors = Stacker(), get_anchors()
-    grades = grade_rows(rows, tuple(st.parts))
+    grades = grade_rows(rows, tuple(st.parts), cache)
     answers = [r["answer"] for r in rows]
     vecs, sents = embed(answers), embed_sentences(answers)
     return [st.predict({**features({p: grades[p][i] for p in st.parts}, r["answer"]),
